@@ -1,0 +1,70 @@
+"""The FastAPI application factory. The engine, session factory and producer are built in the lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from service import observability
+from service.artifacts import artifact_store
+from service.datasets.router import router as datasets_router
+from service.db.engine import Database
+from service.errors import install_error_handlers
+from service.events.hub import ChangeHub
+from service.health.router import router as health_router
+from service.jobs.router import router as jobs_router
+from service.limits import BodySizeLimit
+from service.queue import TaskQueue
+from service.request_id import RequestIdMiddleware
+from service.settings import Settings
+from service.sweeps.router import router as sweeps_router
+from service.ui.router import router as ui_router
+
+DESCRIPTION = """
+Send a declarative job spec, have it trained by a worker with the regularizers you chose,
+and poll its per-epoch metrics (`GET /v1/jobs/{id}/metrics?after_epoch=N`).
+Errors are RFC 9457 problem details (`application/problem+json`).
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.database = Database(settings.resolved_database_url)
+        app.state.queue = TaskQueue(settings)
+        app.state.artifacts = artifact_store(settings)
+        app.state.hub = ChangeHub(settings)
+        app.state.metrics_registry = observability.registry_for(app.state.database, app.state.queue, settings)
+        await app.state.hub.start()
+        try:
+            yield
+        finally:
+            await app.state.hub.stop()
+            app.state.queue.close()
+            app.state.database.dispose()
+
+    app = FastAPI(title="steadyfit", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    install_error_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["*"],
+            expose_headers=["Location", "ETag", "X-Request-ID", "Retry-After"],
+        )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes, path_prefix="/v1/datasets")
+    app.include_router(jobs_router)
+    app.include_router(sweeps_router)
+    app.include_router(datasets_router)
+    app.include_router(health_router)
+    observability.install(app)
+    app.include_router(ui_router)
+    app.add_middleware(RequestIdMiddleware)  # outermost of ours: every response, logs and problems see the id
+    return app

@@ -1,0 +1,114 @@
+"""The artifact store: weights, checkpoints and uploaded data, by key. Keys are never user input.
+
+A local directory in the embedded mode; any S3-compatible object store in production
+(`STEADYFIT_ARTIFACT_URL=s3://bucket/prefix`), so a job can resume on a worker on another machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlparse
+
+from service.settings import Settings
+
+
+class ArtifactStore(Protocol):
+    def put(self, key: str, data: bytes) -> None:
+        """Store atomically: a reader sees the old object or the new one, never half of one."""
+
+    def get(self, key: str) -> bytes | None: ...
+
+    def list(self, prefix: str) -> list[tuple[str, int]]:
+        """(key, size) of every artifact under a prefix, sorted by key."""
+        ...
+
+
+def artifact_store(settings: Settings) -> ArtifactStore:
+    if settings.artifact_url is None:
+        return LocalArtifactStore(settings.resolved_artifact_dir)
+    url = urlparse(settings.artifact_url)
+    if url.scheme != "s3" or not url.netloc:
+        raise ValueError(f"STEADYFIT_ARTIFACT_URL must look like s3://bucket/prefix, not {settings.artifact_url!r}")
+    return S3ArtifactStore(url.netloc, url.path.strip("/"), endpoint_url=settings.s3_endpoint_url)
+
+
+class LocalArtifactStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if not path.is_relative_to(self.root.resolve()):
+            raise ValueError(f"artifact key escapes the store: {key!r}")
+        return path
+
+    def put(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as file:
+                file.write(data)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def get(self, key: str) -> bytes | None:
+        path = self._path(key)
+        return path.read_bytes() if path.exists() else None
+
+    def list(self, prefix: str) -> list[tuple[str, int]]:
+        base = self._path(prefix)
+        if not base.is_dir():
+            return []
+        return [
+            (str(p.relative_to(self.root.resolve())), p.stat().st_size)
+            for p in sorted(base.rglob("*"))
+            if p.is_file() and not p.name.startswith(".tmp-")
+        ]
+
+
+class S3ArtifactStore:
+    """Objects under `prefix` in an S3 bucket (AWS, MinIO, …). A PUT is atomic in S3 already.
+
+    Credentials come the usual AWS ways (environment, profile, instance role).
+    """
+
+    def __init__(self, bucket: str, prefix: str, endpoint_url: str | None = None) -> None:
+        import boto3  # only deployments with an object store pay for importing it
+
+        self.bucket, self.prefix = bucket, f"{prefix}/" if prefix else ""
+        self.client: Any = boto3.client("s3", endpoint_url=endpoint_url)
+
+    def put(self, key: str, data: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=data)
+
+    def get(self, key: str) -> bytes | None:
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)
+        except self.client.exceptions.NoSuchKey:
+            return None
+        data: bytes = response["Body"].read()
+        return data
+
+    def list(self, prefix: str) -> list[tuple[str, int]]:
+        found: list[tuple[str, int]] = []
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix + prefix)
+        for page in pages:
+            found.extend((item["Key"].removeprefix(self.prefix), item["Size"]) for item in page.get("Contents", []))
+        return sorted(found)
+
+
+def safetensors_metadata(data: bytes) -> dict[str, str]:
+    """The `__metadata__` of a safetensors file: its layout is an 8-byte little-endian header size, then JSON."""
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + size])
+    metadata: dict[str, str] = header.get("__metadata__") or {}
+    return metadata

@@ -1,0 +1,25 @@
+"""All SQL about uploaded data sets."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.db.models import Dataset
+from service.db.pagination import newest_first_page
+
+
+def add(session: Session, dataset: Dataset) -> Dataset:
+    session.add(dataset)
+    session.flush()
+    return dataset
+
+
+def get(session: Session, dataset_id: str) -> Dataset | None:
+    return session.get(Dataset, dataset_id)
+
+
+def list_page(session: Session, *, limit: int, cursor: str | None) -> tuple[Sequence[Dataset], str | None]:
+    return newest_first_page(session, select(Dataset), Dataset, limit, cursor)

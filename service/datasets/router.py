@@ -1,0 +1,89 @@
+"""HTTP routes for /v1/datasets."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile, status
+
+from service.artifacts import ArtifactStore
+from service.datasets import service
+from service.datasets.parsing import Imputation
+from service.datasets.schemas import DatasetList, DatasetRead
+from service.deps import IdempotencyKeyDep, SessionDep, SettingsDep
+from service.errors import IDEMPOTENCY_CONFLICT, Problem
+from service.idempotency import service as idempotency
+
+router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "No data set with this id."}}
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    operation_id="upload_dataset",
+    responses={
+        400: {"model": Problem, "description": "The file does not parse; `detail` says where."},
+        409: IDEMPOTENCY_CONFLICT,
+        413: {"model": Problem, "description": "The file is over the size or row limit."},
+        422: {"model": Problem, "description": "The table cannot be used (missing values, no such target, …)."},
+    },
+)
+def upload_dataset(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    response: Response,
+    file: Annotated[UploadFile, File(description="A CSV file with a header row, or a Parquet file.")],
+    target: Annotated[str, Form(min_length=1, max_length=200, description="The column to predict.")],
+    task: Annotated[Literal["classification", "regression"], Form(description="What to predict.")],
+    name: Annotated[str | None, Form(max_length=200, description="A label for people.")] = None,
+    impute: Annotated[
+        Imputation, Form(description="How to fill missing feature values; `none` makes them an error.")
+    ] = "none",
+    idempotency_key: IdempotencyKeyDep = None,
+) -> DatasetRead:
+    """Upload a table to train on. Text columns are one-hot encoded; the format is read from the content."""
+    store: ArtifactStore = request.app.state.artifacts
+    data = file.file.read()
+    dataset, replayed = idempotency.create_once(
+        session,
+        settings,
+        key=idempotency_key,
+        route="datasets",
+        body_hash=idempotency.request_hash(data, file.filename, name, target, task, impute),
+        create=lambda: service.upload(
+            session,
+            store,
+            data=data,
+            filename=file.filename,
+            name=name,
+            target=target,
+            task=task,
+            impute=impute,
+            max_rows=settings.max_upload_rows,
+        ),
+        resource_id=lambda dataset: dataset.id,
+        load=lambda dataset_id: service.get(session, dataset_id),
+    )
+    response.headers["Location"] = f"/v1/datasets/{dataset.id}"
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return DatasetRead.model_validate(dataset)
+
+
+@router.get("", operation_id="list_datasets")
+def list_datasets(
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=200, description="Page size.")] = 50,
+    cursor: Annotated[str | None, Query(max_length=200, description="`next_cursor` of the previous page.")] = None,
+) -> DatasetList:
+    """List uploaded data sets, newest first."""
+    return service.list_datasets(session, limit=limit, cursor=cursor)
+
+
+@router.get("/{dataset_id}", operation_id="get_dataset", responses=NOT_FOUND)
+def get_dataset(dataset_id: str, session: SessionDep) -> DatasetRead:
+    """A data set's rows, columns, task, class counts and checksum."""
+    return DatasetRead.model_validate(service.get(session, dataset_id))

@@ -1,0 +1,33 @@
+"""What the datasets API reads and writes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class DatasetRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str = Field(description='Refer to it in a job spec as `"dataset": {"id": ...}`.')
+    name: str | None
+    filename: str | None = Field(description="The uploaded file's name, for display only.")
+    format: Literal["csv", "parquet"] = Field(description="Detected from the content.")
+    task: Literal["classification", "regression"]
+    target: str = Field(description="The target column.")
+    rows: int
+    columns: list[str] = Field(description="The columns of the upload, target included.")
+    feature_names: list[str] = Field(description="The model's inputs: numeric columns and one-hot `column=value`.")
+    categorical_columns: list[str] = Field(description="Text columns, one-hot encoded.")
+    class_counts: dict[str, int] | None = Field(description="Rows per class (classification).")
+    imputation: Literal["none", "mean", "median", "most_frequent"]
+    size_bytes: int
+    checksum: str = Field(description="`sha256:` and the hex digest of the uploaded bytes.")
+    created_at: datetime
+
+
+class DatasetList(BaseModel):
+    items: list[DatasetRead]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")

@@ -1,0 +1,127 @@
+"""ORM models. Torch-free: the API and the workers share them. Only Alembic changes the schema."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from service.db.base import Base, UTCDateTime, utcnow
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16))
+    task: Mapped[str] = mapped_column(String(16))
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    epochs_completed: Mapped[int] = mapped_column(Integer, default=0)
+    best_epoch: Mapped[int | None] = mapped_column(Integer)
+    best_metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    test_metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    stop_reason: Mapped[str | None] = mapped_column(String(32))
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    device: Mapped[str | None] = mapped_column(String(32))
+    last_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow)
+    # A sweep's trial: its number in the sweep, its parameters by dotted spec path, and what Optuna's
+    # sampler and pruner keep about it (service/sweeps/study.py).
+    sweep_id: Mapped[str | None] = mapped_column(String(36), ForeignKey("sweeps.id"))
+    trial_number: Mapped[int | None] = mapped_column(Integer)
+    trial_params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    trial_attrs: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    __table_args__ = (
+        Index("ix_jobs_created_at_id", "created_at", "id"),
+        Index("ix_jobs_status_created_at_id", "status", "created_at", "id"),
+        Index("ix_jobs_status_last_sent_at", "status", "last_sent_at"),
+        Index("ix_jobs_status_updated_at", "status", "updated_at"),
+        Index("ix_jobs_updated_at", "updated_at"),
+        # Unique: two schedulers can never both create trial n of a sweep.
+        Index("ix_jobs_sweep_id_trial_number", "sweep_id", "trial_number", unique=True),
+    )
+
+
+class EpochMetrics(Base):
+    """One row per finished epoch; the primary key makes a repeated write of the same epoch impossible."""
+
+    __tablename__ = "epoch_metrics"
+
+    job_id: Mapped[str] = mapped_column(String(36), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    epoch: Mapped[int] = mapped_column(Integer, primary_key=True)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Dataset(Base):
+    """An uploaded table, already encoded to numbers; the arrays live in the artifact store."""
+
+    __tablename__ = "datasets"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    filename: Mapped[str | None] = mapped_column(String(255))
+    format: Mapped[str] = mapped_column(String(16))
+    task: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(200))
+    rows: Mapped[int] = mapped_column(Integer)
+    columns: Mapped[list[str]] = mapped_column(JSON)
+    feature_names: Mapped[list[str]] = mapped_column(JSON)
+    categorical_columns: Mapped[list[str]] = mapped_column(JSON)
+    class_counts: Mapped[dict[str, int] | None] = mapped_column(JSON)
+    imputation: Mapped[str] = mapped_column(String(16))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    checksum: Mapped[str] = mapped_column(String(71))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_datasets_created_at_id", "created_at", "id"),)
+
+
+class Sweep(Base):
+    """A hyperparameter search; its trials are jobs (Job.sweep_id). `spec` is the normalized request."""
+
+    __tablename__ = "sweeps"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16))
+    task: Mapped[str] = mapped_column(String(16))
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set by every scheduling round: that UPDATE is the row lock that makes schedulers take turns.
+    scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_sweeps_created_at_id", "created_at", "id"),
+        Index("ix_sweeps_status_created_at_id", "status", "created_at", "id"),
+    )
+
+
+class IdempotencyKey(Base):
+    """A client's `Idempotency-Key` for one creating route: what it was sent with and what it created.
+
+    The primary key is what lets two concurrent requests with the same key create one resource.
+    """
+
+    __tablename__ = "idempotency_keys"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    route: Mapped[str] = mapped_column(String(32), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    resource_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_idempotency_keys_expires_at", "expires_at"),)

@@ -1,0 +1,47 @@
+"""Keyset pagination, newest first, on (created_at, id): every page costs the same however deep it is."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, and_, or_
+from sqlalchemy.orm import Session
+
+Row = TypeVar("Row")
+
+
+class InvalidCursor(ValueError):
+    pass
+
+
+def encode_cursor(created_at: datetime, row_id: str) -> str:
+    raw = f"{created_at.isoformat()}|{row_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created, row_id = raw.split("|", 1)
+        return datetime.fromisoformat(created), row_id
+    except ValueError as exc:
+        raise InvalidCursor("not a cursor this API returned") from exc
+
+
+def newest_first_page(
+    session: Session, query: Select[Any], model: type[Row], limit: int, cursor: str | None
+) -> tuple[Sequence[Row], str | None]:
+    """One page of `query` (whose rows are `model` instances) and the cursor of the next page, if any."""
+    columns: Any = model
+    query = query.order_by(columns.created_at.desc(), columns.id.desc()).limit(limit + 1)
+    if cursor is not None:
+        created, row_id = decode_cursor(cursor)
+        query = query.where(or_(columns.created_at < created, and_(columns.created_at == created, columns.id < row_id)))
+    rows: Sequence[Row] = session.scalars(query).all()
+    if len(rows) <= limit:
+        return rows, None
+    last: Any = rows[limit - 1]
+    return rows[:limit], encode_cursor(last.created_at, last.id)

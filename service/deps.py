@@ -1,0 +1,60 @@
+"""Request-scoped dependencies, as Annotated aliases so a handler's signature reads like documentation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from sqlalchemy.orm import Session
+
+from service.artifacts import ArtifactStore
+from service.db.engine import Database
+from service.queue import TaskQueue
+from service.settings import Settings
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+def get_session(database: Annotated[Database, Depends(get_database)]) -> Iterator[Session]:
+    """One transaction per request: committed when the handler returns, rolled back if it raises."""
+    with database.session() as session:
+        yield session
+
+
+def get_artifacts(request: Request) -> ArtifactStore:
+    artifacts: ArtifactStore = request.app.state.artifacts
+    return artifacts
+
+
+def get_queue(request: Request) -> TaskQueue:
+    queue: TaskQueue = request.app.state.queue
+    return queue
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
+# scope="function": commit before the response is sent, so a client never reads a 202 for a row
+# that is not there yet (and the task is queued by then too).
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+QueueDep = Annotated[TaskQueue, Depends(get_queue)]
+ArtifactsDep = Annotated[ArtifactStore, Depends(get_artifacts)]
+IdempotencyKeyDep = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[!-~]+$",
+        description="Any unique string (a UUID): a retry with the same key and body returns the resource the "
+        "first request created instead of creating another; with a different body it is a 409.",
+    ),
+]

@@ -1,0 +1,224 @@
+"""One error format for every response: RFC 9457 problem details (application/problem+json).
+
+Validation errors list each offending field as a dotted path. No stack trace ever leaves the server.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+
+from service.db.pagination import InvalidCursor
+from service.request_id import HEADER as REQUEST_ID_HEADER
+from service.request_id import current as current_request_id
+
+PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger(__name__)
+
+
+class FieldError(BaseModel):
+    field: str = Field(description="Dotted path of the offending field, e.g. `model.dropout`.")
+    message: str
+    type: str = Field(description="A machine-readable error kind, e.g. `less_than`, `extra_forbidden`.")
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str = Field("about:blank", description="A URI identifying the problem kind.")
+    title: str = Field(description="A short summary of the problem kind.")
+    status: int = Field(description="The HTTP status code.")
+    detail: str = Field(description="What went wrong, for people.")
+    errors: list[FieldError] | None = Field(None, description="Validation errors, one per field.")
+    request_id: str | None = Field(None, description="The request's `X-Request-ID`, to find it in the logs.")
+
+
+class ApiError(Exception):
+    """An error with an HTTP status that handlers turn into problem details."""
+
+    status: int = HTTPStatus.INTERNAL_SERVER_ERROR
+
+    def __init__(
+        self,
+        detail: str,
+        errors: list[FieldError] | None = None,
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers
+        if status is not None:
+            self.status = status
+
+
+class NotFound(ApiError):
+    status = HTTPStatus.NOT_FOUND
+
+
+class Conflict(ApiError):
+    status = HTTPStatus.CONFLICT
+
+
+class TooManyJobs(ApiError):
+    """A quota of jobs is full: 429, with the limit and its value named and a Retry-After."""
+
+    status = HTTPStatus.TOO_MANY_REQUESTS
+
+    def __init__(self, setting: str, limit: int, what: str, retry_after_seconds: int) -> None:
+        super().__init__(
+            f"{what}: the limit `{setting}` is {limit}; retry later",
+            headers={"Retry-After": str(retry_after_seconds)},
+        )
+
+
+IDEMPOTENCY_CONFLICT: dict[str, Any] = {
+    "model": Problem,
+    "description": "The `Idempotency-Key` was already used with a different body.",
+}
+TOO_MANY_JOBS: dict[str, Any] = {
+    "model": Problem,
+    "description": "Too many jobs are queued or running; `detail` names the limit; see `Retry-After`.",
+    "headers": {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}},
+}
+
+
+class InvalidSpec(ApiError):
+    status = HTTPStatus.UNPROCESSABLE_ENTITY
+
+    def __init__(self, field: str, message: str, kind: str = "value_error") -> None:
+        super().__init__(f"{field}: {message}", [FieldError(field=field, message=message, type=kind)])
+
+
+@contextmanager
+def invalid_cursor_is_422() -> Iterator[None]:
+    try:
+        yield
+    except InvalidCursor as exc:
+        raise InvalidSpec("cursor", str(exc), "invalid_cursor") from exc
+
+
+def problem(
+    status: int, detail: str, errors: list[FieldError] | None = None, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    request_id = current_request_id()
+    body = Problem(title=HTTPStatus(status).phrase, status=status, detail=detail, errors=errors, request_id=request_id)
+    headers = dict(headers or {})
+    if request_id is not None:
+        headers[REQUEST_ID_HEADER] = request_id  # also on the errors answered outside the middleware (500s)
+    return JSONResponse(
+        body.model_dump(exclude_none=True), status_code=status, media_type=PROBLEM_JSON, headers=headers
+    )
+
+
+def field_path(loc: Sequence[Any]) -> str:
+    """A pydantic error location as a dotted field path, without the request part or union member names."""
+    parts = [str(p) for p in loc]
+    if len(parts) == 2 and parts[0] == "header":
+        return parts[1]  # a header's name, hyphens and all
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:] or parts
+    return ".".join(p for p in parts if not _is_union_tag(p)) or "body"
+
+
+def _is_union_tag(part: str) -> bool:
+    """pydantic names the union member it tried in the path (`float`, `list[...]`, `LossSpec`): not a field."""
+    return part in {"float", "int", "str", "bool"} or part[:1].isupper() or any(c in part for c in "[-")
+
+
+def _validation_errors(exc: RequestValidationError) -> list[FieldError]:
+    return [
+        FieldError(field=field_path(err.get("loc", ())), message=err.get("msg", "invalid"), type=err["type"])
+        for err in exc.errors()
+    ]
+
+
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route allows on this path (Starlette names only the first matching route's)."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in HTTP_METHODS
+        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes)
+    ]
+
+
+def install_problem_schema(app: FastAPI) -> None:
+    """Document every 4xx/5xx answer as what it is: a Problem, as application/problem+json (FastAPI's
+    default 422 schema is not what the handlers below send)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            problem_content = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+            for path_item in schema.get("paths", {}).values():
+                for operation in path_item.values():
+                    if "application/json" in operation.get("requestBody", {}).get("content", {}):
+                        operation["responses"].setdefault("400", {"description": "The body is not JSON."})
+                    for code, response in operation.get("responses", {}).items():
+                        if code[:1] in ("4", "5"):
+                            response["content"] = problem_content
+                    for parameter in operation.get("parameters", []):
+                        parameter["schema"] = _without_null(parameter["schema"])
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """An optional parameter is left out, never sent as null: `anyOf: [X, null]` is just X."""
+    members = [m for m in schema.get("anyOf", []) if m.get("type") != "null"]
+    if len(members) != 1 or len(schema["anyOf"]) != 2:
+        return schema
+    rest = {k: v for k, v in schema.items() if k != "anyOf"}
+    return {**members[0], **rest}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    install_problem_schema(app)
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        return problem(exc.status, exc.detail, exc.errors, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _validation_errors(exc)
+        detail = "; ".join(f"{e.field}: {e.message}" for e in errors)
+        return problem(HTTPStatus.UNPROCESSABLE_ENTITY, detail, errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(exc.headers or {})
+        if exc.status_code == HTTPStatus.METHOD_NOT_ALLOWED:
+            headers["Allow"] = ", ".join(allowed_methods(request))
+        return problem(exc.status_code, str(exc.detail), headers=headers)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(PoolTimeoutError)
+    async def _database_down(_request: Request, exc: Exception) -> JSONResponse:
+        log.warning("database unavailable: %s", exc.__class__.__name__)
+        return problem(HTTPStatus.SERVICE_UNAVAILABLE, "the database is unavailable; retry shortly")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return problem(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error")

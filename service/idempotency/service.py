@@ -1,0 +1,63 @@
+"""Idempotent creation: a retried request with the same `Idempotency-Key` gets the resource it created.
+
+The key is claimed in the request's own transaction, so it is kept only if the resource is created too;
+a request that fails leaves the key free for the retry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy.orm import Session
+
+from service.db.base import utcnow
+from service.errors import Conflict
+from service.idempotency import repository
+from service.settings import Settings
+
+HEADER = "Idempotency-Key"
+T = TypeVar("T")
+
+
+def request_hash(*parts: Any) -> str:
+    """A digest of what the request asks for (its parsed body, not its bytes)."""
+    digest = hashlib.sha256()
+    for part in parts:
+        data = part if isinstance(part, bytes) else json.dumps(part, sort_keys=True, default=str).encode()
+        digest.update(len(data).to_bytes(8, "big") + data)
+    return digest.hexdigest()
+
+
+def create_once(
+    session: Session,
+    settings: Settings,
+    *,
+    key: str | None,
+    route: str,
+    body_hash: str,
+    create: Callable[[], T],
+    resource_id: Callable[[T], str],
+    load: Callable[[str], T],
+) -> tuple[T, bool]:
+    """`create()` unless `key` has already created a resource on `route`; then that resource, loaded.
+
+    Returns the resource and whether it was a replay. The same key with a different body is a 409.
+    """
+    if key is None:
+        return create(), False
+    repository.forget_expired(session)
+    expires_at = utcnow() + timedelta(hours=settings.idempotency_key_hours)
+    if repository.claim(session, key, route, body_hash, expires_at):
+        resource = create()
+        repository.record(session, key, route, resource_id(resource))
+        return resource, False
+    existing = repository.get(session, key, route)
+    if existing is None or existing.resource_id is None:
+        raise Conflict(f"a request with this `{HEADER}` is still in progress; retry shortly")
+    if existing.request_hash != body_hash:
+        raise Conflict(f"this `{HEADER}` was used with a different request body; use a new key")
+    return load(existing.resource_id), True

@@ -1,0 +1,99 @@
+"""Limits on what one submission may ask for, checked before anything is queued.
+
+The model's size is counted from the spec alone (no torch), layer by layer as workers/training/model.py
+builds it: Linear and Conv2d weights and biases, and batch normalization's scale and shift.
+"""
+
+from __future__ import annotations
+
+import math
+
+from sqlalchemy.orm import Session
+
+from service.datasets import repository as datasets_repository
+from service.errors import InvalidSpec, TooManyJobs
+from service.jobs import repository
+from service.settings import Settings
+from service.spec import JobSpec, ModelSpec, Task, output_size
+
+# (input shape, classes; 0 for regression) of the built-in data sets.
+BUILTIN_SHAPES: dict[str, tuple[tuple[int, ...], int]] = {
+    "digits": ((1, 8, 8), 10),
+    "iris": ((4,), 3),
+    "wine": ((13,), 3),
+    "breast_cancer": ((30,), 2),
+    "diabetes": ((10,), 0),
+}
+DEFAULT_SYNTHETIC_FEATURES = 20
+DEFAULT_SYNTHETIC_CLASSES = 2
+
+
+def check_job_quota(session: Session, settings: Settings) -> None:
+    """429 while the queued or the running jobs are at their limit."""
+    counts = repository.count_active(session)
+    if counts["queued"] >= settings.max_queued_jobs:
+        raise TooManyJobs(
+            "max_queued_jobs",
+            settings.max_queued_jobs,
+            f"{counts['queued']} jobs are queued",
+            settings.retry_after_seconds,
+        )
+    if counts["running"] >= settings.max_running_jobs:
+        raise TooManyJobs(
+            "max_running_jobs",
+            settings.max_running_jobs,
+            f"{counts['running']} jobs are running",
+            settings.retry_after_seconds,
+        )
+
+
+def check_spec_limits(session: Session, spec: JobSpec, task: Task, settings: Settings) -> None:
+    """422 for a spec past the epoch or model-size limits. `spec` has its loss resolved (with_task)."""
+    if spec.training.epochs > settings.max_epochs:
+        raise InvalidSpec(
+            "training.epochs", f"{spec.training.epochs} epochs is over the limit `max_epochs` of {settings.max_epochs}"
+        )
+    input_shape, n_classes = data_shape(session, spec)
+    outputs = output_size(task, spec.loss_spec, n_classes)
+    count = parameter_count(spec.model, input_shape, outputs)
+    if count > settings.max_model_parameters:
+        raise InvalidSpec(
+            "model",
+            f"the model has {count} parameters, over the limit `max_model_parameters` of "
+            f"{settings.max_model_parameters}",
+            "too_large",
+        )
+
+
+def data_shape(session: Session, spec: JobSpec) -> tuple[tuple[int, ...], int]:
+    """The input shape and the class count (0 for regression) of the spec's data set."""
+    source = spec.dataset
+    if source.name is None:
+        dataset = datasets_repository.get(session, source.id or "")
+        assert dataset is not None, "checked() has found the uploaded data set"
+        return (len(dataset.feature_names),), len(dataset.class_counts or {})
+    if source.name in BUILTIN_SHAPES:
+        return BUILTIN_SHAPES[source.name]
+    features = 2 if source.name in ("moons", "circles") else source.n_features or DEFAULT_SYNTHETIC_FEATURES
+    classes = 0 if source.name == "regression" else source.n_classes or DEFAULT_SYNTHETIC_CLASSES
+    return (features,), classes
+
+
+def parameter_count(model: ModelSpec, input_shape: tuple[int, ...], n_outputs: int) -> int:
+    """Trainable parameters of the network the spec describes."""
+    batch_norm = model.batch_norm_placement is not None
+    width = math.prod(input_shape)
+    total = 0
+    if model.type == "cnn":
+        channels, height, breadth = input_shape
+        for conv in model.conv_layers:
+            total += conv.filters * channels * conv.kernel_size**2 + conv.filters
+            total += 2 * conv.filters if batch_norm else 0
+            channels = conv.filters
+            if conv.pool:
+                height, breadth = height // conv.pool, breadth // conv.pool
+        width = channels * height * breadth
+    for units in model.hidden_layers:
+        total += width * units + units + (2 * units if batch_norm else 0)
+        width = units
+    return total + width * n_outputs + n_outputs

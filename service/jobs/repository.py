@@ -1,0 +1,219 @@
+"""All SQL about jobs and their epochs, for the API and the workers alike.
+
+Every change a client can see sets `updated_at` (lease renewals do not), which is what ETags rest on.
+
+State changes are single conditional UPDATEs, so two processes racing for the same job cannot both win:
+a claim succeeds only for a queued job or one whose lease has expired, and a worker's writes only count
+while it still holds the lease.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, type_coerce, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from service.db.base import UTCDateTime, utcnow
+from service.db.models import EpochMetrics, Job
+from service.db.pagination import newest_first_page
+
+
+def add(session: Session, job: Job) -> Job:
+    session.add(job)
+    session.flush()
+    return job
+
+
+def get(session: Session, job_id: str) -> Job | None:
+    return session.get(Job, job_id)
+
+
+def list_page(
+    session: Session, *, status: str | None, limit: int, cursor: str | None, sweep_id: str | None = None
+) -> tuple[Sequence[Job], str | None]:
+    query = select(Job)
+    if status is not None:
+        query = query.where(Job.status == status)
+    if sweep_id is not None:
+        query = query.where(Job.sweep_id == sweep_id)
+    return newest_first_page(session, query, Job, limit, cursor)
+
+
+def version(session: Session, job_id: str) -> tuple[str, datetime, int] | None:
+    """(status, updated_at, epochs_completed): all an ETag needs, from one primary-key lookup."""
+    row = session.execute(select(Job.status, Job.updated_at, Job.epochs_completed).where(Job.id == job_id)).first()
+    return None if row is None else (row[0], row[1], row[2])
+
+
+def last_change(session: Session) -> datetime | None:
+    """When any job last changed: one index lookup, whatever the number of jobs."""
+    return session.scalar(select(func.max(Job.updated_at)))
+
+
+def epochs_after(session: Session, job_id: str, after_epoch: int, limit: int | None) -> list[dict[str, Any]]:
+    query = (
+        select(EpochMetrics.epoch, EpochMetrics.metrics)
+        .where(EpochMetrics.job_id == job_id, EpochMetrics.epoch > after_epoch)
+        .order_by(EpochMetrics.epoch)
+        .limit(limit)
+    )
+    return [{"epoch": epoch, **metrics} for epoch, metrics in session.execute(query)]
+
+
+def cancel_queued(session: Session, job_id: str) -> bool:
+    """A queued job is cancelled on the spot; no worker will ever claim it."""
+    now = utcnow()
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == "queued")
+        .values(status="cancelled", stop_reason="cancelled", cancel_requested=True, finished_at=now, updated_at=now)
+    )
+    return _changed(result)
+
+
+def request_cancel(session: Session, job_id: str) -> bool:
+    """A running job is asked to stop; its worker sees the flag at its next heartbeat."""
+    result = session.execute(
+        update(Job).where(Job.id == job_id, Job.status == "running").values(cancel_requested=True, updated_at=utcnow())
+    )
+    return _changed(result)
+
+
+def claim(session: Session, job_id: str, owner: str, lease_seconds: float, max_attempts: int) -> Job | None:
+    """Take the job if it is queued or its lease has expired. Returns it when this owner won.
+
+    A job that has already been started `max_attempts` times is not taken again (see fail_exhausted).
+    """
+    now = utcnow()
+    result = session.execute(
+        update(Job)
+        .where(
+            Job.id == job_id,
+            Job.attempts < max_attempts,
+            or_(Job.status == "queued", and_(Job.status == "running", Job.lease_expires_at < now)),
+        )
+        .values(
+            status="running",
+            lease_owner=owner,
+            lease_expires_at=now + timedelta(seconds=lease_seconds),
+            attempts=Job.attempts + 1,
+            updated_at=now,
+            started_at=func.coalesce(Job.started_at, type_coerce(now, UTCDateTime)),
+        )
+    )
+    if not _changed(result):
+        return None
+    return session.get(Job, job_id, populate_existing=True)
+
+
+def renew_lease(session: Session, job_id: str, owner: str, lease_seconds: float) -> bool | None:
+    """Extend the lease. Returns whether a cancel was requested, or None when the lease is no longer ours."""
+    expires = utcnow() + timedelta(seconds=lease_seconds)
+    row = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.lease_owner == owner, Job.status == "running")
+        .values(lease_expires_at=expires)
+        .returning(Job.cancel_requested)
+    ).first()
+    return None if row is None else bool(row[0])
+
+
+def record_epoch(
+    session: Session,
+    job_id: str,
+    owner: str,
+    epoch: int,
+    metrics: dict[str, Any],
+    best_epoch: int | None,
+    best_metrics: dict[str, Any] | None,
+) -> bool:
+    """Write one epoch's row and the job's progress in one transaction, only while the lease is ours."""
+    values: dict[str, Any] = {"epochs_completed": epoch, "updated_at": utcnow()}
+    if best_epoch is not None:
+        values.update(best_epoch=best_epoch, best_metrics=best_metrics)
+    result = session.execute(
+        update(Job).where(Job.id == job_id, Job.lease_owner == owner, Job.status == "running").values(**values)
+    )
+    if not _changed(result):
+        return False
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(
+        insert(EpochMetrics)
+        .values(job_id=job_id, epoch=epoch, metrics=metrics, recorded_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["job_id", "epoch"])
+    )
+    return True
+
+
+def finish(session: Session, job_id: str, owner: str, status: str, **values: Any) -> bool:
+    """Move a running job to a terminal status and release its lease."""
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.lease_owner == owner, Job.status == "running")
+        .values(
+            status=status, finished_at=utcnow(), updated_at=utcnow(), lease_owner=None, lease_expires_at=None, **values
+        )
+    )
+    return _changed(result)
+
+
+def release(session: Session, job_id: str, owner: str) -> bool:
+    """Hand a running job back to the queue (its worker is shutting down); its epochs are kept."""
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.lease_owner == owner, Job.status == "running")
+        .values(status="queued", lease_owner=None, lease_expires_at=None, last_sent_at=utcnow(), updated_at=utcnow())
+    )
+    return _changed(result)
+
+
+def _changed(result: Any) -> bool:
+    return bool(result.rowcount)
+
+
+def due_for_dispatch(session: Session, *, older_than: float, include_queued: bool) -> list[str]:
+    """Ids of jobs whose message may be lost, marked as sent now; each is picked by one reconciler only.
+
+    Running jobs whose lease expired (their worker died) always qualify; queued jobs only when the
+    caller has seen the broker's queue empty, i.e. their messages are gone.
+    """
+    now = utcnow()
+    stale = or_(Job.last_sent_at.is_(None), Job.last_sent_at < now - timedelta(seconds=older_than))
+    lost = and_(Job.status == "running", Job.lease_expires_at < now)
+    if include_queued:
+        lost = or_(lost, Job.status == "queued")
+    rows = session.execute(update(Job).where(stale, lost).values(last_sent_at=now).returning(Job.id))
+    return [row[0] for row in rows]
+
+
+def fail_exhausted(session: Session, max_attempts: int) -> list[str]:
+    """Fail the jobs whose worker died `max_attempts` times (e.g. killed for memory), so they stop looping."""
+    rows = session.execute(
+        update(Job)
+        .where(Job.status == "running", Job.lease_expires_at < utcnow(), Job.attempts >= max_attempts)
+        .values(
+            status="failed",
+            finished_at=utcnow(),
+            updated_at=utcnow(),
+            lease_owner=None,
+            lease_expires_at=None,
+            error=f"the worker stopped {max_attempts} times while training this job; giving up",
+        )
+        .returning(Job.id)
+    )
+    return [row[0] for row in rows]
+
+
+def count_active(session: Session) -> dict[str, int]:
+    """How many jobs are queued and running (the index on status answers it)."""
+    rows = session.execute(
+        select(Job.status, func.count()).where(Job.status.in_(("queued", "running"))).group_by(Job.status)
+    )
+    counts = {"queued": 0, "running": 0}
+    counts.update({status: int(count) for status, count in rows})
+    return counts

@@ -1,0 +1,236 @@
+"""HTTP routes for /v1/jobs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Header, Query, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+
+from service import caching
+from service.db.engine import Database
+from service.deps import ArtifactsDep, IdempotencyKeyDep, QueueDep, SessionDep, SettingsDep
+from service.errors import IDEMPOTENCY_CONFLICT, TOO_MANY_JOBS, Problem
+from service.events.stream import job_events
+from service.idempotency import service as idempotency
+from service.jobs import service
+from service.jobs.schemas import ArtifactList, JobList, JobRead, JobStatus, MetricsPage
+from service.spec import JobSpec
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "No job with this id."}}
+SSE_EXAMPLE = 'id: 1\nevent: epoch\ndata: {"epoch": 1, "val_loss": 0.7}\n\n'
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {304: {"description": "Unchanged since the ETag in If-None-Match."}}
+EXAMPLE_SPEC = {
+    "name": "digits-dropout-0.5",
+    "dataset": {"name": "digits", "validation_split": 0.2, "test_split": 0.2},
+    "model": {
+        "type": "mlp",
+        "hidden_layers": [128, 64],
+        "activation": "relu",
+        "dropout": 0.5,
+        "batch_norm": True,
+        "init": "he_normal",
+    },
+    "regularization": {"l1": 0.0, "l2": 0.0001},
+    "loss": "cross_entropy",
+    "optimizer": {"name": "adam", "lr": 0.001},
+    "training": {"epochs": 100, "batch_size": 64, "seed": 42},
+    "early_stopping": {
+        "monitor": "val_loss",
+        "mode": "min",
+        "patience": 5,
+        "min_delta": 0.0,
+        "restore_best_weights": True,
+    },
+}
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    operation_id="create_job",
+    responses={
+        409: IDEMPOTENCY_CONFLICT,
+        422: {
+            "model": Problem,
+            "description": "The spec is invalid or over a limit (`training.epochs`, `model`); `errors` names each "
+            "field.",
+        },
+        429: TOO_MANY_JOBS,
+    },
+)
+def create_job(
+    spec: Annotated[JobSpec, Body(openapi_examples={"digits": {"value": EXAMPLE_SPEC}})],
+    session: SessionDep,
+    queue: QueueDep,
+    settings: SettingsDep,
+    response: Response,
+    idempotency_key: IdempotencyKeyDep = None,
+) -> JobRead:
+    """Submit a training job. It is queued at once and trained by the next free worker."""
+    job, replayed = idempotency.create_once(
+        session,
+        settings,
+        key=idempotency_key,
+        route="jobs",
+        body_hash=idempotency.request_hash(spec.model_dump(mode="json")),
+        create=lambda: service.create(session, queue, spec, settings),
+        resource_id=lambda job: job.id,
+        load=lambda job_id: service.get(session, job_id),
+    )
+    response.headers["Location"] = f"/v1/jobs/{job.id}"
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return JobRead.model_validate(job)
+
+
+@router.get("", operation_id="list_jobs", response_model=JobList, responses=NOT_MODIFIED)
+def list_jobs(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    status: Annotated[JobStatus | None, Query(description="Only jobs in this status.")] = None,
+    limit: Annotated[int, Query(ge=1, le=200, description="Page size.")] = 50,
+    cursor: Annotated[str | None, Query(max_length=200, description="`next_cursor` of the previous page.")] = None,
+    sweep_id: Annotated[str | None, Query(max_length=64, description="Only the trials of this sweep.")] = None,
+) -> JobList | Response:
+    """List jobs, newest first, one page at a time. Send `If-None-Match` to get a 304 when nothing changed."""
+    etag = service.list_version(session)
+    if caching.matches(request, etag):
+        return caching.not_modified(etag, caching.NO_CACHE)
+    caching.tag(response, etag, caching.NO_CACHE)
+    return service.list_jobs(
+        session, status=status, limit=min(limit, settings.max_page_size), cursor=cursor, sweep_id=sweep_id
+    )
+
+
+@router.get("/{job_id}", operation_id="get_job", response_model=JobRead, responses={**NOT_FOUND, **NOT_MODIFIED})
+def get_job(job_id: str, request: Request, response: Response, session: SessionDep) -> JobRead | Response:
+    """A job's status, progress, best epoch, stop reason and test metrics. Supports `If-None-Match`."""
+    version = service.version(session, job_id)
+    cache_control = caching.FINAL if version.terminal else caching.NO_CACHE
+    if caching.matches(request, version.etag):
+        return caching.not_modified(version.etag, cache_control)
+    caching.tag(response, version.etag, cache_control)
+    return JobRead.model_validate(service.get(session, job_id))
+
+
+@router.get(
+    "/{job_id}/metrics",
+    operation_id="get_job_metrics",
+    response_model=MetricsPage,
+    responses={
+        **NOT_FOUND,
+        **NOT_MODIFIED,
+        200: {"content": {"text/csv": {"example": "epoch,train_loss,val_loss\n1,0.93,0.71\n"}}},
+    },
+)
+def get_job_metrics(
+    job_id: str,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    after_epoch: Annotated[int, Query(ge=0, description="Only epochs after this one (0 = all).")] = 0,
+    limit: Annotated[int | None, Query(ge=1, le=100_000, description="At most this many epochs.")] = None,
+    max_points: Annotated[
+        int | None,
+        Query(
+            ge=3,
+            le=100_000,
+            description="Downsample to at most this many epochs, keeping the first, the last, the best "
+            "and each stretch's highest and lowest validation loss.",
+        ),
+    ] = None,
+    format: Annotated[Literal["json", "csv"], Query(description="`csv` for spreadsheets.")] = "json",
+) -> MetricsPage | Response:
+    """Per-epoch metrics, oldest first. Poll with `after_epoch` set to the last epoch you have, and
+    `If-None-Match` set to the last ETag: a 304 costs one primary-key lookup."""
+    version = service.version(session, job_id)
+    cache_control = caching.FINAL if version.terminal else caching.NO_CACHE
+    if caching.matches(request, version.etag):
+        return caching.not_modified(version.etag, cache_control)
+    page = service.metrics(session, job_id, after_epoch=after_epoch, limit=limit, max_points=max_points)
+    if format == "csv":
+        job = service.get(session, job_id)
+        csv_response = Response(service.metrics_csv(page, job.task), media_type="text/csv")
+        caching.tag(csv_response, version.etag, cache_control)
+        return csv_response
+    caching.tag(response, version.etag, cache_control)
+    return page
+
+
+@router.get(
+    "/{job_id}/events",
+    operation_id="stream_job_events",
+    response_class=StreamingResponse,
+    responses={
+        **NOT_FOUND,
+        200: {
+            "content": {
+                "text/event-stream": {"example": 'id: 1\nevent: epoch\ndata: {"epoch": 1, "val_loss": 0.7}\n\n'}
+            },
+            "description": "Server-sent events: `epoch` (id = the epoch) and `status`; ends after the final status.",
+        },
+    },
+)
+async def stream_job_events(
+    job_id: str,
+    request: Request,
+    last_event_id: Annotated[
+        int | None, Header(ge=0, description="Resume after this epoch (browsers send it on reconnect).")
+    ] = None,
+    after_epoch: Annotated[int, Query(ge=0, description="Start after this epoch (0 = from the first).")] = 0,
+) -> StreamingResponse:
+    """Live events of one job: each finished epoch's metrics as it ends, and each status change."""
+    database = request.app.state.database
+    await run_in_threadpool(_require, database, job_id)
+    start = last_event_id if last_event_id is not None else after_epoch
+    return StreamingResponse(
+        job_events(database, request.app.state.hub, job_id, start),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _require(database: Database, job_id: str) -> None:
+    """404 before the stream starts, rather than an empty stream."""
+    with database.session() as session:
+        service.version(session, job_id)
+
+
+@router.post(
+    "/{job_id}/cancel",
+    status_code=status.HTTP_202_ACCEPTED,
+    operation_id="cancel_job",
+    responses={**NOT_FOUND, 409: {"model": Problem, "description": "The job has already finished."}},
+)
+def cancel_job(job_id: str, session: SessionDep) -> JobRead:
+    """Cancel a job. A queued job never starts; a running one stops after its current batch."""
+    return JobRead.model_validate(service.cancel(session, job_id))
+
+
+@router.get("/{job_id}/artifacts", operation_id="list_job_artifacts", responses=NOT_FOUND)
+def list_job_artifacts(job_id: str, session: SessionDep, store: ArtifactsDep) -> ArtifactList:
+    """The files a job produced: `weights.safetensors` (the kept weights, with the spec and the
+    preprocessing statistics in its metadata) once it has finished."""
+    return service.artifacts(session, store, job_id)
+
+
+@router.get(
+    "/{job_id}/artifacts/{name}",
+    operation_id="download_job_artifact",
+    response_class=Response,
+    responses={**NOT_FOUND, 200: {"content": {"application/octet-stream": {}}, "description": "The file."}},
+)
+def download_job_artifact(job_id: str, name: str, session: SessionDep, store: ArtifactsDep) -> Response:
+    """Download one artifact. Weights are safetensors: loading them can never run code."""
+    data = service.artifact(session, store, job_id, name)
+    return Response(
+        data,
+        media_type="application/octet-stream",
+        headers={"Content-Disposition": f'attachment; filename="{job_id}-{name}"'},
+    )

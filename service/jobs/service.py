@@ -1,0 +1,165 @@
+"""What the jobs API does, between the router (HTTP) and the repository (SQL). Services only flush."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from service.artifacts import ArtifactStore
+from service.datasets import repository as datasets_repository
+from service.db.engine import after_commit
+from service.db.models import Job
+from service.errors import Conflict, InvalidSpec, NotFound, invalid_cursor_is_422
+from service.jobs import quotas, repository
+from service.jobs.downsample import downsample
+from service.jobs.schemas import TERMINAL_STATUSES, ArtifactList, ArtifactRead, JobList, JobRead, MetricsPage
+from service.queue import TaskQueue
+from service.settings import Settings
+from service.spec import JobSpec, SpecTaskError, Task, metrics_for
+
+SAFETENSORS = "application/octet-stream"
+
+
+def create(session: Session, queue: TaskQueue, spec: JobSpec, settings: Settings) -> Job:
+    """A job submitted through the API: within the job quotas and the spec limits, then submitted."""
+    quotas.check_job_quota(session, settings)
+    return submit(session, queue, checked(session, spec, settings)[0])
+
+
+def submit(session: Session, queue: TaskQueue, spec: JobSpec) -> Job:
+    """Validate what needs the task, store the job as queued, and queue it once the row is committed."""
+    spec, task = checked(session, spec)
+    job = repository.add(
+        session,
+        Job(
+            id=str(uuid.uuid4()),
+            name=spec.name,
+            status="queued",
+            task=task,
+            spec=spec.model_dump(mode="json"),
+        ),
+    )
+    after_commit(session, lambda: queue.send_train(job.id))
+    return job
+
+
+def checked(session: Session, spec: JobSpec, settings: Settings | None = None) -> tuple[JobSpec, Task]:
+    """The spec as a job stores it, and its task, after the checks that need the data set's task
+    (and, given the settings, within the epoch and model-size limits)."""
+    task = _task_of(session, spec)
+    try:
+        spec = spec.with_task(task)
+    except SpecTaskError as exc:
+        raise InvalidSpec(exc.field, str(exc)) from exc
+    if settings is not None:
+        quotas.check_spec_limits(session, spec, task, settings)
+    if spec.init_from is not None:
+        _check_init_from(session, spec.init_from.job_id)
+    return spec, task
+
+
+def _task_of(session: Session, spec: JobSpec) -> Task:
+    if spec.dataset.task is not None:
+        return spec.dataset.task
+    dataset = datasets_repository.get(session, spec.dataset.id or "")
+    if dataset is None:
+        raise InvalidSpec("dataset.id", f"no uploaded data set `{spec.dataset.id}`", "not_found")
+    return dataset.task  # type: ignore[return-value]
+
+
+def _check_init_from(session: Session, job_id: str) -> None:
+    source = repository.get(session, job_id)
+    if source is None:
+        raise InvalidSpec("init_from.job_id", f"no job `{job_id}`", "not_found")
+    if source.status != "succeeded":
+        raise InvalidSpec("init_from.job_id", f"job `{job_id}` is {source.status}, not succeeded")
+
+
+def get(session: Session, job_id: str) -> Job:
+    job = repository.get(session, job_id)
+    if job is None:
+        raise NotFound(f"no job `{job_id}`")
+    return job
+
+
+def list_jobs(
+    session: Session, *, status: str | None, limit: int, cursor: str | None, sweep_id: str | None = None
+) -> JobList:
+    with invalid_cursor_is_422():
+        jobs, next_cursor = repository.list_page(session, status=status, limit=limit, cursor=cursor, sweep_id=sweep_id)
+    return JobList(items=[JobRead.model_validate(job) for job in jobs], next_cursor=next_cursor)
+
+
+def metrics(
+    session: Session, job_id: str, *, after_epoch: int, limit: int | None, max_points: int | None
+) -> MetricsPage:
+    job = get(session, job_id)
+    items = repository.epochs_after(session, job_id, after_epoch, limit)
+    if max_points is not None:
+        items = downsample(items, max_points, job.best_epoch)
+    return MetricsPage(job_id=job.id, status=job.status, items=items)
+
+
+def metrics_csv(page: MetricsPage, task: str) -> str:
+    """One row per epoch, one column per metric, in the order the docs list them."""
+    order = {key: i for i, key in enumerate(metrics_for(task))}  # type: ignore[arg-type]
+    keys = sorted({key for item in page.items for key in item} - {"epoch"}, key=lambda k: (order.get(k, 99), k))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["epoch", *keys])
+    for item in page.items:
+        writer.writerow([item["epoch"], *("" if item.get(k) is None else item[k] for k in keys)])
+    return out.getvalue()
+
+
+@dataclass(frozen=True)
+class Version:
+    etag: str
+    terminal: bool
+
+
+def version(session: Session, job_id: str) -> Version:
+    """The job's ETag, from a single small read; a 304 needs nothing more."""
+    found = repository.version(session, job_id)
+    if found is None:
+        raise NotFound(f"no job `{job_id}`")
+    status, updated_at, epochs = found
+    return Version(f'"{updated_at.timestamp():.6f}-{epochs}"', status in TERMINAL_STATUSES)
+
+
+def list_version(session: Session) -> str:
+    """An ETag for every list of jobs: it changes whenever any job does."""
+    changed = repository.last_change(session)
+    return f'"{changed.timestamp():.6f}"' if changed else '"empty"'
+
+
+def cancel(session: Session, job_id: str) -> Job:
+    """Queued: cancelled at once. Running: its worker stops at the end of the current batch."""
+    job = get(session, job_id)
+    if not (repository.cancel_queued(session, job_id) or repository.request_cancel(session, job_id)):
+        raise Conflict(f"job `{job_id}` is already {job.status}")
+    session.refresh(job)
+    return job
+
+
+def artifacts(session: Session, store: ArtifactStore, job_id: str) -> ArtifactList:
+    get(session, job_id)
+    prefix = f"jobs/{job_id}/"
+    items = [
+        ArtifactRead(name=key.removeprefix(prefix), size_bytes=size, media_type=SAFETENSORS)
+        for key, size in store.list(prefix)
+    ]
+    return ArtifactList(job_id=job_id, items=items)
+
+
+def artifact(session: Session, store: ArtifactStore, job_id: str, name: str) -> bytes:
+    """One artifact's bytes; `name` must be one the listing returned, so no user path reaches the disk."""
+    listed = {item.name for item in artifacts(session, store, job_id).items}
+    data = store.get(f"jobs/{job_id}/{name}") if name in listed else None
+    if data is None:
+        raise NotFound(f"job `{job_id}` has no artifact `{name}`")
+    return data

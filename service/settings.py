@@ -1,0 +1,80 @@
+"""All configuration, from environment variables prefixed STEADYFIT_. Nothing else reads os.environ."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STEADYFIT_", extra="ignore")
+
+    data_dir: Path = Field(Path(".steadyfit"), description="Embedded mode's database, queue and artifacts.")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite (WAL) in data_dir.")
+    broker_url: str | None = Field(None, description="Celery broker URL; default: a file-system queue in data_dir.")
+    queue_name: str = Field("training", description="The Celery queue jobs go through.")
+    artifact_url: str | None = Field(
+        None, description="s3://bucket/prefix: keep artifacts in an S3-compatible object store instead."
+    )
+    s3_endpoint_url: str | None = Field(None, description="The object store's address, for MinIO and the like.")
+    artifact_dir: Path | None = Field(None, description="Where weights are stored; default: data_dir/artifacts.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    cors_origins: list[str] = Field(default_factory=list, description="Origins allowed to call the API.")
+
+    lease_seconds: float = Field(30.0, gt=0, description="A claimed job is another worker's after this silence.")
+    heartbeat_seconds: float = Field(
+        0.5, gt=0, description="How often a worker renews its lease and looks for a cancel request."
+    )
+    max_attempts: int = Field(3, ge=1, description="Starts of a job (after worker losses) before it fails.")
+    reconcile_seconds: float = Field(
+        10.0, gt=0, description="How often workers look for jobs whose broker message was lost."
+    )
+    db_retry_seconds: float = Field(
+        300.0, gt=0, description="How long a worker keeps retrying a write while the database is down."
+    )
+    worker_concurrency: int = Field(1, ge=1, description="Jobs one worker process trains at once.")
+    broker_timeout_seconds: float = Field(2.0, gt=0, description="How long a send or health check waits.")
+    max_page_size: int = 200
+    max_wall_seconds: float | None = Field(
+        None, gt=0, description="Server-wide cap on a job's training time; a job that reaches it stops with `timeout`."
+    )
+    max_upload_bytes: int = Field(100 * 2**20, gt=0, description="Largest data set upload, in bytes.")
+    max_upload_rows: int = Field(1_000_000, gt=0, description="Most rows in an uploaded data set.")
+    max_queued_jobs: int = Field(1000, gt=0, description="Most jobs waiting at once; past it a submission is a 429.")
+    max_running_jobs: int = Field(
+        100, gt=0, description="Most jobs training at once; while it is reached a submission is a 429."
+    )
+    max_model_parameters: int = Field(
+        50_000_000, gt=0, description="Largest model a spec may describe, in trainable parameters (422 past it)."
+    )
+    max_epochs: int = Field(
+        100_000, gt=0, description="Most epochs a spec may ask for (422 past it); the spec's own bound by default."
+    )
+    retry_after_seconds: int = Field(30, gt=0, description="The Retry-After of a 429 for a full job quota.")
+    idempotency_key_hours: float = Field(
+        24.0, gt=0, description="How long an Idempotency-Key is remembered (the same key later is a new request)."
+    )
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'steadyfit.db').resolve()}"
+
+    @cached_property
+    def resolved_broker_url(self) -> str:
+        return self.broker_url or "filesystem://"
+
+    @property
+    def broker_is_filesystem(self) -> bool:
+        return self.resolved_broker_url.startswith("filesystem://")
+
+    @property
+    def queue_dir(self) -> Path:
+        return (self.data_dir / "queue").resolve()
+
+    @cached_property
+    def resolved_artifact_dir(self) -> Path:
+        return (self.artifact_dir or self.data_dir / "artifacts").resolve()

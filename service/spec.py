@@ -1,0 +1,365 @@
+"""The job spec: a declarative description of one training run.
+
+Pure pydantic, no torch: the API validates specs with it and the workers read them with it.
+Every field is documented here because these descriptions become the OpenAPI reference.
+Unknown fields are rejected everywhere, so a typo is a 422 rather than a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Task = Literal["classification", "regression"]
+
+BUILTIN_DATASETS: dict[str, Task] = {
+    "digits": "classification",
+    "iris": "classification",
+    "wine": "classification",
+    "breast_cancer": "classification",
+    "diabetes": "regression",
+}
+SYNTHETIC_DATASETS: dict[str, Task] = {
+    "classification": "classification",
+    "moons": "classification",
+    "circles": "classification",
+    "regression": "regression",
+}
+DatasetName = Literal[
+    "digits", "iris", "wine", "breast_cancer", "diabetes", "classification", "regression", "moons", "circles"
+]
+
+CLASSIFICATION_LOSSES = ("cross_entropy", "binary_cross_entropy")
+REGRESSION_LOSSES = ("mse", "mae", "huber")
+LossName = Literal["cross_entropy", "binary_cross_entropy", "mse", "mae", "huber"]
+
+COMMON_METRICS = (
+    "train_loss", "val_loss", "data_loss", "penalty", "weight_l1", "weight_l2", "sparsity",
+    "grad_norm", "lr", "epoch_seconds", "samples_per_second",
+)  # fmt: skip
+CLASSIFICATION_METRICS = ("train_accuracy", "val_accuracy", "val_precision", "val_recall", "val_f1")
+REGRESSION_METRICS = ("train_mae", "val_mae", "val_rmse", "val_r2")
+# Metrics where larger is better; `mode: auto` maximizes these and minimizes everything else.
+MAXIMIZED_METRICS = frozenset({"train_accuracy", "val_accuracy", "val_precision", "val_recall", "val_f1", "val_r2"})
+
+Activation = Literal["relu", "leaky_relu", "elu", "selu", "gelu", "tanh", "sigmoid"]
+Init = Literal["he_normal", "he_uniform", "xavier_normal", "xavier_uniform", "orthogonal", "zeros", "default"]
+BatchNormPlacement = Literal["before_activation", "after_activation"]
+Probability = Annotated[float, Field(ge=0.0, lt=1.0)]
+Fraction = Annotated[float, Field(gt=0.0, lt=1.0)]
+
+
+def metrics_for(task: Task) -> tuple[str, ...]:
+    """Every per-epoch metric key a job of this task reports."""
+    specific = CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
+    return COMMON_METRICS + specific
+
+
+class SpecModel(BaseModel):
+    # strict: `true` is not the number 1, nor `2.5` an integer (lax pydantic would take both)
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class DatasetSpec(SpecModel):
+    """Where the data comes from and how it is split. Exactly one of `name` and `id`."""
+
+    name: DatasetName | None = Field(
+        None,
+        description="A built-in scikit-learn data set (digits, iris, wine, breast_cancer, diabetes) "
+        "or a synthetic generator (classification, regression, moons, circles).",
+    )
+    id: str | None = Field(None, description="The id of a data set uploaded through POST /v1/datasets.", max_length=64)
+    validation_split: Fraction = Field(0.2, description="Fraction of rows held out for validation.")
+    test_split: Fraction = Field(0.2, description="Fraction of rows held out for the final test.")
+    n_samples: int | None = Field(
+        None, ge=20, le=1_000_000, description="Synthetic generators only: rows to generate (default 1000)."
+    )
+    n_features: int | None = Field(
+        None,
+        ge=2,
+        le=10_000,
+        description="Synthetic `classification`/`regression` only: feature count (default 20).",
+    )
+    n_classes: int | None = Field(
+        None, ge=2, le=100, description="Synthetic `classification` only: class count (default 2)."
+    )
+    noise: float | None = Field(
+        None, ge=0.0, le=100.0, description="Synthetic generators only: noise level (default 0.1)."
+    )
+    seed: int | None = Field(
+        None,
+        ge=0,
+        le=2**32 - 1,
+        description="Synthetic generators only: generator seed (default: training.seed).",
+    )
+
+    @model_validator(mode="after")
+    def _check_source(self) -> DatasetSpec:
+        if (self.name is None) == (self.id is None):
+            raise ValueError("give exactly one of `name` (built-in or synthetic) and `id` (uploaded)")
+        if self.validation_split + self.test_split >= 0.9:
+            raise ValueError("validation_split + test_split must leave at least 10% of rows for training")
+        synthetic_only = {"n_samples", "n_features", "n_classes", "noise", "seed"} & self.model_fields_set
+        synthetic_only = {f for f in synthetic_only if getattr(self, f) is not None}
+        if synthetic_only and self.name not in SYNTHETIC_DATASETS:
+            raise ValueError(f"{sorted(synthetic_only)} apply only to synthetic data sets")
+        if self.name in ("moons", "circles") and self.n_features not in (None, 2):
+            raise ValueError(f"`{self.name}` has exactly 2 features")
+        if self.n_classes is not None and self.name != "classification":
+            raise ValueError("`n_classes` applies only to the synthetic `classification` data set")
+        return self
+
+    @property
+    def task(self) -> Task | None:
+        """The task, when the spec alone decides it (uploaded data sets carry their own)."""
+        if self.name is None:
+            return None
+        return BUILTIN_DATASETS.get(self.name) or SYNTHETIC_DATASETS[self.name]
+
+
+class ConvLayerSpec(SpecModel):
+    """One convolution block: Conv2d → [BatchNorm] → activation → [MaxPool]."""
+
+    filters: int = Field(ge=1, le=1024, description="Output channels.")
+    kernel_size: int = Field(3, ge=1, le=11, description="Square kernel size; padding keeps the spatial size.")
+    pool: int | None = Field(None, ge=2, le=4, description="Max-pool window after the block, if any.")
+
+
+class ModelSpec(SpecModel):
+    """The network: an MLP, or a CNN (conv blocks → flatten → hidden layers) for image data."""
+
+    type: Literal["mlp", "cnn"] = Field("mlp", description="`mlp` or `cnn` (image data sets such as digits).")
+    hidden_layers: list[Annotated[int, Field(ge=1, le=65_536)]] = Field(
+        default_factory=lambda: [64], max_length=64, description="Width of each fully connected hidden layer."
+    )
+    conv_layers: list[ConvLayerSpec] = Field(
+        default_factory=list, max_length=16, description="CNN only: the convolution blocks, in order."
+    )
+    activation: Activation = Field("relu", description="Activation after each hidden layer.")
+    dropout: Probability | list[Probability] = Field(
+        0.0,
+        description="Dropout after each hidden layer: one rate for all, or one per hidden layer. "
+        "Inverted dropout: active in training, off in evaluation.",
+    )
+    input_dropout: Probability = Field(0.0, description="Dropout on the inputs.")
+    batch_norm: bool | BatchNormPlacement = Field(
+        False,
+        description="Batch normalization on each hidden layer: `true` (= before_activation), `false`, "
+        "`before_activation` or `after_activation`.",
+    )
+    init: Init = Field(
+        "default",
+        description="Weight initialization of Linear/Conv layers (biases start at zero except for "
+        "`default`, PyTorch's own).",
+    )
+
+    @model_validator(mode="after")
+    def _check_shape(self) -> ModelSpec:
+        if isinstance(self.dropout, list) and len(self.dropout) != len(self.hidden_layers):
+            raise ValueError(f"dropout has {len(self.dropout)} rates for {len(self.hidden_layers)} hidden layers")
+        if self.conv_layers and self.type != "cnn":
+            raise ValueError("`conv_layers` needs `type: cnn`")
+        if self.type == "cnn" and not self.conv_layers:
+            raise ValueError("a `cnn` needs at least one entry in `conv_layers`")
+        return self
+
+    @property
+    def dropout_rates(self) -> list[float]:
+        if isinstance(self.dropout, list):
+            return list(self.dropout)
+        return [self.dropout] * len(self.hidden_layers)
+
+    @property
+    def batch_norm_placement(self) -> BatchNormPlacement | None:
+        if self.batch_norm is True:
+            return "before_activation"
+        return self.batch_norm or None
+
+
+class RegularizationSpec(SpecModel):
+    """Penalties and constraints. `l1` and `l2` apply to the weights of Linear/Conv layers only."""
+
+    l1: float = Field(0.0, ge=0.0, le=10.0, description="Adds l1·Σ|w| to the loss.")
+    l2: float = Field(
+        0.0,
+        ge=0.0,
+        le=10.0,
+        description="Adds l2·Σw² to the loss (gradient 2·l2·w). With Adam this is not the same as "
+        "`optimizer.weight_decay`, which is decoupled (AdamW-style).",
+    )
+    max_norm: float | None = Field(
+        None,
+        gt=0.0,
+        description="After each step, rescale each unit's incoming weight vector to this L2 norm.",
+    )
+    gradient_clip_norm: float | None = Field(
+        None, gt=0.0, description="Clip the global gradient L2 norm to this value before each step."
+    )
+    label_smoothing: Probability = Field(0.0, description="Classification only: label smoothing factor.")
+    input_noise: float = Field(
+        0.0, ge=0.0, le=100.0, description="Std of Gaussian noise added to (standardized) inputs in training."
+    )
+
+
+class LossSpec(SpecModel):
+    name: LossName = Field(description="Loss function; must fit the data set's task.")
+    delta: float = Field(1.0, gt=0.0, description="Huber only: where the loss turns from quadratic to linear.")
+
+
+class OptimizerSpec(SpecModel):
+    name: Literal["sgd", "adam", "adamw", "rmsprop"] = Field("adam", description="The optimizer.")
+    lr: float = Field(0.001, gt=0.0, le=10.0, description="Base learning rate.")
+    momentum: float = Field(0.0, ge=0.0, lt=1.0, description="sgd and rmsprop: momentum.")
+    nesterov: bool = Field(False, description="sgd only: Nesterov momentum (needs momentum > 0).")
+    weight_decay: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="Decoupled weight decay applied by the optimizer (AdamW-style for adam/adamw, "
+        "PyTorch's coupled decay for sgd/rmsprop). Unlike `regularization.l2`, not part of the loss.",
+    )
+
+    @model_validator(mode="after")
+    def _check_nesterov(self) -> OptimizerSpec:
+        if self.nesterov and (self.name != "sgd" or self.momentum <= 0):
+            raise ValueError("`nesterov` needs `name: sgd` and `momentum` > 0")
+        return self
+
+
+class SchedulerSpec(SpecModel):
+    """Learning-rate schedule, stepped once per epoch, after an optional linear warm-up."""
+
+    name: Literal["step", "exponential", "cosine", "reduce_on_plateau"]
+    step_size: int = Field(10, ge=1, description="step: epochs between decays.")
+    gamma: float = Field(0.1, gt=0.0, le=1.0, description="step/exponential: decay factor.")
+    t_max: int | None = Field(None, ge=1, description="cosine: period in epochs (default: training.epochs).")
+    eta_min: float = Field(0.0, ge=0.0, description="cosine: the lowest learning rate.")
+    factor: float = Field(0.1, gt=0.0, lt=1.0, description="reduce_on_plateau: decay factor.")
+    patience: int = Field(10, ge=0, description="reduce_on_plateau: epochs without improvement before decay.")
+    monitor: str = Field("val_loss", description="reduce_on_plateau: the metric watched (minimized).")
+    warmup_epochs: int = Field(0, ge=0, le=10_000, description="Linear warm-up from lr/warmup to lr.")
+
+
+class TrainingSpec(SpecModel):
+    epochs: int = Field(100, ge=1, le=100_000, description="Maximum epochs.")
+    batch_size: int = Field(64, ge=1, le=65_536, description="Mini-batch size for training.")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="Seeds the split, the initialization and the shuffling.")
+    max_wall_seconds: float | None = Field(
+        None, gt=0, description="Stop with `stop_reason: timeout` after this much training time."
+    )
+
+
+class EarlyStoppingSpec(SpecModel):
+    """Stop when the monitored metric stops improving. See docs/early-stopping.md for exact semantics."""
+
+    monitor: str = Field("val_loss", description="Any per-epoch metric key of the job's task.")
+    mode: Literal["min", "max", "auto"] = Field(
+        "auto", description="`auto` maximizes accuracy/precision/recall/F1/R² and minimizes the rest."
+    )
+    patience: int = Field(10, ge=0, le=100_000, description="Epochs without improvement before stopping.")
+    min_delta: float = Field(0.0, ge=0.0, description="An improvement must beat the best by more than this.")
+    baseline: float | None = Field(
+        None, description="Stop after `patience` epochs if the metric has not beaten this value."
+    )
+    start_from_epoch: int = Field(0, ge=0, description="Epochs to train before improvements are tracked.")
+    restore_best_weights: bool = Field(True, description="Keep the best epoch's weights at the end.")
+    stopping_threshold: float | None = Field(None, description="Stop as soon as the metric reaches this value.")
+    divergence_threshold: float | None = Field(
+        None, description="Stop with `diverged` as soon as the metric is this bad or worse."
+    )
+
+
+class InitFromSpec(SpecModel):
+    """Warm start from the kept weights of a succeeded job."""
+
+    job_id: str = Field(max_length=64, description="A succeeded job whose weights are loaded.")
+    freeze: list[Annotated[int, Field(ge=0)]] = Field(
+        default_factory=list,
+        description="Indices of trainable layers (0 = first) whose parameters are frozen.",
+    )
+    reset_head: bool = Field(True, description="Re-initialize the output layer when the output size differs.")
+
+
+class JobSpec(SpecModel):
+    """A complete, declarative description of one training job.
+
+    Checks that depend on the data set's task (a loss that fits it, a monitored metric it reports)
+    need the task, which an uploaded data set only knows in the database: `with_task` runs them.
+    """
+
+    name: str | None = Field(None, min_length=1, max_length=200, description="A label for people.")
+    dataset: DatasetSpec
+    model: ModelSpec = Field(default_factory=lambda: ModelSpec())
+    regularization: RegularizationSpec = Field(default_factory=lambda: RegularizationSpec())
+    loss: LossName | LossSpec | None = Field(
+        None,
+        description="A loss name or `{name, delta}`. Default: cross_entropy for classification, mse for regression.",
+    )
+    optimizer: OptimizerSpec = Field(default_factory=lambda: OptimizerSpec())
+    scheduler: SchedulerSpec | None = Field(None, description="Learning-rate schedule; none keeps lr fixed.")
+    training: TrainingSpec = Field(default_factory=lambda: TrainingSpec())
+    early_stopping: EarlyStoppingSpec | None = Field(
+        None, description="Early stopping; without it a job trains for `training.epochs`."
+    )
+    init_from: InitFromSpec | None = Field(None, description="Warm start from another job's weights.")
+
+    @field_validator("loss", mode="before")
+    @classmethod
+    def _loss_object(cls, value: object) -> object:
+        return {"name": value} if isinstance(value, str) else value
+
+    @property
+    def loss_spec(self) -> LossSpec:
+        """The loss, with the task's default filled in (needs the task for uploaded data sets)."""
+        assert isinstance(self.loss, LossSpec), "resolve the default loss with with_task() first"
+        return self.loss
+
+    def with_task(self, task: Task) -> JobSpec:
+        """This spec with the task's default loss filled in, after checking that everything fits the task."""
+        check_task_fit(self, task)
+        if self.loss is not None:
+            return self
+        return self.model_copy(update={"loss": LossSpec(name=default_loss(task))})
+
+
+def output_size(task: Task, loss: LossSpec, n_classes: int) -> int:
+    """Outputs of the network: one for regression and for binary cross-entropy on two classes, else one per class."""
+    if task == "regression" or (loss.name == "binary_cross_entropy" and n_classes == 2):
+        return 1
+    return n_classes
+
+
+def default_loss(task: Task) -> LossName:
+    return "cross_entropy" if task == "classification" else "mse"
+
+
+class SpecTaskError(ValueError):
+    """A spec field that does not fit the data set's task; `field` is the dotted path."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def check_task_fit(spec: JobSpec, task: Task) -> None:
+    """Raise SpecTaskError naming the first field that does not fit a classification/regression task."""
+    loss = spec.loss.name if isinstance(spec.loss, LossSpec) else default_loss(task)
+    allowed = CLASSIFICATION_LOSSES if task == "classification" else REGRESSION_LOSSES
+    if loss not in allowed:
+        raise SpecTaskError("loss", f"loss `{loss}` does not fit a {task} data set; use one of {list(allowed)}")
+    if task == "regression" and spec.regularization.label_smoothing > 0:
+        raise SpecTaskError("regularization.label_smoothing", "label smoothing applies to classification only")
+    known = metrics_for(task)
+    if spec.early_stopping is not None and spec.early_stopping.monitor not in known:
+        raise SpecTaskError(
+            "early_stopping.monitor",
+            f"`{spec.early_stopping.monitor}` is not a metric of a {task} job; one of {list(known)}",
+        )
+    if spec.scheduler is not None and spec.scheduler.monitor not in known:
+        raise SpecTaskError(
+            "scheduler.monitor",
+            f"`{spec.scheduler.monitor}` is not a metric of a {task} job; one of {list(known)}",
+        )
+    if spec.model.type == "cnn" and spec.dataset.name not in (None, "digits"):
+        raise SpecTaskError("model.type", "`cnn` needs an image data set (digits)")

@@ -1,0 +1,134 @@
+"""All SQL about sweeps and their trials (the jobs whose sweep_id is set), for the API and the workers.
+
+Schedulers take turns on a sweep through `lock`, an UPDATE of the sweep's row as the first statement of
+their transaction: on PostgreSQL it holds the row lock until commit, on SQLite the database's write lock,
+and either way the next scheduler reads the trials only once the previous one has committed.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, defer
+
+from service.db.base import utcnow
+from service.db.models import EpochMetrics, Job, Sweep
+from service.db.pagination import newest_first_page
+
+ACTIVE = ("queued", "running")
+
+
+def add(session: Session, sweep: Sweep) -> Sweep:
+    session.add(sweep)
+    session.flush()
+    return sweep
+
+
+def get(session: Session, sweep_id: str) -> Sweep | None:
+    return session.get(Sweep, sweep_id)
+
+
+def list_page(
+    session: Session, *, status: str | None, limit: int, cursor: str | None
+) -> tuple[Sequence[Sweep], str | None]:
+    query = select(Sweep)
+    if status is not None:
+        query = query.where(Sweep.status == status)
+    return newest_first_page(session, query, Sweep, limit, cursor)
+
+
+def lock(session: Session, sweep_id: str) -> Sweep | None:
+    """Take the running sweep's row lock until this transaction ends; None when it is not running."""
+    result = session.execute(
+        update(Sweep).where(Sweep.id == sweep_id, Sweep.status == "running").values(scheduled_at=utcnow())
+    )
+    if not _changed(result):
+        return None
+    return session.get(Sweep, sweep_id, populate_existing=True)
+
+
+def running_ids(session: Session) -> list[str]:
+    return list(session.scalars(select(Sweep.id).where(Sweep.status == "running")))
+
+
+def finish(session: Session, sweep_id: str, status: str) -> bool:
+    result = session.execute(
+        update(Sweep).where(Sweep.id == sweep_id, Sweep.status == "running").values(status=status, finished_at=utcnow())
+    )
+    return _changed(result)
+
+
+def trials(session: Session, sweep_id: str) -> Sequence[Job]:
+    """Every trial of the sweep, by number, read afresh (a scheduler must not see an older state); each
+    trial's spec is left out, as nothing here needs it."""
+    query = select(Job).options(defer(Job.spec)).where(Job.sweep_id == sweep_id).order_by(Job.trial_number)
+    return session.scalars(query.execution_options(populate_existing=True)).all()
+
+
+def objective_curves(session: Session, sweep_id: str, metric: str) -> dict[str, dict[int, float | None]]:
+    """job id → epoch → that epoch's value of `metric`, for every trial of the sweep."""
+    query = (
+        select(EpochMetrics.job_id, EpochMetrics.epoch, EpochMetrics.metrics[metric].as_float())
+        .join(Job, Job.id == EpochMetrics.job_id)
+        .where(Job.sweep_id == sweep_id)
+    )
+    curves: dict[str, dict[int, float | None]] = defaultdict(dict)
+    for job_id, epoch, value in session.execute(query):
+        curves[job_id][epoch] = value
+    return curves
+
+
+def trial_counts(session: Session, sweep_ids: Iterable[str]) -> dict[str, dict[str, int]]:
+    """sweep id → {job status, or `pruned` for a trial the pruner stopped: count}."""
+    query = (
+        select(Job.sweep_id, Job.status, Job.stop_reason, func.count())
+        .where(Job.sweep_id.in_(list(sweep_ids)))
+        .group_by(Job.sweep_id, Job.status, Job.stop_reason)
+    )
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for sweep_id, status, stop_reason, count in session.execute(query):
+        counts[str(sweep_id)]["pruned" if status == "succeeded" and stop_reason == "pruned" else status] += count
+    return counts
+
+
+def finished_trials(session: Session, sweep_ids: Iterable[str]) -> Sequence[Job]:
+    """The trials that trained to their end (not pruned): where a sweep's best trial is."""
+    query = select(Job).where(
+        Job.sweep_id.in_(list(sweep_ids)),
+        Job.status == "succeeded",
+        Job.stop_reason.is_distinct_from("pruned"),
+    )
+    return session.scalars(query).all()
+
+
+def cancel(session: Session, sweep_id: str) -> bool:
+    """Cancel a running sweep and its trials: queued ones at once, running ones at their next heartbeat."""
+    if not finish(session, sweep_id, "cancelled"):
+        return False
+    now = utcnow()
+    session.execute(
+        update(Job)
+        .where(Job.sweep_id == sweep_id, Job.status == "queued")
+        .values(status="cancelled", stop_reason="cancelled", cancel_requested=True, finished_at=now, updated_at=now)
+    )
+    session.execute(
+        update(Job)
+        .where(Job.sweep_id == sweep_id, Job.status == "running")
+        .values(cancel_requested=True, updated_at=now)
+    )
+    return True
+
+
+def save_trial_attrs(session: Session, job_id: str, owner: str, attrs: dict[str, Any]) -> bool:
+    """Record what the pruner keeps about a running trial, only while the worker still holds its lease."""
+    result = session.execute(
+        update(Job).where(Job.id == job_id, Job.lease_owner == owner, Job.status == "running").values(trial_attrs=attrs)
+    )
+    return _changed(result)
+
+
+def _changed(result: Any) -> bool:
+    return bool(result.rowcount)

@@ -1,0 +1,113 @@
+"""HTTP routes for /v1/sweeps."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Query, Response, status
+
+from service.deps import IdempotencyKeyDep, QueueDep, SessionDep, SettingsDep
+from service.errors import IDEMPOTENCY_CONFLICT, TOO_MANY_JOBS, Problem
+from service.idempotency import service as idempotency
+from service.sweeps import service
+from service.sweeps.schemas import SweepCreate, SweepList, SweepRead, SweepStatus, TrialList
+
+router = APIRouter(prefix="/v1/sweeps", tags=["sweeps"])
+
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "No sweep with this id."}}
+EXAMPLE_SWEEP = {
+    "name": "digits-regularization",
+    "base": {
+        "dataset": {"name": "digits"},
+        "model": {"hidden_layers": [128, 64], "dropout": 0.2, "batch_norm": True},
+        "optimizer": {"name": "adam", "lr": 0.001},
+        "training": {"epochs": 27, "batch_size": 64, "seed": 42},
+    },
+    "parameters": {
+        "model.dropout": {"values": [0.0, 0.2, 0.5]},
+        "regularization.l2": {"log_uniform": [1e-6, 1e-2]},
+        "optimizer.lr": {"log_uniform": [1e-4, 1e-1]},
+    },
+    "algorithm": "tpe",
+    "objective": {"metric": "val_loss", "mode": "min"},
+    "max_trials": 30,
+    "max_parallel": 4,
+    "pruner": {"name": "hyperband", "min_epochs": 3},
+}
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    operation_id="create_sweep",
+    responses={
+        409: IDEMPOTENCY_CONFLICT,
+        422: {"model": Problem, "description": "The sweep is invalid; `errors` names each parameter."},
+        429: TOO_MANY_JOBS,
+    },
+)
+def create_sweep(
+    body: Annotated[SweepCreate, Body(openapi_examples={"digits": {"value": EXAMPLE_SWEEP}})],
+    session: SessionDep,
+    queue: QueueDep,
+    settings: SettingsDep,
+    response: Response,
+    idempotency_key: IdempotencyKeyDep = None,
+) -> SweepRead:
+    """Start a hyperparameter search. Its first trials are queued at once; each trial is a job."""
+    sweep, replayed = idempotency.create_once(
+        session,
+        settings,
+        key=idempotency_key,
+        route="sweeps",
+        body_hash=idempotency.request_hash(body.model_dump(mode="json")),
+        create=lambda: service.create(session, queue, body, settings),
+        resource_id=lambda sweep: sweep.id,
+        load=lambda sweep_id: service.get(session, sweep_id),
+    )
+    response.headers["Location"] = f"/v1/sweeps/{sweep.id}"
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return service.read(session, sweep.id)
+
+
+@router.get("", operation_id="list_sweeps")
+def list_sweeps(
+    session: SessionDep,
+    settings: SettingsDep,
+    status: Annotated[SweepStatus | None, Query(description="Only sweeps in this status.")] = None,
+    limit: Annotated[int, Query(ge=1, le=200, description="Page size.")] = 50,
+    cursor: Annotated[str | None, Query(max_length=200, description="`next_cursor` of the previous page.")] = None,
+) -> SweepList:
+    """List sweeps, newest first, one page at a time."""
+    return service.list_sweeps(session, status=status, limit=min(limit, settings.max_page_size), cursor=cursor)
+
+
+@router.get("/{sweep_id}", operation_id="get_sweep", responses=NOT_FOUND)
+def get_sweep(sweep_id: str, session: SessionDep) -> SweepRead:
+    """A sweep's status, its trials counted by state, and its best trial with parameters and objective."""
+    return service.read(session, sweep_id)
+
+
+@router.get("/{sweep_id}/trials", operation_id="list_sweep_trials", responses=NOT_FOUND)
+def list_sweep_trials(
+    sweep_id: str,
+    session: SessionDep,
+    sort: Annotated[
+        Literal["number", "objective"],
+        Query(description="`objective`: best first, trials without an objective last (the leaderboard)."),
+    ] = "number",
+) -> TrialList:
+    """Every trial: parameters, objective, epochs run, stop reason."""
+    return service.trials(session, sweep_id, sort=sort)
+
+
+@router.post(
+    "/{sweep_id}/cancel",
+    status_code=status.HTTP_202_ACCEPTED,
+    operation_id="cancel_sweep",
+    responses={**NOT_FOUND, 409: {"model": Problem, "description": "The sweep has already finished."}},
+)
+def cancel_sweep(sweep_id: str, session: SessionDep) -> SweepRead:
+    """Cancel a sweep: queued trials never start, running ones stop after their current batch."""
+    return service.cancel(session, sweep_id)

@@ -1,0 +1,146 @@
+"""A sweep's search space against its base spec: dotted paths, the checks made at submission, trial specs.
+
+A path names a field of the base spec as `POST /v1/jobs` would store it (every default filled in), e.g.
+`model.dropout`, `optimizer.lr` or `model.hidden_layers.0`. Each listed value, and both ends of each range
+with one point inside it, must make a valid spec on its own, so a bad space is a 422 at submission and
+not a failed trial later; a grid is tried whole. Other combinations are not all tried: one that turns out
+invalid (say, validation and test splits that add up to too much) becomes a failed trial with the reason.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from service.errors import FieldError, field_path
+from service.spec import JobSpec, SpecTaskError, Task, metrics_for
+from service.sweeps.schemas import MAX_TRIALS, SweepCreate
+
+
+class PathError(ValueError):
+    pass
+
+
+def apply(base: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of the base spec (as JSON) with each dotted path set to its value."""
+    spec = copy.deepcopy(dict(base))
+    for path, value in params.items():
+        container, key = _locate(spec, path)
+        container[key] = copy.deepcopy(value)
+    return spec
+
+
+def _locate(spec: dict[str, Any], path: str) -> tuple[Any, Any]:
+    """The container holding the field at `path`, and its key there."""
+    node: Any = spec
+    parts = path.split(".")
+    for depth, part in enumerate(parts):
+        key: str | int
+        if isinstance(node, dict) and part in node:
+            key = part
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            key = int(part)
+        else:
+            parent = ".".join(parts[:depth])
+            if node is None and parent:
+                raise PathError(f"`{parent}` is null in the base spec: set it there to sweep `{path}`")
+            raise PathError(f"the base spec has no `{'.'.join(parts[: depth + 1])}`")
+        if depth == len(parts) - 1:
+            return node, key
+        node = node[key]
+    raise PathError("empty path")
+
+
+def trial_spec(body: SweepCreate, params: Mapping[str, Any]) -> JobSpec:
+    """The job spec of one trial. Raises ValidationError when the combination is not a valid spec."""
+    return JobSpec.model_validate(apply(body.base.model_dump(mode="json"), params))
+
+
+def check(body: SweepCreate, task: Task) -> list[FieldError]:
+    """Everything wrong with the sweep that its schema alone cannot see; empty when it can run."""
+    errors = _check_budget(body) + _check_overlaps(body)
+    base = body.base.model_dump(mode="json")
+    for path, parameter in body.parameters.items():
+        field = f"parameters.{path}"
+        if body.algorithm == "grid" and parameter.values is None:
+            errors.append(FieldError(field=field, message="grid search needs `values`", type="grid_values"))
+            continue
+        try:
+            _locate(base, path)
+        except PathError as exc:
+            errors.append(FieldError(field=field, message=str(exc), type="no_such_field"))
+            continue
+        for value in parameter.corners():
+            if (problem := _rejection(base, path, value, task)) is not None:
+                errors.append(FieldError(field=field, message=f"{_show(value)}: {problem}", type="value_error"))
+                break
+    known = metrics_for(task)
+    if body.objective.metric not in known:
+        message = f"`{body.objective.metric}` is not a metric of a {task} job; one of {list(known)}"
+        errors.append(FieldError(field="objective.metric", message=message, type="value_error"))
+    if not errors and body.pruner.min_epochs > body.max_epochs:
+        message = f"more than the {body.max_epochs} epochs a trial trains at most"
+        errors.append(FieldError(field="pruner.min_epochs", message=message, type="value_error"))
+    return errors or _check_grid_points(body)
+
+
+def _check_grid_points(body: SweepCreate) -> list[FieldError]:
+    """A grid is small enough to try whole: a point that is not a valid spec is a 422 now, too."""
+    if body.algorithm != "grid" or len(body.parameters) < 2:
+        return []
+    paths = list(body.parameters)
+    for point in itertools.product(*(body.parameters[path].values or [] for path in paths)):
+        params = dict(zip(paths, point, strict=True))
+        try:
+            trial_spec(body, params)
+        except ValidationError as exc:
+            message = f"the grid point {json.dumps(params)} is not a valid spec: {exc.errors()[0]['msg']}"
+            return [FieldError(field="parameters", message=message, type="value_error")]
+    return []
+
+
+def _check_budget(body: SweepCreate) -> list[FieldError]:
+    if body.algorithm != "grid":
+        if body.max_trials is None:
+            return [FieldError(field="max_trials", message=f"{body.algorithm} search needs it", type="missing")]
+        return []
+    size = body.grid_size
+    if size > MAX_TRIALS:
+        message = f"the grid has {size} points; at most {MAX_TRIALS}"
+        return [FieldError(field="parameters", message=message, type="value_error")]
+    if body.max_trials is not None and body.max_trials > size:
+        message = f"the grid has {size} points; a grid search never repeats one"
+        return [FieldError(field="max_trials", message=message, type="value_error")]
+    return []
+
+
+def _check_overlaps(body: SweepCreate) -> list[FieldError]:
+    paths = sorted(body.parameters)
+    return [
+        FieldError(field=f"parameters.{inner}", message=f"overlaps `{outer}`", type="value_error")
+        for outer in paths
+        for inner in paths
+        if inner.startswith(outer + ".")
+    ]
+
+
+def _rejection(base: dict[str, Any], path: str, value: Any, task: Task) -> str | None:
+    """Why the base spec with `path` set to `value` is not a valid job for this task, or None."""
+    try:
+        JobSpec.model_validate(apply(base, {path: value})).with_task(task)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = field_path(first["loc"])
+        return first["msg"] if where in (path, "body") else f"{where}: {first['msg']}"
+    except SpecTaskError as exc:
+        return f"{exc.field}: {exc}"
+    return None
+
+
+def _show(value: Any) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else json.dumps(value)

@@ -1,0 +1,245 @@
+// The job list (live status, filters, selection for the compare view) and the form that submits a job.
+
+import {
+  ago,
+  api,
+  badge,
+  every,
+  fmt,
+  h,
+  humanize,
+  LIST_POLL_MS,
+  main,
+  notice,
+  pageHeader,
+  params,
+  scoreOf,
+  specSummary,
+  titleOf,
+  trialOf,
+} from "./common.js";
+
+export function jobsView() {
+  const status = params.get("status");
+  const selected = new Set();
+  const compare = h("a", { class: "button" }, "Compare selected");
+  const hint = h("span", { class: "hint" });
+  const updateCompare = () => {
+    if (selected.size >= 2) {
+      compare.href = `/ui/compare?ids=${[...selected].join(",")}`;
+      compare.removeAttribute("aria-disabled");
+      hint.textContent = `${selected.size} selected`;
+    } else {
+      compare.removeAttribute("href");
+      compare.setAttribute("aria-disabled", "true");
+      hint.textContent = "Select two or more jobs to compare them.";
+    }
+  };
+  updateCompare();
+
+  const filters = h(
+    "nav",
+    { class: "filters", "aria-label": "Filter by status" },
+    [null, "queued", "running", "succeeded", "failed", "cancelled"].map((s) =>
+      h("a", { href: s ? `/ui?status=${s}` : "/ui", "aria-current": s === status ? "page" : null }, s || "all"),
+    ),
+  );
+  const banner = h("div", { class: "banner-slot" });
+  const tbody = h("tbody");
+  const table = h(
+    "table",
+    { class: "jobs" },
+    h("caption", { class: "sr-only" }, "Jobs, newest first"),
+    h(
+      "thead",
+      {},
+      h(
+        "tr",
+        {},
+        ["", "Job", "Status", "Epochs", "Best epoch", "Best val loss", "Test score", "Stop reason", "Created"].map(
+          (c, i) =>
+            h(
+              "th",
+              { scope: "col", class: i >= 3 && i <= 6 ? "num" : null },
+              i === 0 ? h("span", { class: "sr-only" }, "Select") : c,
+            ),
+        ),
+      ),
+    ),
+    tbody,
+  );
+  const empty = h("div", { class: "empty", hidden: true });
+  const more = h("p", { class: "note", hidden: true }, "Showing the 50 newest jobs.");
+  main.replaceChildren(
+    pageHeader(
+      "Jobs",
+      "Every training job on this server, newest first. Updates live.",
+      hint,
+      compare,
+      h("a", { class: "button primary", href: "/ui/new" }, "New job"),
+    ),
+    filters,
+    banner,
+    h("div", { class: "card table-card" }, table, empty),
+    more,
+  );
+
+  const rows = new Map();
+  const rowFor = (job) => {
+    if (!rows.has(job.id)) {
+      const box = h("input", { type: "checkbox", "aria-label": `Select ${titleOf(job)} for comparison` });
+      box.addEventListener("change", () => {
+        if (box.checked) selected.add(job.id);
+        else selected.delete(job.id);
+        updateCompare();
+      });
+      const cells = Array.from({ length: 8 }, (_, i) => h("td", { class: i >= 2 && i <= 5 ? "num" : null }));
+      rows.set(job.id, { tr: h("tr", { "data-job": job.id }, h("td", {}, box), ...cells), cells });
+    }
+    const { tr, cells } = rows.get(job.id);
+    const score = scoreOf(job.task);
+    tr.dataset.status = job.status;
+    cells[0].replaceChildren(
+      ...[
+        h("a", { href: `/ui/jobs/${job.id}` }, titleOf(job)),
+        h("div", { class: "sub" }, specSummary(job.spec)),
+        trialOf(job),
+      ].filter(Boolean),
+    );
+    cells[1].replaceChildren(badge(job.status));
+    cells[2].textContent = job.epochs_completed;
+    cells[3].textContent = job.best_epoch ?? "—";
+    cells[4].textContent = fmt(job.best_metrics?.val_loss);
+    cells[5].textContent = job.test_metrics ? `${score.word} ${score.format(job.test_metrics[score.test])}` : "—";
+    cells[6].textContent = humanize(job.stop_reason);
+    cells[7].replaceChildren(h("time", { datetime: job.created_at, title: job.created_at }, ago(job.created_at)));
+    return tr;
+  };
+
+  every(LIST_POLL_MS, async () => {
+    try {
+      const page = await api(`/v1/jobs?limit=50${status ? `&status=${status}` : ""}`);
+      banner.replaceChildren();
+      const wanted = page.items.map(rowFor);
+      const ids = new Set(page.items.map((j) => j.id));
+      for (const id of rows.keys()) if (!ids.has(id)) rows.delete(id);
+      if (wanted.some((tr, i) => tbody.children[i] !== tr) || tbody.children.length !== wanted.length) {
+        tbody.replaceChildren(...wanted);
+      }
+      table.hidden = !wanted.length;
+      empty.hidden = wanted.length > 0;
+      empty.replaceChildren(
+        h("h2", {}, status ? `No ${status} jobs` : "No jobs yet"),
+        h(
+          "p",
+          {},
+          status ? "Nothing in this state right now." : "Submit a job spec and its learning curves appear here.",
+        ),
+        h("a", { class: "button primary", href: "/ui/new" }, "Submit a job"),
+      );
+      more.hidden = !page.next_cursor;
+    } catch (error) {
+      banner.replaceChildren(notice("error", "Cannot load jobs", `${error.message} Retrying…`));
+    }
+  });
+}
+
+const FALLBACK_SPEC = { name: "iris-quick", dataset: { name: "iris" }, training: { epochs: 50 } };
+
+async function exampleSpec() {
+  try {
+    const schema = await api("/openapi.json");
+    const examples = schema.paths["/v1/jobs"].post.requestBody.content["application/json"].examples;
+    return Object.values(examples)[0].value;
+  } catch {
+    return FALLBACK_SPEC;
+  }
+}
+
+export function newJobView() {
+  const area = h("textarea", {
+    id: "spec",
+    name: "spec",
+    rows: 24,
+    spellcheck: "false",
+    "aria-describedby": "spec-help",
+  });
+  const result = h("div", { class: "banner-slot", "aria-live": "polite" });
+  const submit = h("button", { class: "button primary", type: "submit" }, "Submit job");
+  const form = h(
+    "form",
+    { class: "card form" },
+    h("label", { for: "spec" }, "Job spec (JSON)"),
+    h(
+      "p",
+      { id: "spec-help", class: "note" },
+      "Every field but dataset has a default. The ",
+      h("a", { href: "/docs#/jobs/create_job" }, "API reference"),
+      " describes each one.",
+    ),
+    area,
+    result,
+    h(
+      "div",
+      { class: "actions" },
+      submit,
+      h(
+        "button",
+        {
+          class: "button",
+          type: "button",
+          onclick: async () => {
+            area.value = JSON.stringify(await exampleSpec(), null, 2);
+          },
+        },
+        "Reset to the example",
+      ),
+    ),
+  );
+  main.replaceChildren(
+    pageHeader("New job", "Send a spec; a worker trains it and the curves appear as epochs finish."),
+    form,
+  );
+  exampleSpec().then((spec) => {
+    if (!area.value) area.value = JSON.stringify(spec, null, 2);
+  });
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    let spec;
+    try {
+      spec = JSON.parse(area.value);
+    } catch (error) {
+      result.replaceChildren(notice("error", "This is not valid JSON", error.message));
+      return;
+    }
+    submit.disabled = true;
+    submit.textContent = "Submitting…";
+    try {
+      const job = await api("/v1/jobs", {
+        method: "POST",
+        body: JSON.stringify(spec),
+        headers: { "Content-Type": "application/json" },
+      });
+      location.assign(`/ui/jobs/${job.id}`);
+    } catch (error) {
+      const errors = error.problem?.errors || [];
+      result.replaceChildren(
+        notice(
+          "error",
+          "The server did not accept this spec",
+          errors.length ? null : error.message,
+          errors.length
+            ? h(
+                "ul",
+                {},
+                errors.map((e) => h("li", {}, h("code", {}, e.field), ": ", e.message)),
+              )
+            : null,
+        ),
+      );
+      submit.disabled = false;
+      submit.textContent = "Submit job";
+    }
+  });
+}
