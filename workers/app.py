@@ -1,0 +1,22 @@
+"""The Celery application of `steadyfit worker`. Tasks stay thin: claim → run → record (workers/runner.py)."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import Celery
+
+from service.queue import celery_config
+from service.settings import Settings
+
+
+def create_celery(settings: Settings) -> Celery:
+    app = Celery("steadyfit")
+    app.conf.update(celery_config(settings))
+    app.conf.worker_concurrency = settings.worker_concurrency
+    app.conf.include = ["workers.tasks"]
+    return app
+
+
+logging.basicConfig(level=Settings().log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+app = create_celery(Settings())

@@ -1,0 +1,82 @@
+"""Finds jobs the broker forgot and sends them again, so no job waits forever.
+
+The database, not the broker, remembers every job. A job needs its message again when the worker
+that ran it died (its lease expired) or when the broker lost its queue (Redis restarted without
+persistence, or flushed). Sending twice is harmless: a claim succeeds once.
+
+Each round also schedules every running sweep, for the trials that ended with no worker to do it
+(cancelled while queued, failed after lost workers, a worker killed between a trial's end and its sweep's
+next trials); schedulers take turns on a sweep, so this never creates a trial twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+from service.db.engine import Database
+from service.jobs import repository
+from service.queue import TaskQueue
+from service.settings import Settings
+from service.sweeps import repository as sweeps_repository
+from workers.trials import schedule_next_trials
+
+log = logging.getLogger(__name__)
+
+
+class Reconciler:
+    def __init__(self, database: Database, queue: TaskQueue, settings: Settings) -> None:
+        self.database, self.queue, self.settings = database, queue, settings
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="reconciler", daemon=True)
+        # The worker's process forks its pool children while this thread runs. A fork in the middle of
+        # a round would copy locks held by it (a module import, a connection pool) into the child,
+        # where nothing would ever release them; forks wait for the round to end instead.
+        self._round = threading.Lock()
+        self._paused = False
+
+    def run_once(self) -> list[str]:
+        """Fail jobs that ran out of attempts, then resend the ones whose message is lost. Returns those ids."""
+        with self.database.session() as session:
+            for job_id in repository.fail_exhausted(session, self.settings.max_attempts):
+                log.warning("job %s failed: its worker was lost %d times", job_id, self.settings.max_attempts)
+        # A queued job whose message still waits in the broker is fine; only an empty queue means loss.
+        queue_empty = self.queue.depth() == 0
+        with self.database.session() as session:
+            job_ids = repository.due_for_dispatch(
+                session, older_than=self.settings.lease_seconds, include_queued=queue_empty
+            )
+        for job_id in job_ids:
+            log.info("sending job %s again (its worker or its message was lost)", job_id)
+            self.queue.send_train(job_id)
+        with self.database.session() as session:
+            sweep_ids = sweeps_repository.running_ids(session)
+        for sweep_id in sweep_ids:
+            schedule_next_trials(self.database, self.queue, sweep_id)
+        return job_ids
+
+    def start(self) -> None:
+        os.register_at_fork(before=self._pause, after_in_parent=self._resume, after_in_child=self._resume)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.settings.reconcile_seconds):
+            with self._round:
+                try:
+                    self.run_once()
+                except Exception as exc:  # broker or database briefly away: try again next round
+                    log.warning("reconciler round failed: %s", exc)
+
+    def _pause(self) -> None:
+        # Bounded: a round stuck on an unreachable database must not stop the pool from replacing children.
+        self._paused = self._round.acquire(timeout=30)
+
+    def _resume(self) -> None:
+        if self._paused:
+            self._paused = False
+            self._round.release()

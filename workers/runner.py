@@ -1,0 +1,247 @@
+"""One job from claim to terminal status: claim → train (recording each epoch) → record the result."""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import torch
+
+from service.artifacts import ArtifactStore, artifact_store
+from service.datasets import repository as datasets_repository
+from service.datasets import storage
+from service.db.engine import Database
+from service.events.hub import ChangePublisher
+from service.jobs import repository
+from service.queue import TaskQueue
+from service.settings import Settings
+from service.spec import JobSpec
+from workers import metrics
+from workers.heartbeat import Heartbeat
+from workers.retry import with_retries
+from workers.training.checkpoint import (
+    Checkpoint,
+    checkpoint_from_bytes,
+    checkpoint_to_bytes,
+    weights_from_bytes,
+    weights_to_bytes,
+)
+from workers.training.data import PreparedData, load_dataset, prepare_arrays
+from workers.training.engine import EpochEnd, StopTraining, TrainResult, pick_device, train
+from workers.trials import TrialPruning, schedule_next_trials
+
+log = logging.getLogger(__name__)
+
+CANCELLED = "cancelled"
+LEASE_LOST = "lease_lost"  # another worker holds the job now: write nothing more
+SHUTDOWN = "shutdown"  # this worker is stopping: hand the job back
+
+
+def checkpoint_key(job_id: str) -> str:
+    return f"jobs/{job_id}/checkpoint.safetensors"
+
+
+def model_card(spec: JobSpec, data: PreparedData) -> dict[str, Any]:
+    """What a user needs beside the weights to use them: the spec and the preprocessing."""
+    return {
+        "spec": spec.model_dump(mode="json"),
+        "task": data.task,
+        "input_shape": list(data.input_shape),
+        "feature_names": data.feature_names,
+        "feature_mean": data.feature_mean.tolist(),
+        "feature_std": data.feature_std.tolist(),
+        "class_names": data.class_names,
+    }
+
+
+def finite_or_none(metrics: dict[str, float]) -> dict[str, float | None]:
+    """JSON has no NaN or infinity: a diverged value is stored as null."""
+    return {key: (value if math.isfinite(value) else None) for key, value in metrics.items()}
+
+
+class JobRunner:
+    def __init__(
+        self, database: Database, artifacts: ArtifactStore, queue: TaskQueue, settings: Settings, owner: str
+    ) -> None:
+        self.database, self.artifacts, self.queue = database, artifacts, queue
+        self.settings, self.owner = settings, owner
+        self.changes = ChangePublisher(settings)
+
+    @classmethod
+    def from_settings(cls, owner: str, settings: Settings | None = None) -> JobRunner:
+        settings = settings or Settings()
+        return cls(
+            Database(settings.resolved_database_url),
+            artifact_store(settings),
+            TaskQueue(settings),
+            settings,
+            owner,
+        )
+
+    def run(self, job_id: str) -> None:
+        sweep_id = self._run(job_id)
+        if sweep_id is not None:
+            # The trial has ended (or gone back to the queue): its sweep may start the next ones, or finish.
+            schedule_next_trials(self.database, self.queue, sweep_id)
+
+    def _run(self, job_id: str) -> str | None:
+        """Claim, train and record the job. Returns the sweep it is a trial of, if any."""
+        with self.database.session() as session:
+            job = repository.claim(session, job_id, self.owner, self.settings.lease_seconds, self.settings.max_attempts)
+            if job is None:
+                log.info("job %s is not claimable (finished, cancelled or running elsewhere)", job_id)
+                return None
+            raw_spec, cancel_requested, sweep_id = job.spec, job.cancel_requested, job.sweep_id
+        log.info("job %s claimed by %s", job_id, self.owner)
+        self.changes.job_changed(job_id)
+        if cancel_requested:
+            self._finish(job_id, "cancelled", stop_reason=CANCELLED)
+            return sweep_id
+        heartbeat = Heartbeat(
+            self.database,
+            job_id,
+            self.owner,
+            lease_seconds=self.settings.lease_seconds,
+            interval=self.settings.heartbeat_seconds,
+        )
+        with heartbeat:
+            try:
+                spec = JobSpec.model_validate(raw_spec)
+                limits = [x for x in (spec.training.max_wall_seconds, self.settings.max_wall_seconds) if x]
+                if limits:
+                    heartbeat.stop_after(min(limits))
+                data = self._load_data(spec)
+                result = self._train(job_id, spec, data, heartbeat, sweep_id)
+                self._record_result(job_id, spec, data, result)
+            except Exception as exc:
+                log.exception("job %s failed", job_id)
+                self._finish(job_id, "failed", error=f"{type(exc).__name__}: {exc}")
+        return sweep_id
+
+    def _train(
+        self, job_id: str, spec: JobSpec, data: PreparedData, heartbeat: Heartbeat, sweep_id: str | None
+    ) -> TrainResult:
+        device = pick_device()
+        with self.database.session() as session:
+            job = repository.get(session, job_id)
+            if job is not None:
+                job.device = str(device)
+
+        resume = self._last_checkpoint(job_id)
+        if resume is not None:
+            log.info("job %s resumes after epoch %s", job_id, resume.meta.get("epoch"))
+
+        pruning = None
+        if sweep_id is not None:
+            pruning = TrialPruning.of_trial(
+                self.database,
+                job_id,
+                self.owner,
+                sweep_id,
+                epochs=spec.training.epochs,
+                give_up_after=self.settings.db_retry_seconds,
+            )
+
+        def on_epoch_end(end: EpochEnd) -> None:
+            self._record_epoch(job_id, end)
+            # After the epoch's row: a crash in between repeats this epoch on resume, which the row's
+            # primary key absorbs; the other order could skip an epoch.
+            self.artifacts.put(checkpoint_key(job_id), checkpoint_to_bytes(end.checkpoint()))
+            if pruning is not None:
+                pruning.after_epoch(end.epoch)  # a pruned trial stops here, keeping this epoch
+
+        return train(
+            spec.with_task(data.task),
+            data,
+            on_epoch_end=on_epoch_end,
+            should_stop=heartbeat.stop_reason,
+            init_weights=self._init_weights(spec),
+            resume=resume,
+            device=device,
+        )
+
+    def _last_checkpoint(self, job_id: str) -> Checkpoint | None:
+        data = self.artifacts.get(checkpoint_key(job_id))
+        return None if data is None else checkpoint_from_bytes(data)
+
+    def _init_weights(self, spec: JobSpec) -> dict[str, torch.Tensor] | None:
+        """The kept weights of the job named by `init_from`, for a warm start."""
+        if spec.init_from is None:
+            return None
+        data = self.artifacts.get(f"jobs/{spec.init_from.job_id}/weights.safetensors")
+        if data is None:
+            raise LookupError(f"job {spec.init_from.job_id} has no stored weights to start from")
+        weights, _card = weights_from_bytes(data)
+        return weights
+
+    def _load_data(self, spec: JobSpec) -> PreparedData:
+        if spec.dataset.id is None:
+            return load_dataset(spec.dataset, spec.training.seed)
+        with self.database.session() as session:
+            dataset = datasets_repository.get(session, spec.dataset.id)
+            if dataset is None:
+                raise LookupError(f"data set {spec.dataset.id} no longer exists")
+            task = dataset.task
+        arrays = storage.load_arrays(self.artifacts, spec.dataset.id)
+        return prepare_arrays(
+            arrays.features,
+            arrays.target,
+            task,  # type: ignore[arg-type]
+            spec.dataset,
+            spec.training.seed,
+            feature_names=arrays.feature_names,
+            class_names=arrays.class_names,
+        )
+
+    def _record_epoch(self, job_id: str, end: EpochEnd) -> None:
+        values = finite_or_none(end.metrics)
+
+        def write() -> bool:
+            with self.database.session() as session:
+                best_epoch, best_values = (end.epoch, values) if end.is_best else (None, None)
+                return repository.record_epoch(session, job_id, self.owner, end.epoch, values, best_epoch, best_values)
+
+        patience = self.settings.db_retry_seconds
+        if not with_retries(write, what=f"job {job_id} epoch {end.epoch}", give_up_after=patience):
+            raise StopTraining(LEASE_LOST)
+        self.changes.job_changed(job_id)
+        metrics.EPOCHS.inc()
+        metrics.EPOCH_SECONDS.observe(end.metrics["epoch_seconds"])
+
+    def _record_result(self, job_id: str, spec: JobSpec, data: PreparedData, result: TrainResult) -> None:
+        if result.stop_reason == LEASE_LOST:
+            log.warning("job %s: lease lost; leaving it to the worker that holds it", job_id)
+            return
+        if result.stop_reason == SHUTDOWN:
+            with self.database.session() as session:
+                released = repository.release(session, job_id, self.owner)
+            self.changes.job_changed(job_id)
+            if released:
+                log.info("job %s handed back to the queue after epoch %d", job_id, result.epochs_completed)
+                self.queue.send_train(job_id)
+            return
+        self.artifacts.put(
+            f"jobs/{job_id}/weights.safetensors", weights_to_bytes(result.weights, model_card(spec, data))
+        )
+        status = "cancelled" if result.stop_reason == CANCELLED else "succeeded"
+        self._finish(
+            job_id,
+            status,
+            stop_reason=result.stop_reason,
+            test_metrics=finite_or_none(result.test_metrics),
+            epochs_completed=result.epochs_completed,
+            best_epoch=result.best_epoch,
+            best_metrics=finite_or_none(result.best_metrics) if result.best_metrics else None,
+        )
+        log.info("job %s %s: %s after %d epochs", job_id, status, result.stop_reason, result.epochs_completed)
+
+    def _finish(self, job_id: str, status: str, **values: Any) -> None:
+        def write() -> bool:
+            with self.database.session() as session:
+                return repository.finish(session, job_id, self.owner, status, **values)
+
+        if not with_retries(write, what=f"job {job_id} {status}", give_up_after=self.settings.db_retry_seconds):
+            log.warning("job %s: could not record %s; the lease was no longer ours", job_id, status)
+        self.changes.job_changed(job_id)
+        metrics.JOBS_ENDED.labels(status).inc()

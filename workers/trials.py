@@ -1,0 +1,66 @@
+"""A worker's part in sweeps: each epoch of a trial goes to the sweep's pruner, and when a trial ends the
+sweep's next trials are created (service/sweeps/service.py decides both, from the database alone)."""
+
+from __future__ import annotations
+
+import logging
+
+from service.db.engine import Database
+from service.queue import TaskQueue
+from service.sweeps import repository as sweeps_repository
+from service.sweeps import service as sweeps_service
+from service.sweeps.schemas import SweepCreate
+from workers.retry import with_retries
+from workers.training.engine import StopTraining
+
+log = logging.getLogger(__name__)
+
+PRUNED = "pruned"
+
+
+class TrialPruning:
+    """Asks the sweep's pruner about a trial after each of its epochs but the last (stopping then would
+    save nothing, and the trial has trained to its end); raises StopTraining("pruned") when the trial is to
+    stop. Call it after the epoch's row is written: the decision reads it from there."""
+
+    def __init__(
+        self, database: Database, job_id: str, owner: str, sweep_id: str, *, epochs: int, give_up_after: float
+    ) -> None:
+        self.database, self.job_id, self.owner, self.sweep_id = database, job_id, owner, sweep_id
+        self.epochs, self.give_up_after = epochs, give_up_after
+
+    @classmethod
+    def of_trial(
+        cls, database: Database, job_id: str, owner: str, sweep_id: str, *, epochs: int, give_up_after: float
+    ) -> TrialPruning | None:
+        """The pruning of this trial (`epochs` long), or None when its sweep prunes nothing."""
+        with database.session() as session:
+            sweep = sweeps_repository.get(session, sweep_id)
+            if sweep is None or SweepCreate.model_validate(sweep.spec).pruner.name == "none":
+                return None
+        return cls(database, job_id, owner, sweep_id, epochs=epochs, give_up_after=give_up_after)
+
+    def after_epoch(self, epoch: int) -> None:
+        if epoch >= self.epochs:
+            return
+
+        def decide() -> bool:
+            with self.database.session() as session:
+                return sweeps_service.prune(session, self.sweep_id, self.job_id, self.owner)
+
+        if with_retries(decide, what=f"job {self.job_id} pruning", give_up_after=self.give_up_after):
+            log.info("job %s pruned after epoch %d", self.job_id, epoch)
+            raise StopTraining(PRUNED)
+
+
+def schedule_next_trials(database: Database, queue: TaskQueue, sweep_id: str) -> None:
+    """Create the sweep's next trials (or finish it). A failure is logged, not raised: the reconciler's
+    next round does the same."""
+    try:
+        with database.session() as session:
+            created = sweeps_service.schedule(session, queue, sweep_id)
+    except Exception:
+        log.exception("sweep %s: could not schedule its next trials; the reconciler will", sweep_id)
+        return
+    for trial in created:
+        log.info("sweep %s: trial %s queued as job %s", sweep_id, trial.trial_number, trial.id)
