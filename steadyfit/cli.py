@@ -1,0 +1,163 @@
+"""The `steadyfit` command: serve (everything in one), api, worker, migrate."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Sequence
+
+from service import request_id
+from service.settings import Settings
+from steadyfit import commands as commands_module
+
+log = logging.getLogger("steadyfit")
+
+
+def migrate(_args: argparse.Namespace) -> None:
+    """Bring the database to the newest schema."""
+    from service.db.migrate import upgrade
+
+    settings = Settings()
+    upgrade(settings.resolved_database_url)
+    log.info("database at the newest schema")
+
+
+def api(args: argparse.Namespace) -> None:
+    """Run the HTTP API (no torch in this process)."""
+    import uvicorn
+
+    if args.workers > 1:
+        share_prometheus_metrics("prometheus-api")  # several processes answer /metrics in turn
+
+    uvicorn.run(
+        "service.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="info",
+        log_config=request_id.log_config(),
+        access_log=False,
+    )
+
+
+def share_prometheus_metrics(name: str) -> None:
+    """Let prometheus-client add up the metrics of this process and its children, from files kept here.
+    Must run before prometheus_client is imported."""
+    directory = Settings().data_dir.resolve() / name
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+
+
+def worker(args: argparse.Namespace) -> None:
+    """Run a Celery worker that trains jobs."""
+    if args.metrics_port:
+        share_prometheus_metrics(f"prometheus-worker-{os.getpid()}")
+        from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        start_http_server(args.metrics_port, registry=registry)
+    # Asks the driver (NVML) whether there is a GPU without initializing CUDA, which a forked child could
+    # not use afterwards.
+    os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
+    import torch
+
+    import workers.training.engine  # noqa: F401  (imported once here, so forked children start warm)
+    from service.db.engine import Database
+    from service.queue import TaskQueue
+    from workers.app import app
+    from workers.reconciler import Reconciler
+
+    if torch.cuda.is_available():
+        # A fresh child per job returns every byte of GPU memory to the driver. On the CPU there is
+        # nothing to return, and reusing the child saves about a second per job.
+        app.conf.worker_max_tasks_per_child = 1
+
+    settings = Settings()
+    concurrency = args.concurrency or settings.worker_concurrency
+    reconciler = Reconciler(Database(settings.resolved_database_url, pooled=False), TaskQueue(settings), settings)
+    reconciler.start()
+    app.worker_main(
+        [
+            "worker",
+            "--queues",
+            settings.queue_name,
+            "--concurrency",
+            str(concurrency),
+            "--loglevel",
+            settings.log_level,
+            "--hostname",
+            f"steadyfit-{socket.gethostname()}-{os.getpid()}@%h",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+    )
+
+
+def serve(args: argparse.Namespace) -> None:
+    """Everything on one machine: SQLite, a file-system queue, one worker and the API."""
+    settings = Settings()
+    data_dir = settings.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "STEADYFIT_DATA_DIR": str(data_dir)}
+    os.environ.update(env)
+    migrate(args)
+    log.info("data directory: %s", data_dir)
+    child = subprocess.Popen([sys.executable, "-m", "steadyfit.cli", "worker"], env=env)
+    # uvicorn re-raises the SIGTERM it handled once it has shut down; exiting through SystemExit
+    # instead lets the `finally` below stop the worker rather than leave it orphaned.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        api(args)
+    finally:
+        child.send_signal(signal.SIGTERM)
+        try:
+            child.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="steadyfit", description="Training as a service.")
+    commands = root.add_subparsers(dest="command", required=True)
+
+    def add(name: str, handler: object, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    for name, handler, text in (
+        ("serve", serve, "Run the API and one worker on this machine (SQLite, no servers needed)."),
+        ("api", api, "Run the HTTP API."),
+    ):
+        sub = add(name, handler, text)
+        sub.add_argument("--host", default="127.0.0.1", help="Address to bind (default 127.0.0.1).")
+        sub.add_argument("--port", type=int, default=8000, help="Port to bind (default 8000).")
+        sub.add_argument("--workers", type=int, default=1, help="API processes (default 1).")
+    sub = add("worker", worker, "Run a training worker.")
+    sub.add_argument("--concurrency", type=int, default=None, help="Jobs trained at once.")
+    sub.add_argument("--metrics-port", type=int, default=None, help="Serve Prometheus metrics on this port.")
+    add("migrate", migrate, "Create or upgrade the database schema.")
+    commands_module.add_commands(commands)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format=request_id.LOG_FORMAT)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(request_id.RequestIdFilter())
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns the client's output
+    args = parser().parse_args(argv)
+    commands_module.run(args.handler, args)
+
+
+if __name__ == "__main__":
+    main()

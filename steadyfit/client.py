@@ -1,0 +1,166 @@
+"""A typed, synchronous Python client for the steadyfit API.
+
+from steadyfit import Client
+client = Client()                      # STEADYFIT_URL / STEADYFIT_API_KEY, or arguments
+job = client.submit(spec_dict)
+for event in client.events(job.id):    # live epochs and status changes
+    ...
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from service.datasets.schemas import DatasetList, DatasetRead
+from service.jobs.schemas import ArtifactList, JobList, JobRead, JobStatus, MetricsPage
+
+
+class ClientSettings(BaseSettings):
+    """Where the client finds the server: STEADYFIT_URL and STEADYFIT_API_KEY."""
+
+    model_config = SettingsConfigDict(env_prefix="STEADYFIT_", extra="ignore")
+
+    url: str = Field("http://127.0.0.1:8000", description="The steadyfit API's base URL.")
+    api_key: str | None = Field(None, description="Sent as `Authorization: Bearer <key>`.")
+
+
+class ApiError(Exception):
+    """An error answer from the API, with its problem details."""
+
+    def __init__(self, status: int, problem: dict[str, Any]) -> None:
+        self.status, self.problem = status, problem
+        super().__init__(f"{status}: {problem.get('detail') or problem.get('title') or problem}")
+
+
+@dataclass(frozen=True)
+class Event:
+    """One server-sent event: `epoch` (data = that epoch's metrics) or `status` (data = the job)."""
+
+    event: str
+    data: dict[str, Any]
+    id: str | None
+
+
+class Client:
+    def __init__(self, url: str | None = None, api_key: str | None = None, timeout: float = 30.0) -> None:
+        settings = ClientSettings()
+        headers = {}
+        key = api_key or settings.api_key
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        self.http = httpx.Client(base_url=(url or settings.url).rstrip("/"), headers=headers, timeout=timeout)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        response = self.http.request(method, path, **kwargs)
+        if response.is_error:
+            try:
+                problem = response.json()
+            except ValueError:
+                problem = {"detail": response.text}
+            raise ApiError(response.status_code, problem)
+        return response
+
+    # jobs
+    def submit(self, spec: dict[str, Any]) -> JobRead:
+        return JobRead.model_validate(self._request("POST", "/v1/jobs", json=spec).json())
+
+    def job(self, job_id: str) -> JobRead:
+        return JobRead.model_validate(self._request("GET", f"/v1/jobs/{job_id}").json())
+
+    def jobs(self, status: JobStatus | None = None, limit: int = 50, cursor: str | None = None) -> JobList:
+        params: dict[str, Any] = {"limit": limit}
+        if status:
+            params["status"] = status
+        if cursor:
+            params["cursor"] = cursor
+        return JobList.model_validate(self._request("GET", "/v1/jobs", params=params).json())
+
+    def metrics(self, job_id: str, after_epoch: int = 0, max_points: int | None = None) -> MetricsPage:
+        params: dict[str, Any] = {"after_epoch": after_epoch}
+        if max_points:
+            params["max_points"] = max_points
+        return MetricsPage.model_validate(self._request("GET", f"/v1/jobs/{job_id}/metrics", params=params).json())
+
+    def metrics_csv(self, job_id: str) -> str:
+        return self._request("GET", f"/v1/jobs/{job_id}/metrics", params={"format": "csv"}).text
+
+    def cancel(self, job_id: str) -> JobRead:
+        return JobRead.model_validate(self._request("POST", f"/v1/jobs/{job_id}/cancel").json())
+
+    def artifacts(self, job_id: str) -> ArtifactList:
+        return ArtifactList.model_validate(self._request("GET", f"/v1/jobs/{job_id}/artifacts").json())
+
+    def download(self, job_id: str, name: str, directory: Path) -> Path:
+        path = directory / f"{job_id}-{name}"
+        path.write_bytes(self._request("GET", f"/v1/jobs/{job_id}/artifacts/{name}").content)
+        return path
+
+    def events(self, job_id: str, after_epoch: int = 0) -> Iterator[Event]:
+        """The job's live events until it ends; reconnects after a dropped connection, losing nothing."""
+        last_epoch = after_epoch
+        while True:
+            finished = False
+            try:
+                for event in self._stream(job_id, last_epoch):
+                    if event.event == "epoch":
+                        last_epoch = int(event.data["epoch"])
+                    finished = event.event == "status" and event.data["status"] in ("succeeded", "failed", "cancelled")
+                    yield event
+            except httpx.TransportError:
+                time.sleep(1.0)  # the server is restarting or the network dropped: resume where we were
+                continue
+            if finished:
+                return
+
+    def _stream(self, job_id: str, after_epoch: int) -> Iterator[Event]:
+        timeout = httpx.Timeout(self.http.timeout.connect, read=None)
+        with self.http.stream(
+            "GET", f"/v1/jobs/{job_id}/events", headers={"Last-Event-ID": str(after_epoch)}, timeout=timeout
+        ) as response:
+            if response.is_error:
+                response.read()
+                raise ApiError(response.status_code, response.json())
+            fields: dict[str, str] = {}
+            for line in response.iter_lines():
+                if line.startswith(":"):
+                    continue
+                if line:
+                    name, _, value = line.partition(":")
+                    fields[name] = value.removeprefix(" ")
+                    continue
+                if "data" in fields:
+                    yield Event(fields.get("event", "message"), json.loads(fields["data"]), fields.get("id"))
+                fields = {}
+
+    # data sets
+    def upload_dataset(
+        self, path: Path, *, target: str, task: str, name: str | None = None, impute: str = "none"
+    ) -> DatasetRead:
+        form = {"target": target, "task": task, "impute": impute, **({"name": name} if name else {})}
+        with path.open("rb") as file:
+            response = self._request("POST", "/v1/datasets", files={"file": (path.name, file)}, data=form)
+        return DatasetRead.model_validate(response.json())
+
+    def datasets(self, limit: int = 50) -> DatasetList:
+        return DatasetList.model_validate(self._request("GET", "/v1/datasets", params={"limit": limit}).json())
+
+    def dataset(self, dataset_id: str) -> DatasetRead:
+        return DatasetRead.model_validate(self._request("GET", f"/v1/datasets/{dataset_id}").json())
