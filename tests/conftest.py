@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.db.migrate import upgrade
+from service.settings import Settings
+from tests.fixtures import (
+    PG_SERVER,
+    REDIS_URL,
+    Process,
+    free_port,
+    postgres_database,
+    settings_env,
+    wait_until_healthy,
+)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failing test's report carries the logs of the service processes it started."""
+    report = yield
+    if report.failed:
+        for process in Process.started:
+            report.sections.append((f"log of steadyfit {' '.join(process.args)}", process.log()[-20_000:]))
+    if report.when == "teardown":
+        Process.started.clear()
+    return report
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    """A migrated database that each test's database is copied from (much faster than migrating each)."""
+    with postgres_database() as name:
+        upgrade(f"{PG_SERVER}/{name}")
+        yield name
+
+
+@pytest.fixture
+def database_url(pg_template: str) -> Iterator[str]:
+    with postgres_database(template=pg_template) as name:
+        yield f"{PG_SERVER}/{name}"
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """Production-mode settings: this test's own PostgreSQL database and its own Redis queue."""
+    return Settings(
+        database_url=database_url,
+        broker_url=REDIS_URL,
+        data_dir=tmp_path / "data",
+        queue_name=f"test-{uuid.uuid4().hex[:12]}",
+        heartbeat_seconds=0.2,
+    )
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def worker(settings: Settings, tmp_path: Path) -> Iterator[Process]:
+    process = Process(["worker", "--concurrency", "1"], settings_env(settings), tmp_path / "worker.log")
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def api_server(settings: Settings, tmp_path: Path) -> Iterator[httpx.Client]:
+    """`steadyfit api` as a real process; yields an HTTP client pointed at it."""
+    port = free_port()
+    process = Process(["api", "--port", str(port)], settings_env(settings), tmp_path / "api.log")
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(base_url, process)
+        with httpx.Client(base_url=base_url, timeout=10) as http:
+            yield http
+    finally:
+        process.stop()

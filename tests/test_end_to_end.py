@@ -1,0 +1,229 @@
+"""Whole journeys through real processes: `steadyfit api` and `steadyfit worker` on PostgreSQL and Redis,
+and `steadyfit serve` (SQLite, file-system queue). Nothing is mocked."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+from celery import Celery
+from safetensors.numpy import load
+
+from service.artifacts import safetensors_metadata
+from service.db.engine import Database
+from service.db.models import Job
+from service.queue import TRAIN_TASK, celery_config
+from service.settings import Settings
+from tests.fixtures import (
+    DIGITS_SPEC,
+    ROOT,
+    Process,
+    free_port,
+    settings_env,
+    table_csv,
+    tiny_spec,
+    wait_for,
+    wait_for_job,
+    wait_until_healthy,
+)
+
+
+def follow_metrics(http: httpx.Client, job_id: str, timeout: float = 120) -> tuple[list[dict[str, Any]], set[str]]:
+    """Poll /metrics?after_epoch= as a dashboard would; returns every epoch seen and the statuses seen."""
+    epochs: list[dict[str, Any]] = []
+    statuses: set[str] = set()
+    seen_while_running: list[int] = []
+
+    def poll() -> bool:
+        after = epochs[-1]["epoch"] if epochs else 0
+        page = http.get(f"/v1/jobs/{job_id}/metrics", params={"after_epoch": after}).json()
+        epochs.extend(page["items"])
+        statuses.add(page["status"])
+        if page["status"] == "running" and page["items"]:
+            seen_while_running.append(page["items"][-1]["epoch"])
+        return page["status"] in ("succeeded", "failed", "cancelled")
+
+    wait_for(poll, timeout, f"job {job_id} to finish", interval=0.05)
+    poll()  # anything written between the last poll and the status change
+    if seen_while_running:
+        statuses.add("epochs-arrived-while-running")
+    return epochs, statuses
+
+
+def assert_trained_the_example(http: httpx.Client) -> None:
+    response = http.post("/v1/jobs", json=DIGITS_SPEC)
+    assert response.status_code == 202
+    job_id = response.json()["id"]
+
+    epochs, statuses = follow_metrics(http, job_id)
+    job = http.get(f"/v1/jobs/{job_id}").json()
+
+    assert job["status"] == "succeeded", job
+    assert "epochs-arrived-while-running" in statuses
+    assert [e["epoch"] for e in epochs] == list(range(1, job["epochs_completed"] + 1))
+    assert {"train_loss", "val_loss", "train_accuracy", "val_accuracy", "lr", "epoch_seconds"} <= set(epochs[0])
+    if job["stop_reason"] == "early_stopping":
+        assert job["epochs_completed"] == job["best_epoch"] + 5
+    else:
+        assert job["stop_reason"] == "max_epochs"
+    best = epochs[job["best_epoch"] - 1]
+    assert job["best_metrics"]["val_loss"] == best["val_loss"] == min(e["val_loss"] for e in epochs)
+    assert job["test_metrics"]["accuracy"] > 0.9
+    assert job["started_at"] <= job["finished_at"]
+    assert job["attempts"] == 1
+
+
+def test_the_example_job_trains_on_postgres_and_redis(api_server: httpx.Client, worker: Process) -> None:
+    assert_trained_the_example(api_server)
+
+
+def test_a_running_job_is_cancelled_and_keeps_its_epochs(api_server: httpx.Client, worker: Process) -> None:
+    spec = tiny_spec(dataset={"name": "digits"}, training={"epochs": 100_000, "batch_size": 32, "seed": 3})
+    job_id = api_server.post("/v1/jobs", json=spec).json()["id"]
+    wait_for(lambda: api_server.get(f"/v1/jobs/{job_id}").json()["epochs_completed"] >= 2, 60, "two epochs")
+
+    assert api_server.post(f"/v1/jobs/{job_id}/cancel").status_code == 202
+    job = wait_for_job(api_server, job_id, timeout=10)
+    epochs = api_server.get(f"/v1/jobs/{job_id}/metrics").json()["items"]
+
+    assert (job["status"], job["stop_reason"]) == ("cancelled", "cancelled")
+    assert len(epochs) == job["epochs_completed"] >= 2
+    assert api_server.post(f"/v1/jobs/{job_id}/cancel").status_code == 409
+
+
+def test_a_crash_in_training_fails_the_job_and_the_worker_goes_on(
+    api_server: httpx.Client, worker: Process, settings: Settings
+) -> None:
+    # A row that bypassed the API's validation: the worker must fail it cleanly, not die or hang.
+    broken_id = str(uuid.uuid4())
+    database = Database(settings.resolved_database_url)
+    with database.session() as session:
+        spec = {"dataset": {"name": "diabetes"}, "loss": "cross_entropy"}  # the API would answer 422
+        session.add(Job(id=broken_id, status="queued", task="regression", spec=spec))
+    database.dispose()
+    producer = Celery(set_as_current=False)
+    producer.conf.update(celery_config(settings))
+    producer.send_task(TRAIN_TASK, args=[broken_id])
+
+    failed = wait_for_job(api_server, broken_id, timeout=60)
+    healthy_id = api_server.post("/v1/jobs", json=tiny_spec()).json()["id"]
+    healthy = wait_for_job(api_server, healthy_id, timeout=60)
+
+    assert failed["status"] == "failed"
+    assert "cross_entropy" in failed["error"] and "Traceback" not in failed["error"]
+    assert healthy["status"] == "succeeded"
+    assert healthy["stop_reason"] == "max_epochs" and healthy["epochs_completed"] == 5
+
+
+def test_the_embedded_service_trains_the_example(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STEADYFIT_")}
+    env["STEADYFIT_DATA_DIR"] = str(tmp_path / "embedded")
+    serve = Process(["serve", "--port", str(port)], env, tmp_path / "serve.log")
+    try:
+        base_url = f"http://127.0.0.1:{port}"
+        wait_until_healthy(base_url, serve)
+        with httpx.Client(base_url=base_url, timeout=10) as http:
+            assert_trained_the_example(http)
+    finally:
+        serve.stop(group=False)  # as a service manager would: `serve` must stop its own worker
+    assert serve.popen.returncode == 0, serve.log()
+    wait_for(lambda: not serve.group_alive(), 20, "the worker that `serve` started to exit")
+    assert (tmp_path / "embedded" / "steadyfit.db").exists()
+
+
+def test_the_api_process_never_imports_torch() -> None:
+    probe = (
+        "import sys\n"
+        "from fastapi.testclient import TestClient\n"
+        "from service.app import create_app\n"
+        "with TestClient(create_app()) as client:\n"
+        "    client.get('/openapi.json')\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+        "print('clean')\n"
+    )
+    env = {"STEADYFIT_DATA_DIR": "/nonexistent-steadyfit-dir", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.stdout.strip() == "clean", result.stderr
+
+
+def test_an_uploaded_csv_trains_and_its_weights_warm_start_another_job(
+    api_server: httpx.Client, worker: Process
+) -> None:
+    files = {"file": ("toy.csv", table_csv(rows=120), "text/csv")}
+    dataset = api_server.post("/v1/datasets", files=files, data={"target": "label", "task": "classification"})
+    assert dataset.status_code == 201, dataset.text
+    spec = tiny_spec(dataset={"id": dataset.json()["id"]}, model={"hidden_layers": [8, 8]})
+    first_id = api_server.post("/v1/jobs", json=spec).json()["id"]
+    first = wait_for_job(api_server, first_id, timeout=60)
+    assert first["status"] == "succeeded", first
+
+    listing = api_server.get(f"/v1/jobs/{first_id}/artifacts").json()
+    first_weights = api_server.get(f"/v1/jobs/{first_id}/artifacts/weights.safetensors").content
+    card = json.loads(safetensors_metadata(first_weights)["steadyfit"])
+    assert [a["name"] for a in listing["items"]] == ["checkpoint.safetensors", "weights.safetensors"]
+    assert card["feature_names"] == ["x1", "x2", "colour=blue", "colour=red"]
+    assert card["class_names"] == ["no", "yes"] and len(card["feature_mean"]) == 4
+    assert api_server.get(f"/v1/jobs/{first_id}/artifacts/..%2F..%2Fsteadyfit.db").status_code == 404
+
+    warm = {**spec, "init_from": {"job_id": first_id, "freeze": [0]}}
+    second_id = api_server.post("/v1/jobs", json=warm).json()["id"]
+    second = wait_for_job(api_server, second_id, timeout=60)
+    second_weights = api_server.get(f"/v1/jobs/{second_id}/artifacts/weights.safetensors").content
+    before, after = load(first_weights), load(second_weights)
+
+    assert second["status"] == "succeeded", second
+    unchanged = {name for name in before if np.array_equal(before[name], after[name])}
+    # The frozen first layer keeps the first job's weights exactly; the layers after it go on learning.
+    assert unchanged and unchanged != set(before)
+
+
+def test_a_worker_serves_its_training_metrics_to_prometheus(
+    api_server: httpx.Client, settings: Settings, tmp_path: Path
+) -> None:
+    port = free_port()
+    args = ["worker", "--concurrency", "1", "--metrics-port", str(port)]
+    worker = Process(args, settings_env(settings), tmp_path / "metrics-worker.log")
+    try:
+        job_id = api_server.post("/v1/jobs", json=tiny_spec()).json()["id"]
+        assert wait_for_job(api_server, job_id, timeout=60)["status"] == "succeeded"
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    finally:
+        worker.stop()
+
+    assert "steadyfit_epoch_duration_seconds_count 5.0" in text
+    assert "steadyfit_worker_epochs_total 5.0" in text
+    assert 'steadyfit_worker_jobs_ended_total{status="succeeded"} 1.0' in text
+    fleet = api_server.get("/metrics").text
+    assert "steadyfit_epochs_trained_total 5.0" in fleet
+    assert 'steadyfit_jobs{status="succeeded"} 1.0' in fleet
+
+
+def test_a_job_past_its_time_limit_stops_with_timeout_and_keeps_its_best_weights(
+    api_server: httpx.Client, settings: Settings, tmp_path: Path
+) -> None:
+    capped = settings.model_copy(update={"max_wall_seconds": 2.0})  # the server-wide cap
+    worker = Process(["worker", "--concurrency", "1"], settings_env(capped), tmp_path / "capped-worker.log")
+    endless = {"epochs": 100_000, "batch_size": 32, "seed": 1}
+    try:
+        by_spec = api_server.post(
+            "/v1/jobs", json=tiny_spec(training={**endless, "max_wall_seconds": 1.0}, dataset={"name": "digits"})
+        ).json()
+        by_server = api_server.post("/v1/jobs", json=tiny_spec(training=endless, dataset={"name": "digits"})).json()
+        jobs = [wait_for_job(api_server, job["id"], timeout=120) for job in (by_spec, by_server)]
+    finally:
+        worker.stop()
+
+    for job in jobs:
+        assert (job["status"], job["stop_reason"]) == ("succeeded", "timeout"), job
+        assert 1 <= job["epochs_completed"] < 100_000
+        assert job["test_metrics"]["accuracy"] > 0.5
+        artifacts = api_server.get(f"/v1/jobs/{job['id']}/artifacts").json()["items"]
+        assert "weights.safetensors" in {a["name"] for a in artifacts}

@@ -1,0 +1,73 @@
+"""Small, seeded specs and data sets for the engine's tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from service.spec import DatasetSpec, JobSpec, Task
+from workers.training.data import PreparedData, load_dataset
+from workers.training.engine import EpochEnd, TrainResult, train
+
+TIMING_METRICS = ("epoch_seconds", "samples_per_second")
+
+
+def job_spec(task: Task = "classification", **sections: dict[str, Any]) -> JobSpec:
+    """A tiny job (one hidden layer of 8, 4 epochs); each keyword updates that section of the spec."""
+    spec: dict[str, Any] = {
+        "dataset": {"name": "classification" if task == "classification" else "regression"},
+        "model": {"hidden_layers": [8]},
+        "optimizer": {"name": "adam", "lr": 0.01},
+        "training": {"epochs": 4, "batch_size": 32, "seed": 3},
+    }
+    for section, values in sections.items():
+        spec[section] = {**spec.get(section, {}), **values}
+    return JobSpec.model_validate(spec).with_task(task)
+
+
+def synthetic(task: Task = "classification", n_samples: int = 200, **options: Any) -> PreparedData:
+    name = "classification" if task == "classification" else "regression"
+    return load_dataset(DatasetSpec.model_validate({"name": name, "n_samples": n_samples, **options}), seed=3)
+
+
+def digits() -> PreparedData:
+    return load_dataset(DatasetSpec(name="digits"), seed=0)
+
+
+def hand_made(task: Task = "classification") -> PreparedData:
+    """Forty rows of four features, built by hand: no dependence on the data-set loaders."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 4)).astype(np.float32)
+    if task == "classification":
+        y: np.ndarray = (x[:, 0] + x[:, 1] > 0).astype(np.int64)
+        classes = ["no", "yes"]
+    else:
+        y = (2 * x[:, 0] - x[:, 2]).astype(np.float32)
+        classes = []
+    return PreparedData(
+        task=task,
+        x_train=x[:24],
+        y_train=y[:24],
+        x_val=x[24:32],
+        y_val=y[24:32],
+        x_test=x[32:],
+        y_test=y[32:],
+        n_classes=len(classes),
+        input_shape=(4,),
+        feature_mean=np.zeros(4, np.float32),
+        feature_std=np.ones(4, np.float32),
+        feature_names=["a", "b", "c", "d"],
+        class_names=classes,
+    )
+
+
+def train_recording(spec: JobSpec, data: PreparedData, **kwargs: Any) -> tuple[TrainResult, list[EpochEnd]]:
+    """Train and keep every EpochEnd the callback saw."""
+    epochs: list[EpochEnd] = []
+    result = train(spec, data, on_epoch_end=epochs.append, **kwargs)
+    return result, epochs
+
+
+def without_timing(metrics: dict[str, float]) -> dict[str, float]:
+    return {key: value for key, value in metrics.items() if key not in TIMING_METRICS}

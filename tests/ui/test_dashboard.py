@@ -1,0 +1,227 @@
+"""The dashboard in a real browser: headless Chromium drives /ui against `steadyfit api` and `steadyfit worker`
+on PostgreSQL and Redis. It submits a job through the form, watches its curves grow while it trains (streamed,
+then polled), cancels it, reads a sweep's leaderboard where the server has sweeps, and follows three jobs to
+their end in the compare view. Screenshots land in the test's tmp dir; the last one is also copied to
+/tmp/steadyfit-ui.png."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from selenium.webdriver import Chrome
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+
+from tests.fixtures import Process, tiny_spec, wait_for, wait_for_job
+
+LAST_SCREENSHOT = Path("/tmp/steadyfit-ui.png")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1360,900",
+]
+MISSING_BROWSER = (
+    "the dashboard test needs Debian's `chromium` and `chromium-driver` (chromedriver): "
+    "`apt-get install -y chromium chromium-driver`, which `make test` runs by itself as root"
+)
+
+# Trains until it is cancelled, so the test can watch it while it runs however fast the machine is.
+ENDLESS = tiny_spec(
+    name="digits-live",
+    dataset={"name": "digits"},
+    model={"hidden_layers": [64], "dropout": 0.2},
+    regularization={"l2": 0.0001},
+    training={"epochs": 100_000, "batch_size": 32, "seed": 3},
+)
+
+# A grid of two trials, queued behind the study, for the leaderboard (on a server that has sweeps).
+SWEEP = {
+    "name": "iris-dropout",
+    "base": tiny_spec(),
+    "parameters": {"model.dropout": {"values": [0.0, 0.5]}},
+    "algorithm": "grid",
+    "objective": {"metric": "val_loss", "mode": "min"},
+    "max_parallel": 2,
+}
+
+
+def dropout_study(rate: float) -> dict[str, Any]:
+    return tiny_spec(
+        name=f"digits-dropout-{rate}",
+        dataset={"name": "digits"},
+        model={"hidden_layers": [64], "dropout": rate},
+        optimizer={"name": "adam", "lr": 0.005},
+        training={"epochs": 40, "batch_size": 64, "seed": 7},
+        early_stopping={"monitor": "val_loss", "patience": 3},
+    )
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Chrome]:
+    chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and chromedriver):
+        pytest.fail(MISSING_BROWSER)
+    options = Options()
+    options.binary_location = chromium
+    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile'}"]:
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = Chrome(options=options, service=Service(chromedriver, log_output=str(tmp_path / "driver.log")))
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+class Dashboard:
+    """What the test reads from and does to the page, in the words of the page."""
+
+    def __init__(self, driver: Chrome, base_url: str, shots: Path) -> None:
+        self.driver = driver
+        self.base_url = base_url
+        self.shots = shots
+        shots.mkdir()
+
+    def open(self, path: str) -> None:
+        self.driver.get(self.base_url + path)
+
+    def js(self, script: str, *args: Any) -> Any:
+        return self.driver.execute_script(script, *args)
+
+    def plotted(self, chart: str) -> dict[str, int]:
+        """Points drawn per series (by its label) in the chart titled `chart`."""
+        points: dict[str, int] = self.js(
+            "const out = {};"
+            "for (const p of document.querySelectorAll(`[data-chart='${arguments[0]}'] path[data-series]`))"
+            "  out[p.dataset.series] = Number(p.dataset.points);"
+            "return out;",
+            chart,
+        )
+        return points
+
+    def job_status(self) -> str:
+        return str(self.js("return document.querySelector('h1 .status')?.textContent ?? ''"))
+
+    def live_mode(self) -> str:
+        return str(self.js("return document.getElementById('main').dataset.live ?? ''"))
+
+    def screenshot(self, name: str) -> Path:
+        """The whole page, not just the part in the window."""
+        size = self.driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+        clip = {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}
+        shot = self.driver.execute_cdp_cmd(
+            "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip}
+        )
+        path = self.shots / f"{name}.png"
+        path.write_bytes(base64.b64decode(shot["data"]))
+        return path
+
+    def script_errors(self) -> list[str]:
+        """Console errors other than the expected 404 of an API without sweeps."""
+        entries = self.driver.get_log("browser")
+        return [e["message"] for e in entries if e["level"] == "SEVERE" and "/v1/sweeps" not in e["message"]]
+
+
+def watch_curve_grow(page: Dashboard) -> None:
+    """Two reads of the loss chart while the job is running; the second has more points."""
+
+    def running_with_points() -> int:
+        points = page.plotted("Loss").get("validation", 0)
+        return points if page.job_status() == "running" and points >= 1 else 0
+
+    first = wait_for(running_with_points, 90, "the loss chart of a running job")
+    wait_for(lambda: running_with_points() > first, 30, f"more than {first} points while running")
+
+
+def test_the_dashboard_follows_a_live_job_and_compares_three(
+    api_server: httpx.Client, worker: Process, browser: Chrome, tmp_path: Path
+) -> None:
+    page = Dashboard(browser, str(api_server.base_url).rstrip("/"), tmp_path / "screenshots")
+    has_stream = "/v1/jobs/{job_id}/events" in api_server.get("/openapi.json").json()["paths"]
+    has_sweeps = api_server.get("/v1/sweeps").status_code == 200
+
+    page.open("/ui")
+    wait_for(lambda: "No jobs yet" in browser.find_element(By.ID, "main").text, 10, "the empty job list")
+    wait_for(lambda: page.js("return document.body.dataset.sweeps"), 10, "the sweeps probe")
+    assert browser.find_element(By.CSS_SELECTOR, "[data-nav=sweeps]").is_displayed() == has_sweeps
+
+    # Submit through the form; the page moves on to the new job.
+    page.open("/ui/new")
+    spec_box = browser.find_element(By.ID, "spec")
+    wait_for(lambda: spec_box.get_attribute("value"), 10, "the example spec in the form")
+    page.js("arguments[0].value = arguments[1]", spec_box, json.dumps(ENDLESS))
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait_for(lambda: "/ui/jobs/" in browser.current_url, 10, "the job page after submitting")
+    live_id = browser.current_url.rsplit("/", 1)[-1]
+    assert api_server.get(f"/v1/jobs/{live_id}").json()["name"] == "digits-live"
+    study_ids = [api_server.post("/v1/jobs", json=dropout_study(rate)).json()["id"] for rate in (0.0, 0.2, 0.5)]
+    sweep_id = api_server.post("/v1/sweeps", json=SWEEP).json()["id"] if has_sweeps else None
+
+    watch_curve_grow(page)
+    assert page.live_mode() == ("stream" if has_stream else "poll")
+    wait_for(lambda: page.plotted("Loss").get("validation", 0) >= 10, 60, "ten epochs, for a telling picture")
+    page.screenshot("1-live-job")
+    page.open(f"/ui/jobs/{live_id}?live=poll")  # the polling path, on its own
+    watch_curve_grow(page)
+    assert page.live_mode() == "poll"
+
+    page.open("/ui")
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, f"tr[data-job='{live_id}'][data-status=running]"), 10, "")
+    listed = {row.get_attribute("data-job") for row in browser.find_elements(By.CSS_SELECTOR, "tr[data-job]")}
+    assert {live_id, *study_ids} <= listed
+    page.screenshot("2-job-list")
+
+    page.open(f"/ui/jobs/{live_id}")
+    wait_for(lambda: page.job_status() == "running", 10, "the running job's page")
+    browser.find_element(By.XPATH, "//button[text()='Cancel job']").click()
+    wait_for(lambda: page.job_status() == "cancelled", 20, "the job to be cancelled")
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "[data-chart=Loss] .marker.stop"), 10, "the stop mark")
+
+    open_sweeps(page, sweep_id)
+
+    # The compare view, opened while the study trains, follows all three jobs to their end.
+    page.open("/ui/compare?ids=" + ",".join(study_ids))
+    names = ["digits-dropout-0.0", "digits-dropout-0.2", "digits-dropout-0.5"]
+    wait_for(lambda: set(page.plotted("Validation loss")) == set(names), 10, "three series in the compare view")
+    jobs = [wait_for_job(api_server, job_id, timeout=120) for job_id in study_ids]
+    assert [job["status"] for job in jobs] == ["succeeded"] * 3
+    finished = {job["name"]: job["epochs_completed"] for job in jobs}
+    wait_for(lambda: page.plotted("Validation loss") == finished, 10, "every epoch of the three jobs")
+    legend = browser.find_element(By.CSS_SELECTOR, ".legend.big").text
+    assert all(name in legend for name in names) and "model.dropout" in legend
+
+    page.open(f"/ui/jobs/{study_ids[2]}")
+    wait_for(lambda: page.live_mode() == "done", 10, "a finished job's page")
+    assert browser.find_elements(By.CSS_SELECTOR, "[data-chart=Loss] .marker.best")
+    assert browser.find_elements(By.CSS_SELECTOR, "[data-chart=Loss] .marker.stop")
+    page.screenshot("4-finished-job")
+
+    page.open("/ui/compare?ids=" + ",".join(study_ids))
+    wait_for(lambda: page.plotted("Validation loss") == finished, 10, "the finished comparison")
+    shutil.copy(page.screenshot("5-compare"), LAST_SCREENSHOT)
+    assert page.script_errors() == []
+
+
+def open_sweeps(page: Dashboard, sweep_id: str | None) -> None:
+    """A sweep's leaderboard lists its trials, trained or not yet; without sweeps the page says so."""
+    page.open("/ui/sweeps" + (f"/{sweep_id}" if sweep_id else ""))
+    if sweep_id:
+        wait_for(lambda: len(page.driver.find_elements(By.CSS_SELECTOR, "tr[data-trial]")) == 2, 10, "two trials")
+        page.screenshot("3-sweep-leaderboard")
+    else:
+        wait_for(lambda: "not available" in page.driver.find_element(By.ID, "main").text, 10, "the no-sweeps notice")
