@@ -27,6 +27,7 @@ from service.settings import Settings
 from service.sweeps import repository
 from service.sweeps import service as sweeps
 from service.sweeps.schemas import SweepCreate
+from service.tenants.principal import KEYLESS
 from workers.runner import JobRunner
 
 BASE: dict[str, Any] = {
@@ -58,13 +59,13 @@ def search(runner: JobRunner, pruner: str, trials: int, seed: int) -> dict[str, 
     )
     started = time.perf_counter()
     with runner.database.session() as session:
-        sweep_id = sweeps.create(session, runner.queue, body, runner.settings).id
+        sweep_id = sweeps.create(session, runner.queue, body, runner.settings, KEYLESS).id
     while queued := _queued(runner, sweep_id):
         for job_id in queued:
             runner.run(job_id)  # ends by scheduling the next trial, as a worker does
     seconds = time.perf_counter() - started
     with runner.database.session() as session:
-        read = sweeps.read(session, sweep_id)
+        read = sweeps.read(session, sweep_id, KEYLESS)
         jobs = repository.trials(session, sweep_id)
         epochs = sum(job.epochs_completed for job in jobs)
     assert read.status == "succeeded" and read.best_trial is not None, read

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from service import observability
 from service.artifacts import artifact_store
 from service.datasets.router import router as datasets_router
 from service.db.engine import Database
-from service.errors import install_error_handlers
+from service.errors import AUTH_ERRORS, install_error_handlers
 from service.events.hub import ChangeHub
 from service.health.router import router as health_router
 from service.jobs.router import router as jobs_router
@@ -21,13 +22,17 @@ from service.queue import TaskQueue
 from service.request_id import RequestIdMiddleware
 from service.settings import Settings
 from service.sweeps.router import router as sweeps_router
+from service.tenants.deps import KeyLookup, authenticate
+from service.tenants.router import router as keys_router
 from service.ui.router import router as ui_router
 
 DESCRIPTION = """
 Send a declarative job spec, have it trained by a worker with the regularizers you chose,
 and poll its per-epoch metrics (`GET /v1/jobs/{id}/metrics?after_epoch=N`).
 Errors are RFC 9457 problem details (`application/problem+json`).
+Every `/v1` route needs an API key (`Authorization: Bearer <key>`) unless the server runs without keys.
 """
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -36,6 +41,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.database = Database(settings.resolved_database_url)
+        app.state.keys = KeyLookup(app.state.database, settings.key_cache_seconds)
+        if settings.auth == "off":
+            log.warning("API keys are off: every caller acts as the local administrator")
         app.state.queue = TaskQueue(settings)
         app.state.artifacts = artifact_store(settings)
         app.state.hub = ChangeHub(settings)
@@ -60,9 +68,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["Location", "ETag", "X-Request-ID", "Retry-After"],
         )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes, path_prefix="/v1/datasets")
-    app.include_router(jobs_router)
-    app.include_router(sweeps_router)
-    app.include_router(datasets_router)
+    for router in (jobs_router, sweeps_router, datasets_router, keys_router):
+        app.include_router(router, dependencies=[Depends(authenticate)], responses=AUTH_ERRORS)
     app.include_router(health_router)
     observability.install(app)
     app.include_router(ui_router)

@@ -70,6 +70,21 @@ class NotFound(ApiError):
     status = HTTPStatus.NOT_FOUND
 
 
+class Unauthorized(ApiError):
+    """No key, or one the server does not know: 401, with the scheme to use."""
+
+    status = HTTPStatus.UNAUTHORIZED
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+class Forbidden(ApiError):
+    """A key the server knows but that may not do this: revoked, or not an admin's."""
+
+    status = HTTPStatus.FORBIDDEN
+
+
 class Conflict(ApiError):
     status = HTTPStatus.CONFLICT
 
@@ -86,6 +101,14 @@ class TooManyJobs(ApiError):
         )
 
 
+AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {
+        "model": Problem,
+        "description": "No API key, or an unknown one (send `Authorization: Bearer <key>`).",
+        "headers": {"WWW-Authenticate": {"description": "`Bearer`.", "schema": {"type": "string"}}},
+    },
+    403: {"model": Problem, "description": "The API key was revoked, or this route needs an admin's key."},
+}
 IDEMPOTENCY_CONFLICT: dict[str, Any] = {
     "model": Problem,
     "description": "The `Idempotency-Key` was already used with a different body.",

@@ -42,11 +42,22 @@ class Settings(BaseSettings):
     max_wall_seconds: float | None = Field(
         None, gt=0, description="Server-wide cap on a job's training time; a job that reaches it stops with `timeout`."
     )
+    auth: Literal["keys", "off"] = Field(
+        "keys",
+        description="`keys`: every /v1 request needs `Authorization: Bearer <key>`. `off`: no keys, every caller "
+        "is the local administrator (what `steadyfit serve` does on a loopback address).",
+    )
+    key_cache_seconds: float = Field(
+        5.0, ge=0, description="How long an API process trusts a key it has looked up; a revocation waits this long."
+    )
+    # Limits; each can be overridden per owner (`steadyfit limits set`). Job counts are per owner.
     max_upload_bytes: int = Field(100 * 2**20, gt=0, description="Largest data set upload, in bytes.")
     max_upload_rows: int = Field(1_000_000, gt=0, description="Most rows in an uploaded data set.")
-    max_queued_jobs: int = Field(1000, gt=0, description="Most jobs waiting at once; past it a submission is a 429.")
+    max_queued_jobs: int = Field(
+        1000, gt=0, description="Most jobs one owner may have waiting; past it a submission is a 429."
+    )
     max_running_jobs: int = Field(
-        100, gt=0, description="Most jobs training at once; while it is reached a submission is a 429."
+        100, gt=0, description="Most jobs one owner may have training; while it is reached a submission is a 429."
     )
     max_model_parameters: int = Field(
         50_000_000, gt=0, description="Largest model a spec may describe, in trainable parameters (422 past it)."

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -15,6 +16,8 @@ from tests.fixtures import (
     PG_SERVER,
     REDIS_URL,
     Process,
+    bearer,
+    create_key,
     free_port,
     postgres_database,
     settings_env,
@@ -23,7 +26,9 @@ from tests.fixtures import (
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """A failing test's report carries the logs of the service processes it started."""
     report = yield
     if report.failed:
@@ -61,9 +66,26 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as test_client:
+def api_key(database_url: str) -> str:
+    """An API key of the owner `alice` (not an admin), in this test's database."""
+    return create_key(database_url, "alice")
+
+
+@pytest.fixture
+def client(settings: Settings, api_key: str) -> Iterator[TestClient]:
+    """The app in process, calling as `alice`."""
+    with TestClient(create_app(settings), headers=bearer(api_key)) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def client_with(settings: Settings, api_key: str) -> Callable[..., TestClient]:
+    """Makes the app in process with some settings changed, calling as `alice`."""
+
+    def make(**changes: Any) -> TestClient:
+        return TestClient(create_app(settings.model_copy(update=changes)), headers=bearer(api_key))
+
+    return make
 
 
 @pytest.fixture
@@ -74,14 +96,14 @@ def worker(settings: Settings, tmp_path: Path) -> Iterator[Process]:
 
 
 @pytest.fixture
-def api_server(settings: Settings, tmp_path: Path) -> Iterator[httpx.Client]:
-    """`steadyfit api` as a real process; yields an HTTP client pointed at it."""
+def api_server(settings: Settings, tmp_path: Path, api_key: str) -> Iterator[httpx.Client]:
+    """`steadyfit api` as a real process; yields an HTTP client pointed at it, calling as `alice`."""
     port = free_port()
     process = Process(["api", "--port", str(port)], settings_env(settings), tmp_path / "api.log")
     base_url = f"http://127.0.0.1:{port}"
     try:
         wait_until_healthy(base_url, process)
-        with httpx.Client(base_url=base_url, timeout=10) as http:
+        with httpx.Client(base_url=base_url, timeout=10, headers=bearer(api_key)) as http:
             yield http
     finally:
         process.stop()

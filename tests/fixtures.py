@@ -20,7 +20,9 @@ from typing import Any, ClassVar
 import httpx
 from sqlalchemy import create_engine, text
 
+from service.db.engine import Database
 from service.settings import Settings
+from service.tenants import keys
 
 PG_SERVER = os.environ.get("STEADYFIT_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("STEADYFIT_TEST_REDIS", "redis://127.0.0.1:6379/0")
@@ -138,6 +140,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         STEADYFIT_LEASE_SECONDS=str(settings.lease_seconds),
         STEADYFIT_RECONCILE_SECONDS=str(settings.reconcile_seconds),
         STEADYFIT_MAX_ATTEMPTS=str(settings.max_attempts),
+        STEADYFIT_AUTH=settings.auth,
     )
     if settings.database_url:
         env["STEADYFIT_DATABASE_URL"] = settings.database_url
@@ -150,6 +153,20 @@ def settings_env(settings: Settings) -> dict[str, str]:
     if settings.s3_endpoint_url:
         env["STEADYFIT_S3_ENDPOINT_URL"] = settings.s3_endpoint_url
     return env
+
+
+def create_key(database_url: str, owner: str, *, admin: bool = False) -> str:
+    """A new API key in the database at `database_url`, as `steadyfit keys create` makes it."""
+    database = Database(database_url, pooled=False)
+    try:
+        with database.session() as session:
+            return keys.create(session, owner, admin=admin)[1]
+    finally:
+        database.dispose()
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
 
 
 class Process:

@@ -106,7 +106,7 @@ def test_a_crash_in_training_fails_the_job_and_the_worker_goes_on(
     database = Database(settings.resolved_database_url)
     with database.session() as session:
         spec = {"dataset": {"name": "diabetes"}, "loss": "cross_entropy"}  # the API would answer 422
-        session.add(Job(id=broken_id, status="queued", task="regression", spec=spec))
+        session.add(Job(id=broken_id, owner="alice", status="queued", task="regression", spec=spec))
     database.dispose()
     producer = Celery(set_as_current=False)
     producer.conf.update(celery_config(settings))
@@ -130,11 +130,13 @@ def test_the_embedded_service_trains_the_example(tmp_path: Path) -> None:
     try:
         base_url = f"http://127.0.0.1:{port}"
         wait_until_healthy(base_url, serve)
-        with httpx.Client(base_url=base_url, timeout=10) as http:
+        with httpx.Client(base_url=base_url, timeout=10) as http:  # on loopback, no key is needed
             assert_trained_the_example(http)
+            assert http.get("/v1/me").json()["owner"] == "local"
     finally:
         serve.stop(group=False)  # as a service manager would: `serve` must stop its own worker
     assert serve.popen.returncode == 0, serve.log()
+    assert "no API keys needed: only this machine reaches 127.0.0.1" in serve.log()
     wait_for(lambda: not serve.group_alive(), 20, "the worker that `serve` started to exit")
     assert (tmp_path / "embedded" / "steadyfit.db").exists()
 

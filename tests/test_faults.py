@@ -22,6 +22,8 @@ from tests.fixtures import (
     REDIS_URL,
     PrivatePostgres,
     Process,
+    bearer,
+    create_key,
     free_port,
     settings_env,
     wait_for,
@@ -142,7 +144,8 @@ def test_a_database_restart_mid_job_loses_no_epoch_and_the_api_answers_503_meanw
     worker = Process(["worker", "--concurrency", "1"], env, tmp_path / "worker.log")
     try:
         wait_until_healthy(f"http://127.0.0.1:{port}", api)
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+        key = create_key(private_postgres.url, "alice")
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10, headers=bearer(key)) as http:
             job_id = http.post("/v1/jobs", json=spec).json()["id"]
             wait_for(lambda: http.get(f"/v1/jobs/{job_id}").json()["epochs_completed"] >= 2, 120, "two epochs")
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import redis
 from fastapi.testclient import TestClient
 
-from service.app import create_app
 from service.settings import Settings
 from tests.fixtures import REDIS_URL, sweep_body, table_csv, tiny_spec
 
@@ -68,8 +68,8 @@ def test_a_malformed_key_is_a_422_naming_the_header(client: TestClient) -> None:
     assert [e["field"] for e in response.json()["errors"]] == ["Idempotency-Key"]
 
 
-def test_an_expired_key_is_a_new_request(settings: Settings) -> None:
-    with TestClient(create_app(settings.model_copy(update={"idempotency_key_hours": 1e-12}))) as client:
+def test_an_expired_key_is_a_new_request(client_with: Callable[..., TestClient]) -> None:
+    with client_with(idempotency_key_hours=1e-12) as client:
         first = post_job(client, tiny_spec(), "expires")
         second = post_job(client, tiny_spec(name="another"), "expires")
     assert first.status_code == second.status_code == 202

@@ -21,5 +21,9 @@ def get(session: Session, dataset_id: str) -> Dataset | None:
     return session.get(Dataset, dataset_id)
 
 
-def list_page(session: Session, *, limit: int, cursor: str | None) -> tuple[Sequence[Dataset], str | None]:
-    return newest_first_page(session, select(Dataset), Dataset, limit, cursor)
+def list_page(
+    session: Session, *, scope: str | None, limit: int, cursor: str | None
+) -> tuple[Sequence[Dataset], str | None]:
+    """A page of the data sets of owner `scope` (of everyone's with None)."""
+    query = select(Dataset) if scope is None else select(Dataset).where(Dataset.owner == scope)
+    return newest_first_page(session, query, Dataset, limit, cursor)

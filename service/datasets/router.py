@@ -13,6 +13,8 @@ from service.datasets.schemas import DatasetList, DatasetRead
 from service.deps import IdempotencyKeyDep, SessionDep, SettingsDep
 from service.errors import IDEMPOTENCY_CONFLICT, Problem
 from service.idempotency import service as idempotency
+from service.tenants.deps import PrincipalDep
+from service.tenants.limits import limits_for
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
@@ -34,6 +36,7 @@ def upload_dataset(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
+    principal: PrincipalDep,
     response: Response,
     file: Annotated[UploadFile, File(description="A CSV file with a header row, or a Parquet file.")],
     target: Annotated[str, Form(min_length=1, max_length=200, description="The column to predict.")],
@@ -47,25 +50,29 @@ def upload_dataset(
     """Upload a table to train on. Text columns are one-hot encoded; the format is read from the content."""
     store: ArtifactStore = request.app.state.artifacts
     data = file.file.read()
+    limits = limits_for(session, settings, principal.owner)
     dataset, replayed = idempotency.create_once(
         session,
         settings,
+        owner=principal.owner,
         key=idempotency_key,
         route="datasets",
         body_hash=idempotency.request_hash(data, file.filename, name, target, task, impute),
         create=lambda: service.upload(
             session,
             store,
+            owner=principal.owner,
             data=data,
             filename=file.filename,
             name=name,
             target=target,
             task=task,
             impute=impute,
-            max_rows=settings.max_upload_rows,
+            max_rows=limits.max_upload_rows,
+            max_bytes=limits.max_upload_bytes,
         ),
         resource_id=lambda dataset: dataset.id,
-        load=lambda dataset_id: service.get(session, dataset_id),
+        load=lambda dataset_id: service.get(session, dataset_id, principal),
     )
     response.headers["Location"] = f"/v1/datasets/{dataset.id}"
     if replayed:
@@ -76,14 +83,15 @@ def upload_dataset(
 @router.get("", operation_id="list_datasets")
 def list_datasets(
     session: SessionDep,
+    principal: PrincipalDep,
     limit: Annotated[int, Query(ge=1, le=200, description="Page size.")] = 50,
     cursor: Annotated[str | None, Query(max_length=200, description="`next_cursor` of the previous page.")] = None,
 ) -> DatasetList:
-    """List uploaded data sets, newest first."""
-    return service.list_datasets(session, limit=limit, cursor=cursor)
+    """List your uploaded data sets (an admin: everyone's), newest first."""
+    return service.list_datasets(session, principal, limit=limit, cursor=cursor)
 
 
 @router.get("/{dataset_id}", operation_id="get_dataset", responses=NOT_FOUND)
-def get_dataset(dataset_id: str, session: SessionDep) -> DatasetRead:
+def get_dataset(dataset_id: str, session: SessionDep, principal: PrincipalDep) -> DatasetRead:
     """A data set's rows, columns, task, class counts and checksum."""
-    return DatasetRead.model_validate(service.get(session, dataset_id))
+    return DatasetRead.model_validate(service.get(session, dataset_id, principal))

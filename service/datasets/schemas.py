@@ -12,6 +12,7 @@ class DatasetRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: str = Field(description='Refer to it in a job spec as `"dataset": {"id": ...}`.')
+    owner: str = Field(description="Who it belongs to: the owner of the API key that created it.")
     name: str | None
     filename: str | None = Field(description="The uploaded file's name, for display only.")
     format: Literal["csv", "parquet"] = Field(description="Detected from the content.")

@@ -9,12 +9,16 @@ from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db.base import Base, UTCDateTime, utcnow
+from service.tenants.principal import LOCAL_OWNER
+
+OWNER_LENGTH = 100
 
 
 class Job(Base):
     __tablename__ = "jobs"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(OWNER_LENGTH), default=LOCAL_OWNER)
     name: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16))
     task: Mapped[str] = mapped_column(String(16))
@@ -48,6 +52,10 @@ class Job(Base):
         Index("ix_jobs_status_last_sent_at", "status", "last_sent_at"),
         Index("ix_jobs_status_updated_at", "status", "updated_at"),
         Index("ix_jobs_updated_at", "updated_at"),
+        # A tenant's lists, its list ETag and its quota counts, whatever the other tenants hold.
+        Index("ix_jobs_owner_created_at_id", "owner", "created_at", "id"),
+        Index("ix_jobs_owner_status_created_at_id", "owner", "status", "created_at", "id"),
+        Index("ix_jobs_owner_updated_at", "owner", "updated_at"),
         # Unique: two schedulers can never both create trial n of a sweep.
         Index("ix_jobs_sweep_id_trial_number", "sweep_id", "trial_number", unique=True),
     )
@@ -70,6 +78,7 @@ class Dataset(Base):
     __tablename__ = "datasets"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(OWNER_LENGTH), default=LOCAL_OWNER)
     name: Mapped[str | None] = mapped_column(String(200))
     filename: Mapped[str | None] = mapped_column(String(255))
     format: Mapped[str] = mapped_column(String(16))
@@ -85,7 +94,10 @@ class Dataset(Base):
     checksum: Mapped[str] = mapped_column(String(71))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    __table_args__ = (Index("ix_datasets_created_at_id", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_datasets_created_at_id", "created_at", "id"),
+        Index("ix_datasets_owner_created_at_id", "owner", "created_at", "id"),
+    )
 
 
 class Sweep(Base):
@@ -94,6 +106,7 @@ class Sweep(Base):
     __tablename__ = "sweeps"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(OWNER_LENGTH), default=LOCAL_OWNER)
     name: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16))
     task: Mapped[str] = mapped_column(String(16))
@@ -106,17 +119,20 @@ class Sweep(Base):
     __table_args__ = (
         Index("ix_sweeps_created_at_id", "created_at", "id"),
         Index("ix_sweeps_status_created_at_id", "status", "created_at", "id"),
+        Index("ix_sweeps_owner_created_at_id", "owner", "created_at", "id"),
     )
 
 
 class IdempotencyKey(Base):
     """A client's `Idempotency-Key` for one creating route: what it was sent with and what it created.
 
-    The primary key is what lets two concurrent requests with the same key create one resource.
+    The primary key is what lets two concurrent requests with the same key create one resource; it
+    includes the owner, so one tenant's key never replays another's resource.
     """
 
     __tablename__ = "idempotency_keys"
 
+    owner: Mapped[str] = mapped_column(String(OWNER_LENGTH), primary_key=True, default=LOCAL_OWNER)
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     route: Mapped[str] = mapped_column(String(32), primary_key=True)
     request_hash: Mapped[str] = mapped_column(String(64))
@@ -125,3 +141,31 @@ class IdempotencyKey(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_idempotency_keys_expires_at", "expires_at"),)
+
+
+class ApiKey(Base):
+    """An API key: its owner, whether it is an admin's, and the SHA-256 digest of the secret."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(OWNER_LENGTH))
+    admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    shown: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class OwnerLimits(Base):
+    """One owner's overrides of the server's limits; a null column keeps the server's value."""
+
+    __tablename__ = "owner_limits"
+
+    owner: Mapped[str] = mapped_column(String(OWNER_LENGTH), primary_key=True)
+    max_queued_jobs: Mapped[int | None] = mapped_column(Integer)
+    max_running_jobs: Mapped[int | None] = mapped_column(Integer)
+    max_model_parameters: Mapped[int | None] = mapped_column(Integer)
+    max_epochs: Mapped[int | None] = mapped_column(Integer)
+    max_upload_bytes: Mapped[int | None] = mapped_column(Integer)
+    max_upload_rows: Mapped[int | None] = mapped_column(Integer)

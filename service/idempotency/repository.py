@@ -17,27 +17,31 @@ def forget_expired(session: Session) -> None:
     session.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at <= utcnow()))
 
 
-def claim(session: Session, key: str, route: str, request_hash: str, expires_at: datetime) -> bool:
+def claim(session: Session, owner: str, key: str, route: str, request_hash: str, expires_at: datetime) -> bool:
     """Insert the key unless it exists. On PostgreSQL a concurrent insert of the same key waits here for
     the other transaction: if it commits this returns False, if it rolls back this one inserts."""
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     statement = (
         insert(IdempotencyKey)
-        .values(key=key, route=route, request_hash=request_hash, created_at=utcnow(), expires_at=expires_at)
-        .on_conflict_do_nothing(index_elements=["key", "route"])
+        .values(
+            owner=owner, key=key, route=route, request_hash=request_hash, created_at=utcnow(), expires_at=expires_at
+        )
+        .on_conflict_do_nothing(index_elements=["owner", "key", "route"])
         .returning(IdempotencyKey.key)
     )
     return session.execute(statement).first() is not None
 
 
-def get(session: Session, key: str, route: str) -> IdempotencyKey | None:
-    statement = select(IdempotencyKey).where(IdempotencyKey.key == key, IdempotencyKey.route == route)
+def get(session: Session, owner: str, key: str, route: str) -> IdempotencyKey | None:
+    statement = select(IdempotencyKey).where(
+        IdempotencyKey.owner == owner, IdempotencyKey.key == key, IdempotencyKey.route == route
+    )
     return session.execute(statement.execution_options(populate_existing=True)).scalar_one_or_none()
 
 
-def record(session: Session, key: str, route: str, resource_id: str) -> None:
+def record(session: Session, owner: str, key: str, route: str, resource_id: str) -> None:
     session.execute(
         update(IdempotencyKey)
-        .where(IdempotencyKey.key == key, IdempotencyKey.route == route)
+        .where(IdempotencyKey.owner == owner, IdempotencyKey.key == key, IdempotencyKey.route == route)
         .values(resource_id=resource_id)
     )

@@ -36,6 +36,7 @@ def create_once(
     session: Session,
     settings: Settings,
     *,
+    owner: str,
     key: str | None,
     route: str,
     body_hash: str,
@@ -43,7 +44,7 @@ def create_once(
     resource_id: Callable[[T], str],
     load: Callable[[str], T],
 ) -> tuple[T, bool]:
-    """`create()` unless `key` has already created a resource on `route`; then that resource, loaded.
+    """`create()` unless `owner`'s `key` has already created a resource on `route`; then that resource, loaded.
 
     Returns the resource and whether it was a replay. The same key with a different body is a 409.
     """
@@ -51,11 +52,11 @@ def create_once(
         return create(), False
     repository.forget_expired(session)
     expires_at = utcnow() + timedelta(hours=settings.idempotency_key_hours)
-    if repository.claim(session, key, route, body_hash, expires_at):
+    if repository.claim(session, owner, key, route, body_hash, expires_at):
         resource = create()
-        repository.record(session, key, route, resource_id(resource))
+        repository.record(session, owner, key, route, resource_id(resource))
         return resource, False
-    existing = repository.get(session, key, route)
+    existing = repository.get(session, owner, key, route)
     if existing is None or existing.resource_id is None:
         raise Conflict(f"a request with this `{HEADER}` is still in progress; retry shortly")
     if existing.request_hash != body_hash:

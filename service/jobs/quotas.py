@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from service.datasets import repository as datasets_repository
 from service.errors import InvalidSpec, TooManyJobs
 from service.jobs import repository
-from service.settings import Settings
 from service.spec import JobSpec, ModelSpec, Task, output_size
+from service.tenants.limits import Limits
 
 # (input shape, classes; 0 for regression) of the built-in data sets.
 BUILTIN_SHAPES: dict[str, tuple[tuple[int, ...], int]] = {
@@ -28,39 +28,38 @@ DEFAULT_SYNTHETIC_FEATURES = 20
 DEFAULT_SYNTHETIC_CLASSES = 2
 
 
-def check_job_quota(session: Session, settings: Settings) -> None:
-    """429 while the queued or the running jobs are at their limit."""
-    counts = repository.count_active(session)
-    if counts["queued"] >= settings.max_queued_jobs:
+def check_job_quota(session: Session, owner: str, limits: Limits, retry_after_seconds: int) -> None:
+    """429 while the owner's queued or running jobs are at their limit."""
+    counts = repository.count_active(session, owner)
+    if counts["queued"] >= limits.max_queued_jobs:
         raise TooManyJobs(
             "max_queued_jobs",
-            settings.max_queued_jobs,
-            f"{counts['queued']} jobs are queued",
-            settings.retry_after_seconds,
+            limits.max_queued_jobs,
+            f"{counts['queued']} of your jobs are queued",
+            retry_after_seconds,
         )
-    if counts["running"] >= settings.max_running_jobs:
+    if counts["running"] >= limits.max_running_jobs:
         raise TooManyJobs(
             "max_running_jobs",
-            settings.max_running_jobs,
-            f"{counts['running']} jobs are running",
-            settings.retry_after_seconds,
+            limits.max_running_jobs,
+            f"{counts['running']} of your jobs are running",
+            retry_after_seconds,
         )
 
 
-def check_spec_limits(session: Session, spec: JobSpec, task: Task, settings: Settings) -> None:
+def check_spec_limits(session: Session, spec: JobSpec, task: Task, limits: Limits) -> None:
     """422 for a spec past the epoch or model-size limits. `spec` has its loss resolved (with_task)."""
-    if spec.training.epochs > settings.max_epochs:
+    if spec.training.epochs > limits.max_epochs:
         raise InvalidSpec(
-            "training.epochs", f"{spec.training.epochs} epochs is over the limit `max_epochs` of {settings.max_epochs}"
+            "training.epochs", f"{spec.training.epochs} epochs is over the limit `max_epochs` of {limits.max_epochs}"
         )
     input_shape, n_classes = data_shape(session, spec)
     outputs = output_size(task, spec.loss_spec, n_classes)
     count = parameter_count(spec.model, input_shape, outputs)
-    if count > settings.max_model_parameters:
+    if count > limits.max_model_parameters:
         raise InvalidSpec(
             "model",
-            f"the model has {count} parameters, over the limit `max_model_parameters` of "
-            f"{settings.max_model_parameters}",
+            f"the model has {count} parameters, over the limit `max_model_parameters` of {limits.max_model_parameters}",
             "too_large",
         )
 

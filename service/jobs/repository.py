@@ -34,9 +34,18 @@ def get(session: Session, job_id: str) -> Job | None:
 
 
 def list_page(
-    session: Session, *, status: str | None, limit: int, cursor: str | None, sweep_id: str | None = None
+    session: Session,
+    *,
+    scope: str | None,
+    status: str | None,
+    limit: int,
+    cursor: str | None,
+    sweep_id: str | None = None,
 ) -> tuple[Sequence[Job], str | None]:
+    """A page of the jobs of owner `scope` (of everyone's with None)."""
     query = select(Job)
+    if scope is not None:
+        query = query.where(Job.owner == scope)
     if status is not None:
         query = query.where(Job.status == status)
     if sweep_id is not None:
@@ -44,15 +53,20 @@ def list_page(
     return newest_first_page(session, query, Job, limit, cursor)
 
 
-def version(session: Session, job_id: str) -> tuple[str, datetime, int] | None:
-    """(status, updated_at, epochs_completed): all an ETag needs, from one primary-key lookup."""
-    row = session.execute(select(Job.status, Job.updated_at, Job.epochs_completed).where(Job.id == job_id)).first()
-    return None if row is None else (row[0], row[1], row[2])
+def version(session: Session, job_id: str) -> tuple[str, datetime, int, str] | None:
+    """(status, updated_at, epochs_completed, owner): all an ETag needs, from one primary-key lookup."""
+    row = session.execute(
+        select(Job.status, Job.updated_at, Job.epochs_completed, Job.owner).where(Job.id == job_id)
+    ).first()
+    return None if row is None else (row[0], row[1], row[2], row[3])
 
 
-def last_change(session: Session) -> datetime | None:
-    """When any job last changed: one index lookup, whatever the number of jobs."""
-    return session.scalar(select(func.max(Job.updated_at)))
+def last_change(session: Session, scope: str | None) -> datetime | None:
+    """When any job of owner `scope` (of anyone, with None) last changed: one index lookup."""
+    query = select(func.max(Job.updated_at))
+    if scope is not None:
+        query = query.where(Job.owner == scope)
+    return session.scalar(query)
 
 
 def epochs_after(session: Session, job_id: str, after_epoch: int, limit: int | None) -> list[dict[str, Any]]:
@@ -209,10 +223,12 @@ def fail_exhausted(session: Session, max_attempts: int) -> list[str]:
     return [row[0] for row in rows]
 
 
-def count_active(session: Session) -> dict[str, int]:
-    """How many jobs are queued and running (the index on status answers it)."""
+def count_active(session: Session, owner: str) -> dict[str, int]:
+    """How many of the owner's jobs are queued and running (the owner-status index answers it)."""
     rows = session.execute(
-        select(Job.status, func.count()).where(Job.status.in_(("queued", "running"))).group_by(Job.status)
+        select(Job.status, func.count())
+        .where(Job.owner == owner, Job.status.in_(("queued", "running")))
+        .group_by(Job.status)
     )
     counts = {"queued": 0, "running": 0}
     counts.update({status: int(count) for status, count in rows})

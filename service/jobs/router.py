@@ -17,6 +17,8 @@ from service.idempotency import service as idempotency
 from service.jobs import service
 from service.jobs.schemas import ArtifactList, JobList, JobRead, JobStatus, MetricsPage
 from service.spec import JobSpec
+from service.tenants.deps import PrincipalDep
+from service.tenants.principal import Principal
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -67,6 +69,7 @@ def create_job(
     session: SessionDep,
     queue: QueueDep,
     settings: SettingsDep,
+    principal: PrincipalDep,
     response: Response,
     idempotency_key: IdempotencyKeyDep = None,
 ) -> JobRead:
@@ -74,12 +77,13 @@ def create_job(
     job, replayed = idempotency.create_once(
         session,
         settings,
+        owner=principal.owner,
         key=idempotency_key,
         route="jobs",
         body_hash=idempotency.request_hash(spec.model_dump(mode="json")),
-        create=lambda: service.create(session, queue, spec, settings),
+        create=lambda: service.create(session, queue, spec, settings, principal),
         resource_id=lambda job: job.id,
-        load=lambda job_id: service.get(session, job_id),
+        load=lambda job_id: service.get(session, job_id, principal),
     )
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     if replayed:
@@ -93,30 +97,34 @@ def list_jobs(
     response: Response,
     session: SessionDep,
     settings: SettingsDep,
+    principal: PrincipalDep,
     status: Annotated[JobStatus | None, Query(description="Only jobs in this status.")] = None,
     limit: Annotated[int, Query(ge=1, le=200, description="Page size.")] = 50,
     cursor: Annotated[str | None, Query(max_length=200, description="`next_cursor` of the previous page.")] = None,
     sweep_id: Annotated[str | None, Query(max_length=64, description="Only the trials of this sweep.")] = None,
 ) -> JobList | Response:
-    """List jobs, newest first, one page at a time. Send `If-None-Match` to get a 304 when nothing changed."""
-    etag = service.list_version(session)
+    """List your jobs (an admin: everyone's), newest first, one page at a time. Send `If-None-Match` to get
+    a 304 when nothing changed."""
+    etag = service.list_version(session, principal)
     if caching.matches(request, etag):
         return caching.not_modified(etag, caching.NO_CACHE)
     caching.tag(response, etag, caching.NO_CACHE)
     return service.list_jobs(
-        session, status=status, limit=min(limit, settings.max_page_size), cursor=cursor, sweep_id=sweep_id
+        session, principal, status=status, limit=min(limit, settings.max_page_size), cursor=cursor, sweep_id=sweep_id
     )
 
 
 @router.get("/{job_id}", operation_id="get_job", response_model=JobRead, responses={**NOT_FOUND, **NOT_MODIFIED})
-def get_job(job_id: str, request: Request, response: Response, session: SessionDep) -> JobRead | Response:
+def get_job(
+    job_id: str, request: Request, response: Response, session: SessionDep, principal: PrincipalDep
+) -> JobRead | Response:
     """A job's status, progress, best epoch, stop reason and test metrics. Supports `If-None-Match`."""
-    version = service.version(session, job_id)
+    version = service.version(session, job_id, principal)
     cache_control = caching.FINAL if version.terminal else caching.NO_CACHE
     if caching.matches(request, version.etag):
         return caching.not_modified(version.etag, cache_control)
     caching.tag(response, version.etag, cache_control)
-    return JobRead.model_validate(service.get(session, job_id))
+    return JobRead.model_validate(service.get(session, job_id, principal))
 
 
 @router.get(
@@ -134,6 +142,7 @@ def get_job_metrics(
     request: Request,
     response: Response,
     session: SessionDep,
+    principal: PrincipalDep,
     after_epoch: Annotated[int, Query(ge=0, description="Only epochs after this one (0 = all).")] = 0,
     limit: Annotated[int | None, Query(ge=1, le=100_000, description="At most this many epochs.")] = None,
     max_points: Annotated[
@@ -149,13 +158,13 @@ def get_job_metrics(
 ) -> MetricsPage | Response:
     """Per-epoch metrics, oldest first. Poll with `after_epoch` set to the last epoch you have, and
     `If-None-Match` set to the last ETag: a 304 costs one primary-key lookup."""
-    version = service.version(session, job_id)
+    version = service.version(session, job_id, principal)
     cache_control = caching.FINAL if version.terminal else caching.NO_CACHE
     if caching.matches(request, version.etag):
         return caching.not_modified(version.etag, cache_control)
-    page = service.metrics(session, job_id, after_epoch=after_epoch, limit=limit, max_points=max_points)
+    page = service.metrics(session, job_id, principal, after_epoch=after_epoch, limit=limit, max_points=max_points)
     if format == "csv":
-        job = service.get(session, job_id)
+        job = service.get(session, job_id, principal)
         csv_response = Response(service.metrics_csv(page, job.task), media_type="text/csv")
         caching.tag(csv_response, version.etag, cache_control)
         return csv_response
@@ -180,6 +189,7 @@ def get_job_metrics(
 async def stream_job_events(
     job_id: str,
     request: Request,
+    principal: PrincipalDep,
     last_event_id: Annotated[
         int | None, Header(ge=0, description="Resume after this epoch (browsers send it on reconnect).")
     ] = None,
@@ -187,7 +197,7 @@ async def stream_job_events(
 ) -> StreamingResponse:
     """Live events of one job: each finished epoch's metrics as it ends, and each status change."""
     database = request.app.state.database
-    await run_in_threadpool(_require, database, job_id)
+    await run_in_threadpool(_require, database, job_id, principal)
     start = last_event_id if last_event_id is not None else after_epoch
     return StreamingResponse(
         job_events(database, request.app.state.hub, job_id, start),
@@ -196,10 +206,10 @@ async def stream_job_events(
     )
 
 
-def _require(database: Database, job_id: str) -> None:
+def _require(database: Database, job_id: str, principal: Principal) -> None:
     """404 before the stream starts, rather than an empty stream."""
     with database.session() as session:
-        service.version(session, job_id)
+        service.version(session, job_id, principal)
 
 
 @router.post(
@@ -208,16 +218,16 @@ def _require(database: Database, job_id: str) -> None:
     operation_id="cancel_job",
     responses={**NOT_FOUND, 409: {"model": Problem, "description": "The job has already finished."}},
 )
-def cancel_job(job_id: str, session: SessionDep) -> JobRead:
+def cancel_job(job_id: str, session: SessionDep, principal: PrincipalDep) -> JobRead:
     """Cancel a job. A queued job never starts; a running one stops after its current batch."""
-    return JobRead.model_validate(service.cancel(session, job_id))
+    return JobRead.model_validate(service.cancel(session, job_id, principal))
 
 
 @router.get("/{job_id}/artifacts", operation_id="list_job_artifacts", responses=NOT_FOUND)
-def list_job_artifacts(job_id: str, session: SessionDep, store: ArtifactsDep) -> ArtifactList:
+def list_job_artifacts(job_id: str, session: SessionDep, store: ArtifactsDep, principal: PrincipalDep) -> ArtifactList:
     """The files a job produced: `weights.safetensors` (the kept weights, with the spec and the
     preprocessing statistics in its metadata) once it has finished."""
-    return service.artifacts(session, store, job_id)
+    return service.artifacts(session, store, job_id, principal)
 
 
 @router.get(
@@ -226,9 +236,11 @@ def list_job_artifacts(job_id: str, session: SessionDep, store: ArtifactsDep) ->
     response_class=Response,
     responses={**NOT_FOUND, 200: {"content": {"application/octet-stream": {}}, "description": "The file."}},
 )
-def download_job_artifact(job_id: str, name: str, session: SessionDep, store: ArtifactsDep) -> Response:
+def download_job_artifact(
+    job_id: str, name: str, session: SessionDep, store: ArtifactsDep, principal: PrincipalDep
+) -> Response:
     """Download one artifact. Weights are safetensors: loading them can never run code."""
-    data = service.artifact(session, store, job_id, name)
+    data = service.artifact(session, store, job_id, name, principal)
     return Response(
         data,
         media_type="application/octet-stream",

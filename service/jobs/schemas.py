@@ -17,6 +17,7 @@ class JobRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: str
+    owner: str = Field(description="Who it belongs to: the owner of the API key that created it.")
     name: str | None
     status: JobStatus
     task: Literal["classification", "regression"] = Field(description="Decided by the data set.")

@@ -20,23 +20,27 @@ from service.jobs.schemas import TERMINAL_STATUSES, ArtifactList, ArtifactRead, 
 from service.queue import TaskQueue
 from service.settings import Settings
 from service.spec import JobSpec, SpecTaskError, Task, metrics_for
+from service.tenants.limits import Limits, limits_for
+from service.tenants.principal import Principal
 
 SAFETENSORS = "application/octet-stream"
 
 
-def create(session: Session, queue: TaskQueue, spec: JobSpec, settings: Settings) -> Job:
-    """A job submitted through the API: within the job quotas and the spec limits, then submitted."""
-    quotas.check_job_quota(session, settings)
-    return submit(session, queue, checked(session, spec, settings)[0])
+def create(session: Session, queue: TaskQueue, spec: JobSpec, settings: Settings, principal: Principal) -> Job:
+    """A job submitted through the API: within its owner's job quotas and spec limits, then submitted."""
+    limits = limits_for(session, settings, principal.owner)
+    quotas.check_job_quota(session, principal.owner, limits, settings.retry_after_seconds)
+    return submit(session, queue, checked(session, spec, principal, limits)[0], principal.owner)
 
 
-def submit(session: Session, queue: TaskQueue, spec: JobSpec) -> Job:
+def submit(session: Session, queue: TaskQueue, spec: JobSpec, owner: str) -> Job:
     """Validate what needs the task, store the job as queued, and queue it once the row is committed."""
     spec, task = checked(session, spec)
     job = repository.add(
         session,
         Job(
             id=str(uuid.uuid4()),
+            owner=owner,
             name=spec.name,
             status="queued",
             task=task,
@@ -47,57 +51,76 @@ def submit(session: Session, queue: TaskQueue, spec: JobSpec) -> Job:
     return job
 
 
-def checked(session: Session, spec: JobSpec, settings: Settings | None = None) -> tuple[JobSpec, Task]:
-    """The spec as a job stores it, and its task, after the checks that need the data set's task
-    (and, given the settings, within the epoch and model-size limits)."""
-    task = _task_of(session, spec)
+def checked(
+    session: Session, spec: JobSpec, principal: Principal | None = None, limits: Limits | None = None
+) -> tuple[JobSpec, Task]:
+    """The spec as a job stores it, and its task, after the checks that need the data set's task.
+    Given a principal, the data set and `init_from` job must be ones it sees; given limits, the spec
+    must be within the epoch and model-size limits."""
+    scope = principal.scope if principal is not None else None
+    task = _task_of(session, spec, scope)
     try:
         spec = spec.with_task(task)
     except SpecTaskError as exc:
         raise InvalidSpec(exc.field, str(exc)) from exc
-    if settings is not None:
-        quotas.check_spec_limits(session, spec, task, settings)
+    if limits is not None:
+        quotas.check_spec_limits(session, spec, task, limits)
     if spec.init_from is not None:
-        _check_init_from(session, spec.init_from.job_id)
+        _check_init_from(session, spec.init_from.job_id, scope)
     return spec, task
 
 
-def _task_of(session: Session, spec: JobSpec) -> Task:
+def _task_of(session: Session, spec: JobSpec, scope: str | None) -> Task:
     if spec.dataset.task is not None:
         return spec.dataset.task
     dataset = datasets_repository.get(session, spec.dataset.id or "")
-    if dataset is None:
+    if dataset is None or scope not in (None, dataset.owner):
         raise InvalidSpec("dataset.id", f"no uploaded data set `{spec.dataset.id}`", "not_found")
     return dataset.task  # type: ignore[return-value]
 
 
-def _check_init_from(session: Session, job_id: str) -> None:
+def _check_init_from(session: Session, job_id: str, scope: str | None) -> None:
     source = repository.get(session, job_id)
-    if source is None:
+    if source is None or scope not in (None, source.owner):
         raise InvalidSpec("init_from.job_id", f"no job `{job_id}`", "not_found")
     if source.status != "succeeded":
         raise InvalidSpec("init_from.job_id", f"job `{job_id}` is {source.status}, not succeeded")
 
 
-def get(session: Session, job_id: str) -> Job:
+def get(session: Session, job_id: str, principal: Principal) -> Job:
+    """The job, if this caller may see it; another owner's job is a 404, as if it did not exist."""
     job = repository.get(session, job_id)
-    if job is None:
+    if job is None or not principal.sees(job.owner):
         raise NotFound(f"no job `{job_id}`")
     return job
 
 
 def list_jobs(
-    session: Session, *, status: str | None, limit: int, cursor: str | None, sweep_id: str | None = None
+    session: Session,
+    principal: Principal,
+    *,
+    status: str | None,
+    limit: int,
+    cursor: str | None,
+    sweep_id: str | None = None,
 ) -> JobList:
     with invalid_cursor_is_422():
-        jobs, next_cursor = repository.list_page(session, status=status, limit=limit, cursor=cursor, sweep_id=sweep_id)
+        jobs, next_cursor = repository.list_page(
+            session, scope=principal.scope, status=status, limit=limit, cursor=cursor, sweep_id=sweep_id
+        )
     return JobList(items=[JobRead.model_validate(job) for job in jobs], next_cursor=next_cursor)
 
 
 def metrics(
-    session: Session, job_id: str, *, after_epoch: int, limit: int | None, max_points: int | None
+    session: Session,
+    job_id: str,
+    principal: Principal,
+    *,
+    after_epoch: int,
+    limit: int | None,
+    max_points: int | None,
 ) -> MetricsPage:
-    job = get(session, job_id)
+    job = get(session, job_id, principal)
     items = repository.epochs_after(session, job_id, after_epoch, limit)
     if max_points is not None:
         items = downsample(items, max_points, job.best_epoch)
@@ -122,32 +145,32 @@ class Version:
     terminal: bool
 
 
-def version(session: Session, job_id: str) -> Version:
+def version(session: Session, job_id: str, principal: Principal) -> Version:
     """The job's ETag, from a single small read; a 304 needs nothing more."""
     found = repository.version(session, job_id)
-    if found is None:
+    if found is None or not principal.sees(found[3]):
         raise NotFound(f"no job `{job_id}`")
-    status, updated_at, epochs = found
+    status, updated_at, epochs, _owner = found
     return Version(f'"{updated_at.timestamp():.6f}-{epochs}"', status in TERMINAL_STATUSES)
 
 
-def list_version(session: Session) -> str:
-    """An ETag for every list of jobs: it changes whenever any job does."""
-    changed = repository.last_change(session)
+def list_version(session: Session, principal: Principal) -> str:
+    """An ETag for every list of the caller's jobs: it changes whenever any of them does."""
+    changed = repository.last_change(session, principal.scope)
     return f'"{changed.timestamp():.6f}"' if changed else '"empty"'
 
 
-def cancel(session: Session, job_id: str) -> Job:
+def cancel(session: Session, job_id: str, principal: Principal) -> Job:
     """Queued: cancelled at once. Running: its worker stops at the end of the current batch."""
-    job = get(session, job_id)
+    job = get(session, job_id, principal)
     if not (repository.cancel_queued(session, job_id) or repository.request_cancel(session, job_id)):
         raise Conflict(f"job `{job_id}` is already {job.status}")
     session.refresh(job)
     return job
 
 
-def artifacts(session: Session, store: ArtifactStore, job_id: str) -> ArtifactList:
-    get(session, job_id)
+def artifacts(session: Session, store: ArtifactStore, job_id: str, principal: Principal) -> ArtifactList:
+    get(session, job_id, principal)
     prefix = f"jobs/{job_id}/"
     items = [
         ArtifactRead(name=key.removeprefix(prefix), size_bytes=size, media_type=SAFETENSORS)
@@ -156,9 +179,9 @@ def artifacts(session: Session, store: ArtifactStore, job_id: str) -> ArtifactLi
     return ArtifactList(job_id=job_id, items=items)
 
 
-def artifact(session: Session, store: ArtifactStore, job_id: str, name: str) -> bytes:
+def artifact(session: Session, store: ArtifactStore, job_id: str, name: str, principal: Principal) -> bytes:
     """One artifact's bytes; `name` must be one the listing returned, so no user path reaches the disk."""
-    listed = {item.name for item in artifacts(session, store, job_id).items}
+    listed = {item.name for item in artifacts(session, store, job_id, principal).items}
     data = store.get(f"jobs/{job_id}/{name}") if name in listed else None
     if data is None:
         raise NotFound(f"job `{job_id}` has no artifact `{name}`")

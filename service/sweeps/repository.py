@@ -32,9 +32,10 @@ def get(session: Session, sweep_id: str) -> Sweep | None:
 
 
 def list_page(
-    session: Session, *, status: str | None, limit: int, cursor: str | None
+    session: Session, *, scope: str | None, status: str | None, limit: int, cursor: str | None
 ) -> tuple[Sequence[Sweep], str | None]:
-    query = select(Sweep)
+    """A page of the sweeps of owner `scope` (of everyone's with None)."""
+    query = select(Sweep) if scope is None else select(Sweep).where(Sweep.owner == scope)
     if status is not None:
         query = query.where(Sweep.status == status)
     return newest_first_page(session, query, Sweep, limit, cursor)

@@ -11,6 +11,7 @@ from service.errors import IDEMPOTENCY_CONFLICT, TOO_MANY_JOBS, Problem
 from service.idempotency import service as idempotency
 from service.sweeps import service
 from service.sweeps.schemas import SweepCreate, SweepList, SweepRead, SweepStatus, TrialList
+from service.tenants.deps import PrincipalDep
 
 router = APIRouter(prefix="/v1/sweeps", tags=["sweeps"])
 
@@ -51,6 +52,7 @@ def create_sweep(
     session: SessionDep,
     queue: QueueDep,
     settings: SettingsDep,
+    principal: PrincipalDep,
     response: Response,
     idempotency_key: IdempotencyKeyDep = None,
 ) -> SweepRead:
@@ -58,48 +60,53 @@ def create_sweep(
     sweep, replayed = idempotency.create_once(
         session,
         settings,
+        owner=principal.owner,
         key=idempotency_key,
         route="sweeps",
         body_hash=idempotency.request_hash(body.model_dump(mode="json")),
-        create=lambda: service.create(session, queue, body, settings),
+        create=lambda: service.create(session, queue, body, settings, principal),
         resource_id=lambda sweep: sweep.id,
-        load=lambda sweep_id: service.get(session, sweep_id),
+        load=lambda sweep_id: service.get(session, sweep_id, principal),
     )
     response.headers["Location"] = f"/v1/sweeps/{sweep.id}"
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
-    return service.read(session, sweep.id)
+    return service.read(session, sweep.id, principal)
 
 
 @router.get("", operation_id="list_sweeps")
 def list_sweeps(
     session: SessionDep,
     settings: SettingsDep,
+    principal: PrincipalDep,
     status: Annotated[SweepStatus | None, Query(description="Only sweeps in this status.")] = None,
     limit: Annotated[int, Query(ge=1, le=200, description="Page size.")] = 50,
     cursor: Annotated[str | None, Query(max_length=200, description="`next_cursor` of the previous page.")] = None,
 ) -> SweepList:
-    """List sweeps, newest first, one page at a time."""
-    return service.list_sweeps(session, status=status, limit=min(limit, settings.max_page_size), cursor=cursor)
+    """List your sweeps (an admin: everyone's), newest first, one page at a time."""
+    return service.list_sweeps(
+        session, principal, status=status, limit=min(limit, settings.max_page_size), cursor=cursor
+    )
 
 
 @router.get("/{sweep_id}", operation_id="get_sweep", responses=NOT_FOUND)
-def get_sweep(sweep_id: str, session: SessionDep) -> SweepRead:
+def get_sweep(sweep_id: str, session: SessionDep, principal: PrincipalDep) -> SweepRead:
     """A sweep's status, its trials counted by state, and its best trial with parameters and objective."""
-    return service.read(session, sweep_id)
+    return service.read(session, sweep_id, principal)
 
 
 @router.get("/{sweep_id}/trials", operation_id="list_sweep_trials", responses=NOT_FOUND)
 def list_sweep_trials(
     sweep_id: str,
     session: SessionDep,
+    principal: PrincipalDep,
     sort: Annotated[
         Literal["number", "objective"],
         Query(description="`objective`: best first, trials without an objective last (the leaderboard)."),
     ] = "number",
 ) -> TrialList:
     """Every trial: parameters, objective, epochs run, stop reason."""
-    return service.trials(session, sweep_id, sort=sort)
+    return service.trials(session, sweep_id, principal, sort=sort)
 
 
 @router.post(
@@ -108,6 +115,6 @@ def list_sweep_trials(
     operation_id="cancel_sweep",
     responses={**NOT_FOUND, 409: {"model": Problem, "description": "The sweep has already finished."}},
 )
-def cancel_sweep(sweep_id: str, session: SessionDep) -> SweepRead:
+def cancel_sweep(sweep_id: str, session: SessionDep, principal: PrincipalDep) -> SweepRead:
     """Cancel a sweep: queued trials never start, running ones stop after their current batch."""
-    return service.cancel(session, sweep_id)
+    return service.cancel(session, sweep_id, principal)

@@ -199,6 +199,7 @@ class SweepRead(SweepCreate):
     model_config = ConfigDict(extra="ignore")
 
     id: str
+    owner: str = Field(description="Who it belongs to: the owner of the API key that created it.")
     status: SweepStatus = Field(description="`succeeded` once every trial has ended and one has an objective.")
     task: Literal["classification", "regression"]
     created_at: datetime

@@ -29,13 +29,17 @@ from service.settings import Settings
 from service.sweeps import repository, space, study
 from service.sweeps.repository import ACTIVE
 from service.sweeps.schemas import SweepCreate, SweepList, SweepRead, TrialCounts, TrialList, TrialRead
+from service.tenants.limits import limits_for
+from service.tenants.principal import Principal
 
 
-def create(session: Session, queue: TaskQueue, body: SweepCreate, settings: Settings) -> Sweep:
-    """Check the sweep against its base spec and the limits, store it, and queue its first trials."""
-    quotas.check_job_quota(session, settings)
+def create(session: Session, queue: TaskQueue, body: SweepCreate, settings: Settings, principal: Principal) -> Sweep:
+    """Check the sweep against its base spec and its owner's limits, store it, and queue its first trials.
+    Its trials belong to its owner."""
+    limits = limits_for(session, settings, principal.owner)
+    quotas.check_job_quota(session, principal.owner, limits, settings.retry_after_seconds)
     try:
-        base, task = jobs_service.checked(session, body.base, settings)
+        base, task = jobs_service.checked(session, body.base, principal, limits)
     except ApiError as exc:
         errors = [FieldError(field=f"base.{e.field}", message=e.message, type=e.type) for e in exc.errors or []]
         raise _invalid(errors) from exc
@@ -46,7 +50,14 @@ def create(session: Session, queue: TaskQueue, body: SweepCreate, settings: Sett
     body = body.model_copy(update={"max_trials": body.trial_budget})
     sweep = repository.add(
         session,
-        Sweep(id=str(uuid.uuid4()), name=body.name, status="running", task=task, spec=body.model_dump(mode="json")),
+        Sweep(
+            id=str(uuid.uuid4()),
+            owner=principal.owner,
+            name=body.name,
+            status="running",
+            task=task,
+            spec=body.model_dump(mode="json"),
+        ),
     )
     schedule(session, queue, sweep.id)
     return sweep
@@ -116,7 +127,7 @@ def _new_trial(
     name = f"{sweep.name or 'sweep'} #{number}"
     try:
         trial_spec = space.trial_spec(body, proposal.params).model_copy(update={"name": name})
-        job = jobs_service.submit(session, queue, trial_spec)
+        job = jobs_service.submit(session, queue, trial_spec, sweep.owner)
     except (ValidationError, ApiError) as exc:
         study.discard(search, proposal)
         reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else exc.detail
@@ -124,6 +135,7 @@ def _new_trial(
             session,
             Job(
                 id=str(uuid.uuid4()),
+                owner=sweep.owner,
                 name=name,
                 status="failed",
                 task=sweep.task,
@@ -141,7 +153,8 @@ def _new_trial(
 def prune(session: Session, sweep_id: str, job_id: str, owner: str) -> bool:
     """Whether the pruner stops the running trial `job_id` at its last recorded epoch. What the pruner
     keeps about the trial (a rung reached) is saved while `owner` still holds the trial's lease."""
-    sweep = get(session, sweep_id)
+    sweep = repository.get(session, sweep_id)
+    assert sweep is not None, "a trial's sweep is never deleted"
     body = SweepCreate.model_validate(sweep.spec)
     trials = repository.trials(session, sweep_id)
     trial = next(trial for trial in trials if trial.id == job_id)
@@ -177,20 +190,25 @@ def _rank(trial: Job, body: SweepCreate) -> tuple[float, int]:
     return (-value if body.objective.direction == "maximize" else value), trial.trial_number or 0
 
 
-def get(session: Session, sweep_id: str) -> Sweep:
+def get(session: Session, sweep_id: str, principal: Principal) -> Sweep:
+    """The sweep, if this caller may see it; another owner's is a 404, as if it did not exist."""
     sweep = repository.get(session, sweep_id)
-    if sweep is None:
+    if sweep is None or not principal.sees(sweep.owner):
         raise NotFound(f"no sweep `{sweep_id}`")
     return sweep
 
 
-def read(session: Session, sweep_id: str) -> SweepRead:
-    return _reads(session, [get(session, sweep_id)])[0]
+def read(session: Session, sweep_id: str, principal: Principal) -> SweepRead:
+    return _reads(session, [get(session, sweep_id, principal)])[0]
 
 
-def list_sweeps(session: Session, *, status: str | None, limit: int, cursor: str | None) -> SweepList:
+def list_sweeps(
+    session: Session, principal: Principal, *, status: str | None, limit: int, cursor: str | None
+) -> SweepList:
     with invalid_cursor_is_422():
-        sweeps, next_cursor = repository.list_page(session, status=status, limit=limit, cursor=cursor)
+        sweeps, next_cursor = repository.list_page(
+            session, scope=principal.scope, status=status, limit=limit, cursor=cursor
+        )
     return SweepList(items=_reads(session, sweeps), next_cursor=next_cursor)
 
 
@@ -210,6 +228,7 @@ def _reads(session: Session, sweeps: Sequence[Sweep]) -> list[SweepRead]:
                 {
                     **sweep.spec,
                     "id": sweep.id,
+                    "owner": sweep.owner,
                     "status": sweep.status,
                     "task": sweep.task,
                     "created_at": sweep.created_at,
@@ -236,9 +255,9 @@ def trial_read(trial: Job, metric: str) -> TrialRead:
     )
 
 
-def trials(session: Session, sweep_id: str, *, sort: str) -> TrialList:
+def trials(session: Session, sweep_id: str, principal: Principal, *, sort: str) -> TrialList:
     """Every trial; `sort=objective` puts the best first (the leaderboard), `number` the oldest."""
-    sweep = get(session, sweep_id)
+    sweep = get(session, sweep_id, principal)
     body = SweepCreate.model_validate(sweep.spec)
     jobs = list(repository.trials(session, sweep_id))
     if sort == "objective":
@@ -247,10 +266,10 @@ def trials(session: Session, sweep_id: str, *, sort: str) -> TrialList:
     return TrialList(sweep_id=sweep_id, objective=body.objective, items=items)
 
 
-def cancel(session: Session, sweep_id: str) -> SweepRead:
+def cancel(session: Session, sweep_id: str, principal: Principal) -> SweepRead:
     """Cancel the sweep: no new trial starts, queued ones are cancelled, running ones stop after their batch."""
-    sweep = get(session, sweep_id)
+    sweep = get(session, sweep_id, principal)
     if not repository.cancel(session, sweep_id):
         raise Conflict(f"sweep `{sweep_id}` is already {sweep.status}")
     session.refresh(sweep)
-    return read(session, sweep_id)
+    return read(session, sweep_id, principal)

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from service.app import create_app
-from service.settings import Settings
 from tests.fixtures import table_csv, tiny_spec
 
 
@@ -60,8 +58,8 @@ def test_unknown_ids_are_404s_and_bad_form_fields_422s(client: TestClient) -> No
 
 
 @pytest.fixture
-def small_limit_client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings.model_copy(update={"max_upload_bytes": 1000}))) as client:
+def small_limit_client(client_with: Callable[..., TestClient]) -> Iterator[TestClient]:
+    with client_with(max_upload_bytes=1000) as client:
         yield client
 
 

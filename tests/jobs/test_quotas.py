@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
-from service.app import create_app
 from service.db.models import Job
 from service.jobs.quotas import data_shape, parameter_count
-from service.settings import Settings
 from service.spec import JobSpec, output_size
 from tests.fixtures import sweep_body, table_csv, tiny_spec
 from workers.training.model import build_model
 
 
-def limited(settings: Settings, **limits: Any) -> TestClient:
-    return TestClient(create_app(settings.model_copy(update=limits)))
-
-
-def test_a_full_queue_is_a_429_naming_the_limit_with_retry_after(settings: Settings) -> None:
-    with limited(settings, max_queued_jobs=2, retry_after_seconds=7) as client:
+def test_a_full_queue_is_a_429_naming_the_limit_with_retry_after(client_with: Callable[..., TestClient]) -> None:
+    with client_with(max_queued_jobs=2, retry_after_seconds=7) as client:
         for _ in range(2):
             assert client.post("/v1/jobs", json=tiny_spec()).status_code == 202
         response = client.post("/v1/jobs", json=tiny_spec())
@@ -34,8 +29,8 @@ def test_a_full_queue_is_a_429_naming_the_limit_with_retry_after(settings: Setti
     assert "`max_queued_jobs` is 2" in response.json()["detail"]
 
 
-def test_running_jobs_at_their_limit_is_a_429(settings: Settings) -> None:
-    with limited(settings, max_running_jobs=1) as client:
+def test_running_jobs_at_their_limit_is_a_429(client_with: Callable[..., TestClient]) -> None:
+    with client_with(max_running_jobs=1) as client:
         job_id = client.post("/v1/jobs", json=tiny_spec()).json()["id"]
         database = client.app.state.database  # type: ignore[attr-defined]
         with database.session() as session:
@@ -45,17 +40,17 @@ def test_running_jobs_at_their_limit_is_a_429(settings: Settings) -> None:
     assert "`max_running_jobs` is 1" in response.json()["detail"]
 
 
-def test_too_many_epochs_is_a_422_naming_the_field_and_limit(settings: Settings) -> None:
-    with limited(settings, max_epochs=10) as client:
+def test_too_many_epochs_is_a_422_naming_the_field_and_limit(client_with: Callable[..., TestClient]) -> None:
+    with client_with(max_epochs=10) as client:
         response = client.post("/v1/jobs", json=tiny_spec(training={"epochs": 11}))
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "training.epochs"
     assert "`max_epochs` of 10" in response.json()["detail"]
 
 
-def test_a_model_over_the_size_limit_is_a_422_naming_model(settings: Settings) -> None:
+def test_a_model_over_the_size_limit_is_a_422_naming_model(client_with: Callable[..., TestClient]) -> None:
     # iris: 4 features, 3 classes; hidden [8] has 4·8 + 8 + 8·3 + 3 = 67 parameters, [9] has 75.
-    with limited(settings, max_model_parameters=67) as client:
+    with client_with(max_model_parameters=67) as client:
         fits = client.post("/v1/jobs", json=tiny_spec(model={"hidden_layers": [8]}))
         too_big = client.post("/v1/jobs", json=tiny_spec(model={"hidden_layers": [9]}))
         sweep = client.post("/v1/sweeps", json=sweep_body(base=tiny_spec(model={"hidden_layers": [9]})))
@@ -68,8 +63,8 @@ def test_a_model_over_the_size_limit_is_a_422_naming_model(settings: Settings) -
     assert sweep.json()["errors"][0]["field"] == "base.model"
 
 
-def test_an_uploaded_data_set_is_sized_from_its_stored_features(settings: Settings) -> None:
-    with limited(settings, max_model_parameters=100) as client:
+def test_an_uploaded_data_set_is_sized_from_its_stored_features(client_with: Callable[..., TestClient]) -> None:
+    with client_with(max_model_parameters=100) as client:
         dataset = client.post(
             "/v1/datasets",
             files={"file": ("table.csv", table_csv(), "text/csv")},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -122,20 +123,15 @@ def test_healthz_reports_both_parts(client: TestClient) -> None:
     assert response.json() == {"status": "ok", "database": "ok", "broker": "ok"}
 
 
-def test_healthz_is_503_naming_the_part_that_is_down(settings: Settings) -> None:
-    from service.app import create_app
+def test_healthz_is_503_naming_the_part_that_is_down(client_with: Callable[..., TestClient]) -> None:
     from tests.fixtures import free_port
 
-    dead_broker = settings.model_copy(update={"broker_url": f"redis://127.0.0.1:{free_port()}/0"})
-    with TestClient(create_app(dead_broker)) as client:
+    with client_with(broker_url=f"redis://127.0.0.1:{free_port()}/0") as client:
         response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json() == {"status": "down", "database": "ok", "broker": "down"}
 
-    dead_database = settings.model_copy(
-        update={"database_url": f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nothing"}
-    )
-    with TestClient(create_app(dead_database)) as client:
+    with client_with(database_url=f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nothing") as client:
         health = client.get("/healthz")
         listing = client.get("/v1/jobs")
     assert health.status_code == 503
@@ -203,18 +199,15 @@ def test_prometheus_metrics_count_jobs_by_status_and_time_requests(client: TestC
     assert 'steadyfit_api_request_duration_seconds_count{method="POST",route="/v1/jobs",status="202"}' in text
 
 
-def test_cors_allows_only_the_configured_origins(settings: Settings) -> None:
-    from service.app import create_app
-
-    allowed = settings.model_copy(update={"cors_origins": ["https://dash.example"]})
-    with TestClient(create_app(allowed)) as client:
+def test_cors_allows_only_the_configured_origins(client_with: Callable[..., TestClient]) -> None:
+    with client_with(cors_origins=["https://dash.example"]) as client:
         preflight = client.options(
             "/v1/jobs",
             headers={"Origin": "https://dash.example", "Access-Control-Request-Method": "POST"},
         )
         listing = client.get("/v1/jobs", headers={"Origin": "https://dash.example"})
         stranger = client.get("/v1/jobs", headers={"Origin": "https://elsewhere.example"})
-    with TestClient(create_app(settings)) as client:
+    with client_with() as client:
         by_default = client.get("/v1/jobs", headers={"Origin": "https://dash.example"})
 
     assert preflight.status_code == 200

@@ -20,8 +20,11 @@ from service.settings import Settings
 from service.sweeps import repository
 from service.sweeps import service as sweeps
 from service.sweeps.schemas import SweepCreate
+from service.tenants.principal import Principal
 from tests.fixtures import sweep_body
 from workers.reconciler import Reconciler
+
+ALICE = Principal(owner="alice")
 
 
 class Scheduler:
@@ -51,7 +54,7 @@ def schedulers(settings: Settings) -> Iterator[list[Scheduler]]:
 def create(scheduler: Scheduler, **changes: Any) -> str:
     with scheduler.database.session() as session:
         body = SweepCreate.model_validate(sweep_body(**changes))
-        return sweeps.create(session, scheduler.queue, body, scheduler.settings).id
+        return sweeps.create(session, scheduler.queue, body, scheduler.settings, ALICE).id
 
 
 def trials(scheduler: Scheduler, sweep_id: str) -> list[Job]:
@@ -101,7 +104,7 @@ def test_racing_schedulers_create_each_trial_once_and_finish_the_sweep(scheduler
 
     ended = trials(first, sweep_id)
     with first.database.session() as session:
-        sweep = sweeps.read(session, sweep_id)
+        sweep = sweeps.read(session, sweep_id, ALICE)
     assert [t.trial_number for t in ended] == list(range(7))
     assert sweep.status == "succeeded" and sweep.trials.succeeded == 7
     assert sweep.best_trial is not None and sweep.best_trial.number == 6  # the lowest val_loss
@@ -158,7 +161,7 @@ def test_a_cancelled_sweep_gets_no_new_trial(schedulers: list[Scheduler]) -> Non
     scheduler = schedulers[0]
     sweep_id = create(scheduler, max_parallel=2)
     with scheduler.database.session() as session:
-        sweeps.cancel(session, sweep_id)
+        sweeps.cancel(session, sweep_id, ALICE)
 
     assert all_at_once(schedulers, sweep_id) == []
     assert [t.status for t in trials(scheduler, sweep_id)] == ["cancelled", "cancelled"]
@@ -170,7 +173,9 @@ def test_the_reconciler_replaces_a_trial_that_ended_with_no_worker(
     scheduler = schedulers[0]
     sweep_id = create(scheduler, max_parallel=1, max_trials=2)
     with scheduler.database.session() as session:
-        jobs_service.cancel(session, trials(scheduler, sweep_id)[0].id)  # cancelled while queued: no worker saw it
+        jobs_service.cancel(
+            session, trials(scheduler, sweep_id)[0].id, ALICE
+        )  # cancelled while queued: no worker saw it
 
     Reconciler(scheduler.database, scheduler.queue, settings).run_once()
 

@@ -1,0 +1,1 @@
+"""Tenants: API keys (only their hashes are stored), the principal a request acts for, per-owner limits."""

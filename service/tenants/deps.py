@@ -1,0 +1,75 @@
+"""Who a request acts for: the `Authorization: Bearer <key>` header, checked against the stored digests."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from service.db.engine import Database
+from service.errors import Forbidden, Unauthorized
+from service.tenants import keys
+from service.tenants.principal import KEYLESS, Principal
+
+bearer = HTTPBearer(auto_error=False, description="An API key, from `steadyfit keys create --owner NAME`.")
+
+
+class KeyLookup:
+    """Keys looked up in the database, remembered for `ttl` seconds so a poll costs no extra query.
+
+    Caches the answer for unknown keys too, so a client hammering with a wrong key costs one query per ttl.
+    """
+
+    def __init__(self, database: Database, ttl: float) -> None:
+        self.database, self.ttl = database, ttl
+        self._lock = threading.Lock()
+        self._known: dict[str, tuple[float, Principal | None, bool]] = {}
+
+    def principal(self, secret: str) -> Principal:
+        digest = keys.digest(secret)
+        now = time.monotonic()
+        with self._lock:
+            cached = self._known.get(digest)
+        if cached is None or cached[0] < now:
+            cached = (now + self.ttl, *self._load(secret))
+            with self._lock:
+                if len(self._known) > 10_000:  # bounded: a flood of made-up keys cannot grow it for ever
+                    self._known.clear()
+                self._known[digest] = cached
+        _, principal, revoked = cached
+        if principal is None:
+            raise Unauthorized("unknown API key")
+        if revoked:
+            raise Forbidden("this API key was revoked")
+        return principal
+
+    def _load(self, secret: str) -> tuple[Principal | None, bool]:
+        with self.database.session() as session:
+            key = keys.find(session, secret)
+            if key is None:
+                return None, False
+            return Principal(owner=key.owner, admin=key.admin), key.revoked_at is not None
+
+
+def authenticate(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Principal:
+    if request.app.state.settings.auth == "off":
+        return KEYLESS
+    if credentials is None:
+        raise Unauthorized("this API needs a key: send `Authorization: Bearer <key>`")
+    lookup: KeyLookup = request.app.state.keys
+    return lookup.principal(credentials.credentials)
+
+
+def require_admin(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+    if not principal.admin:
+        raise Forbidden("this route needs an admin's API key")
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(authenticate)]
+AdminDep = Annotated[Principal, Depends(require_admin)]

@@ -1,0 +1,56 @@
+"""The limits that apply to one owner: the server's settings, with that owner's overrides on top."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+from sqlalchemy.orm import Session
+
+from service.db.models import OwnerLimits
+from service.settings import Settings
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_queued_jobs: int
+    max_running_jobs: int
+    max_model_parameters: int
+    max_epochs: int
+    max_upload_bytes: int
+    max_upload_rows: int
+
+
+NAMES = tuple(field.name for field in fields(Limits))
+
+
+def server_limits(settings: Settings) -> Limits:
+    return Limits(**{name: getattr(settings, name) for name in NAMES})
+
+
+def limits_for(session: Session, settings: Settings, owner: str) -> Limits:
+    limits = server_limits(settings)
+    row = session.get(OwnerLimits, owner)
+    if row is None:
+        return limits
+    return replace(limits, **{name: getattr(row, name) for name in NAMES if getattr(row, name) is not None})
+
+
+def overrides(session: Session, owner: str) -> dict[str, int]:
+    """The values set for this owner (the others are the server's)."""
+    row = session.get(OwnerLimits, owner)
+    return {} if row is None else {name: getattr(row, name) for name in NAMES if getattr(row, name) is not None}
+
+
+def set_overrides(session: Session, owner: str, values: dict[str, int | None]) -> dict[str, int]:
+    """Set (a number) or clear (None) some of an owner's overrides; returns what is set afterwards."""
+    unknown = set(values) - set(NAMES)
+    if unknown:
+        raise ValueError(f"no limit named {', '.join(sorted(unknown))}")
+    row = session.get(OwnerLimits, owner) or OwnerLimits(owner=owner)
+    for name, value in values.items():
+        if value is not None and value <= 0:
+            raise ValueError(f"{name} must be a positive number")
+        setattr(row, name, value)
+    session.add(row)
+    session.flush()
+    return overrides(session, owner)

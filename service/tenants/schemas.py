@@ -1,0 +1,42 @@
+"""What the keys and identity routes read and return."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.tenants.keys import OWNER_PATTERN
+from service.tenants.limits import Limits
+
+
+class KeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    owner: str = Field(pattern=OWNER_PATTERN, description="Who the key acts for; what it creates belongs to them.")
+    admin: bool = Field(False, description="An admin's key sees and manages every owner's resources and keys.")
+
+
+class KeyRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    owner: str
+    admin: bool
+    shown: str = Field(description="The key's first characters, to tell keys apart; the rest is never stored.")
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class KeyCreated(KeyRead):
+    key: str = Field(description="The secret: shown this once, send it as `Authorization: Bearer <key>`.")
+
+
+class KeyList(BaseModel):
+    items: list[KeyRead]
+
+
+class Identity(BaseModel):
+    owner: str = Field(description="Who this key acts for (`local` when the server runs without keys).")
+    admin: bool
+    limits: Limits = Field(description="The limits that apply to this owner, overrides included.")
