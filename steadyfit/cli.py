@@ -1,8 +1,9 @@
-"""The `steadyfit` command: serve (everything in one), api, worker, migrate."""
+"""The `steadyfit` command: serve (everything in one), api, worker, migrate; keys and limits; the client."""
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import os
 import shutil
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 
 from service import request_id
 from service.settings import Settings
+from steadyfit import admin
 from steadyfit import commands as commands_module
 
 log = logging.getLogger("steadyfit")
@@ -28,9 +30,37 @@ def migrate(_args: argparse.Namespace) -> None:
     log.info("database at the newest schema")
 
 
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def choose_auth(args: argparse.Namespace, default: str | None) -> None:
+    """Settle whether the API needs keys, into STEADYFIT_AUTH (which the API processes read): `--auth`,
+    else STEADYFIT_AUTH, else `default`; None means keys are needed unless the address is loopback."""
+    chosen = args.auth or os.environ.get("STEADYFIT_AUTH") or default
+    if chosen is None:
+        if not is_loopback(args.host):
+            raise SystemExit(
+                f"steadyfit {args.command}: {args.host} is reachable from other machines, and no API keys are "
+                "asked for. Create a key (`steadyfit keys create --owner NAME --admin`) and pass `--auth keys`, or "
+                "pass `--auth off` to serve without keys anyway."
+            )
+        chosen = "off"
+        log.info("no API keys needed: only this machine reaches %s; pass --auth keys to ask for them", args.host)
+    os.environ["STEADYFIT_AUTH"] = chosen
+
+
 def api(args: argparse.Namespace) -> None:
     """Run the HTTP API (no torch in this process)."""
     import uvicorn
+
+    if args.command == "api":
+        choose_auth(args, default="keys")  # production: keys unless told otherwise
 
     if args.workers > 1:
         share_prometheus_metrics("prometheus-api")  # several processes answer /metrics in turn
@@ -104,6 +134,7 @@ def worker(args: argparse.Namespace) -> None:
 
 def serve(args: argparse.Namespace) -> None:
     """Everything on one machine: SQLite, a file-system queue, one worker and the API."""
+    choose_auth(args, default=None)
     settings = Settings()
     data_dir = settings.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -142,10 +173,17 @@ def parser() -> argparse.ArgumentParser:
         sub.add_argument("--host", default="127.0.0.1", help="Address to bind (default 127.0.0.1).")
         sub.add_argument("--port", type=int, default=8000, help="Port to bind (default 8000).")
         sub.add_argument("--workers", type=int, default=1, help="API processes (default 1).")
+        sub.add_argument(
+            "--auth",
+            choices=["keys", "off"],
+            help="`keys`: every /v1 request needs an API key; `off`: none does. Default: $STEADYFIT_AUTH, else "
+            + ("`off` on a loopback address and a refusal to start on any other." if name == "serve" else "`keys`."),
+        )
     sub = add("worker", worker, "Run a training worker.")
     sub.add_argument("--concurrency", type=int, default=None, help="Jobs trained at once.")
     sub.add_argument("--metrics-port", type=int, default=None, help="Serve Prometheus metrics on this port.")
     add("migrate", migrate, "Create or upgrade the database schema.")
+    admin.add_commands(commands)
     commands_module.add_commands(commands)
     return root
 

@@ -78,6 +78,11 @@ class Client:
             raise ApiError(response.status_code, problem)
         return response
 
+    def me(self) -> dict[str, Any]:
+        """Who the key acts for (`owner`, `admin`) and the limits that apply to it."""
+        result: dict[str, Any] = self._request("GET", "/v1/me").json()
+        return result
+
     # jobs
     def submit(self, spec: dict[str, Any]) -> JobRead:
         return JobRead.model_validate(self._request("POST", "/v1/jobs", json=spec).json())

@@ -170,4 +170,6 @@ def run(handler: Any, args: argparse.Namespace) -> None:
         console.print(f"[red]error[/] {exc}")
         for error in exc.problem.get("errors") or []:
             console.print(f"  {error['field']}: {error['message']}")
+        if exc.status == 401:
+            console.print("  pass --api-key KEY or set STEADYFIT_API_KEY (keys come from `steadyfit keys create`)")
         raise SystemExit(1) from exc
