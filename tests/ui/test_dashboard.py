@@ -1,8 +1,9 @@
-"""The dashboard in a real browser: headless Chromium drives /ui against `steadyfit api` and `steadyfit worker`
-on PostgreSQL and Redis. It submits a job through the form, watches its curves grow while it trains (streamed,
-then polled), cancels it, reads a sweep's leaderboard where the server has sweeps, and follows three jobs to
-their end in the compare view. Screenshots land in the test's tmp dir; the last one is also copied to
-/tmp/steadyfit-ui.png."""
+"""The dashboard in a real browser: headless Chromium drives /ui against `steadyfit api` (which needs API keys)
+and `steadyfit worker` on PostgreSQL and Redis. Without a key the page asks for one; the test enters alice's key
+in the header, as a user would, and the page names her. It submits a job through the form, watches its curves
+grow while it trains (streamed, then polled), cancels it, reads a sweep's leaderboard where the server has
+sweeps, follows three jobs to their end in the compare view, and forgets the key. Screenshots land in the
+test's tmp dir; the last one is also copied to /tmp/steadyfit-ui.png."""
 
 from __future__ import annotations
 
@@ -120,6 +121,24 @@ class Dashboard:
     def live_mode(self) -> str:
         return str(self.js("return document.getElementById('main').dataset.live ?? ''"))
 
+    def main_text(self) -> str:
+        return str(self.driver.find_element(By.ID, "main").text)
+
+    def whoami(self) -> str:
+        """Who the header says the stored key acts for ("" while it names no one)."""
+        return str(self.js("return document.getElementById('whoami')?.textContent ?? ''"))
+
+    def stored_key(self) -> str | None:
+        key: str | None = self.js("return localStorage.getItem('steadyfit.apiKey')")
+        return key
+
+    def enter_key(self, key: str) -> None:
+        """Paste a key into the header's key box and use it, as a user would."""
+        box = self.driver.find_element(By.ID, "api-key")
+        assert box.get_attribute("type") == "password"
+        box.send_keys(key)
+        self.driver.find_element(By.CSS_SELECTOR, "#key-form button[type=submit]").click()
+
     def screenshot(self, name: str) -> Path:
         """The whole page, not just the part in the window."""
         size = self.driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
@@ -149,20 +168,32 @@ def watch_curve_grow(page: Dashboard) -> None:
 
 
 def test_the_dashboard_follows_a_live_job_and_compares_three(
-    api_server: httpx.Client, worker: Process, browser: Chrome, tmp_path: Path
+    api_server: httpx.Client, api_key: str, worker: Process, browser: Chrome, tmp_path: Path
 ) -> None:
     page = Dashboard(browser, str(api_server.base_url).rstrip("/"), tmp_path / "screenshots")
     has_stream = "/v1/jobs/{job_id}/events" in api_server.get("/openapi.json").json()["paths"]
-    has_sweeps = api_server.get("/v1/sweeps").status_code == 200
+    has_sweeps = api_server.get("/v1/sweeps").status_code == 200  # api_server sends alice's key
 
+    # Without a key the server refuses the dashboard's calls: the page asks for one instead of the job list.
     page.open("/ui")
-    wait_for(lambda: "No jobs yet" in browser.find_element(By.ID, "main").text, 10, "the empty job list")
+    wait_for(lambda: "API key needed" in page.main_text(), 10, "the key prompt")
+    assert "Enter yours in the API key box" in page.main_text()
+    assert page.stored_key() is None and page.whoami() == ""
+    page.screenshot("0-key-prompt")
+    refusals = page.script_errors()  # the browser logs each refused call
+    assert all(" 401 " in message for message in refusals), refusals
+
+    page.enter_key(api_key)
+    wait_for(lambda: "No jobs yet" in page.main_text(), 10, "the empty job list")
+    wait_for(lambda: page.whoami() == "alice", 10, "the key's owner in the header")
+    assert page.stored_key() == api_key
     wait_for(lambda: page.js("return document.body.dataset.sweeps"), 10, "the sweeps probe")
     assert browser.find_element(By.CSS_SELECTOR, "[data-nav=sweeps]").is_displayed() == has_sweeps
 
     # Submit through the form; the page moves on to the new job.
     page.open("/ui/new")
-    spec_box = browser.find_element(By.ID, "spec")
+    # The view is drawn once the page has checked the key (GET /v1/me), so wait for it.
+    spec_box = wait_for(lambda: browser.find_elements(By.ID, "spec"), 10, "the spec editor")[0]
     wait_for(lambda: spec_box.get_attribute("value"), 10, "the example spec in the form")
     page.js("arguments[0].value = arguments[1]", spec_box, json.dumps(ENDLESS))
     browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
@@ -215,6 +246,11 @@ def test_the_dashboard_follows_a_live_job_and_compares_three(
     wait_for(lambda: page.plotted("Validation loss") == finished, 10, "the finished comparison")
     shutil.copy(page.screenshot("5-compare"), LAST_SCREENSHOT)
     assert page.script_errors() == []
+
+    # Forgetting the key brings the prompt back.
+    browser.find_element(By.ID, "forget-key").click()
+    wait_for(lambda: "API key needed" in page.main_text(), 10, "the key prompt after forgetting the key")
+    assert page.stored_key() is None and page.whoami() == ""
 
 
 def open_sweeps(page: Dashboard, sweep_id: str | None) -> None:

@@ -10,24 +10,128 @@ export const LIST_POLL_MS = 1500;
 export const LIVE_POLL_MS = 1000;
 export const COLORS = { train: PALETTE[0], val: PALETTE[1], best: "#2f9e6b" };
 
+// The API key the user pasted into the header (a server started with `auth=keys` needs one on every /v1 call).
+const KEY_STORAGE = "steadyfit.apiKey";
+
+export function storedKey() {
+  try {
+    return localStorage.getItem(KEY_STORAGE) || "";
+  } catch {
+    return "";
+  }
+}
+
+export function storeKey(key) {
+  if (key) localStorage.setItem(KEY_STORAGE, key);
+  else localStorage.removeItem(KEY_STORAGE);
+}
+
+export const isAuthError = (error) => error?.status === 401 || error?.status === 403;
+export const authTitle = () => (storedKey() ? "API key not accepted" : "API key needed");
+
+function authMessage(problem) {
+  if (!storedKey()) return "This server needs an API key. Enter yours in the API key box at the top of the page.";
+  const why = problem?.detail ? `: ${problem.detail}` : "";
+  return `The server refused the stored API key${why}. Enter another API key at the top of the page.`;
+}
+
 class ApiError extends Error {
   constructor(status, problem) {
-    super(problem?.detail || problem?.title || `The server answered ${status}.`);
+    super(
+      status === 401 || status === 403
+        ? authMessage(problem)
+        : problem?.detail || problem?.title || `The server answered ${status}.`,
+    );
     this.status = status;
     this.problem = problem;
   }
 }
 
-export async function api(path, options = {}) {
+// Every call to the API goes through here: it sends the stored key, and turns an error answer into an ApiError.
+export async function apiFetch(path, options = {}) {
+  const key = storedKey();
+  const auth = key ? { Authorization: `Bearer ${key}` } : {};
+  const headers = { Accept: "application/json", ...auth, ...options.headers };
   let response;
   try {
-    response = await fetch(path, { ...options, headers: { Accept: "application/json", ...options.headers } });
-  } catch {
+    response = await fetch(path, { ...options, headers });
+  } catch (error) {
+    if (error?.name === "AbortError") throw error;
     throw new ApiError(0, { detail: "The steadyfit API did not answer." });
   }
-  const body = (response.headers.get("Content-Type") || "").includes("json") ? await response.json() : null;
-  if (!response.ok) throw new ApiError(response.status, body);
-  return body;
+  if (!response.ok) {
+    const json = (response.headers.get("Content-Type") || "").includes("json");
+    throw new ApiError(response.status, json ? await response.json().catch(() => null) : null);
+  }
+  return response;
+}
+
+export async function api(path, options = {}) {
+  const response = await apiFetch(path, options);
+  return (response.headers.get("Content-Type") || "").includes("json") ? await response.json() : null;
+}
+
+// Reads a server-sent event stream with fetch(), which (unlike EventSource) can send the API key. Calls
+// onOpen() once the server accepts, then onEvent({type, data, id}) per event; resolves when the server ends
+// the stream, rejects with an ApiError (or the AbortError of `signal`). Parses the lines as the SSE spec says.
+export async function readEvents(path, { signal, onOpen, onEvent }) {
+  const response = await apiFetch(path, { signal, headers: { Accept: "text/event-stream" } });
+  onOpen?.();
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  let type = "";
+  let data = [];
+  let id = "";
+  for (;;) {
+    let chunk;
+    try {
+      chunk = await reader.read();
+    } catch (error) {
+      if (error?.name === "AbortError") throw error;
+      throw new ApiError(0, { detail: "The event stream broke off." });
+    }
+    if (chunk.done) return; // an event without its closing blank line is dropped, as the spec says
+    buffer += chunk.value;
+    const lines = buffer.split(/\r\n|\r(?!$)|\n/); // a trailing \r waits: its \n may be in the next chunk
+    buffer = lines.pop();
+    for (const line of lines) {
+      if (line === "") {
+        if (data.length) onEvent({ type: type || "message", data: data.join("\n"), id });
+        type = "";
+        data = [];
+        continue;
+      }
+      if (line.startsWith(":")) continue; // a comment (keep-alive)
+      const colon = line.indexOf(":");
+      const field = colon === -1 ? line : line.slice(0, colon);
+      let value = colon === -1 ? "" : line.slice(colon + 1);
+      if (value.startsWith(" ")) value = value.slice(1);
+      if (field === "event") type = value;
+      else if (field === "data") data.push(value);
+      else if (field === "id" && !value.includes("\0")) id = value;
+    }
+  }
+}
+
+// A link to a file of the API (CSV, JSON, artifact). Following a link cannot send the API key, so with a stored
+// key a click fetches the file with it and saves it from memory instead.
+export function apiLink(href, text, filename) {
+  const link = h("a", { href }, text);
+  link.addEventListener("click", async (event) => {
+    if (!storedKey()) return;
+    event.preventDefault();
+    try {
+      const response = await apiFetch(href, { headers: { Accept: "*/*" } });
+      const url = URL.createObjectURL(await response.blob());
+      h("a", { href: url, download: filename }).click();
+      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+      link.title = "";
+    } catch (error) {
+      link.title = error.message;
+      announce(`Cannot download ${filename}: ${error.message}`);
+    }
+  });
+  return link;
 }
 
 // h("a", {href: "/ui"}, "Jobs"): an element with attributes and children (text is never parsed as HTML).
@@ -198,6 +302,19 @@ export function notice(kind, title, detail, ...extra) {
     detail ? h("p", {}, detail) : null,
     ...extra,
   );
+}
+
+// The notice for a failed API call; a refused or missing API key says how to give one.
+export function errorNotice(title, error, retrying = false) {
+  if (isAuthError(error)) {
+    const ask = h(
+      "button",
+      { class: "button", type: "button", onclick: () => document.dispatchEvent(new Event("steadyfit:ask-key")) },
+      "Enter an API key",
+    );
+    return notice("error", authTitle(), error.message, h("p", {}, ask));
+  }
+  return notice("error", title, retrying ? `${error.message} Retrying…` : error.message);
 }
 
 export function pageHeader(title, subtitle, ...actions) {

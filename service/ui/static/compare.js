@@ -5,10 +5,12 @@ import {
   api,
   badge,
   chartCard,
+  errorNotice,
   every,
   fmt,
   h,
   humanize,
+  isAuthError,
   isRatio,
   LIST_POLL_MS,
   main,
@@ -158,6 +160,7 @@ export function compareView() {
   every(LIST_POLL_MS, async () => {
     const active = [...jobs.values()].filter((e) => !e.job || !TERMINAL.has(e.job.status));
     const problems = [];
+    let refused = null;
     await Promise.all(
       active.map(async (e) => {
         try {
@@ -167,12 +170,16 @@ export function compareView() {
           const page = await api(`/v1/jobs/${e.id}/metrics?after_epoch=${last}`);
           e.epochs.push(...page.items.filter((x) => x.epoch > last));
         } catch (error) {
-          problems.push(error.status === 404 ? `No job with id ${e.id}.` : error.message);
+          if (isAuthError(error)) refused = error;
+          else problems.push(error.status === 404 ? `No job with id ${e.id}.` : error.message);
           if (error.status === 404) jobs.delete(e.id);
         }
       }),
     );
-    banner.replaceChildren(...problems.map((p) => notice("error", "Some jobs could not be loaded", p)));
+    banner.replaceChildren(
+      ...(refused ? [errorNotice("Cannot load these jobs", refused)] : []),
+      ...problems.map((p) => notice("error", "Some jobs could not be loaded", p)),
+    );
     render();
     return [...jobs.values()].some((e) => !e.job || !TERMINAL.has(e.job.status));
   });

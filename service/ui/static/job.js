@@ -4,25 +4,30 @@ import { PALETTE, lineChart } from "./chart.js";
 import {
   announce,
   api,
+  apiLink,
   badge,
   chartCard,
   COLORS,
   duration,
+  errorNotice,
   every,
   fmt,
   formatMetric,
   h,
   humanize,
+  isAuthError,
   LIVE_POLL_MS,
   main,
   notice,
   pageHeader,
   params,
   ratioAxis,
+  readEvents,
   scoreOf,
   series,
   shortId,
   specSummary,
+  storedKey,
   TERMINAL,
   TEST_NAMES,
   throttled,
@@ -30,9 +35,13 @@ import {
   trialOf,
 } from "./common.js";
 
+const STREAM_RETRIES = 3;
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
 // Keeps a job and all its epochs up to date: from the event stream when the server has one, otherwise
 // (or with ?live=poll) by polling /metrics?after_epoch=N. Either way the job summary is re-read each
-// second, which the server answers with a cheap 304 while nothing changed.
+// second, which the server answers with a cheap 304 while nothing changed. With an API key the stream is
+// read with fetch() (EventSource cannot send the key); without one, with EventSource.
 class JobFeed {
   constructor(id, onChange) {
     this.id = id;
@@ -71,35 +80,72 @@ class JobFeed {
     this.job = await api(`/v1/jobs/${this.id}`);
     this.onChange();
     if (TERMINAL.has(this.job.status)) return this.finish();
-    if (params.get("live") !== "poll" && "EventSource" in window) this.stream();
+    if (params.get("live") !== "poll") {
+      if (storedKey() && window.ReadableStream && window.TextDecoderStream) this.fetchStream();
+      else if ("EventSource" in window) this.stream();
+    }
     every(LIVE_POLL_MS, () => this.tick());
+  }
+
+  opened() {
+    this.mode = "stream";
+    this.onChange();
+  }
+
+  received(type, data) {
+    if (type === "epoch") {
+      this.add([JSON.parse(data)]);
+      this.onChange();
+      this.readJob();
+    } else if (type === "status") {
+      this.job = JSON.parse(data);
+      if (TERMINAL.has(this.job.status)) this.finish();
+      else this.onChange();
+    }
+  }
+
+  streamGone() {
+    this.source = null;
+    if (this.mode === "stream") this.mode = "poll";
+    this.onChange();
   }
 
   stream() {
     const source = new EventSource(`/v1/jobs/${this.id}/events?after_epoch=${this.last}`);
     this.source = source;
-    source.addEventListener("open", () => {
-      this.mode = "stream";
-      this.onChange();
-    });
-    source.addEventListener("epoch", (event) => {
-      this.add([JSON.parse(event.data)]);
-      this.onChange();
-      this.readJob();
-    });
-    source.addEventListener("status", (event) => {
-      this.job = JSON.parse(event.data);
-      if (TERMINAL.has(this.job.status)) this.finish();
-      else this.onChange();
-    });
+    source.addEventListener("open", () => this.opened());
+    for (const type of ["epoch", "status"]) source.addEventListener(type, (event) => this.received(type, event.data));
     source.addEventListener("error", () => {
       // CLOSED: this server has no stream for us (or refused it); CONNECTING: the browser retries.
-      if (source.readyState === EventSource.CLOSED) {
-        this.source = null;
-        this.mode = "poll";
-        this.onChange();
-      }
+      if (source.readyState === EventSource.CLOSED) this.streamGone();
     });
+  }
+
+  // The same stream read with fetch(), which sends the API key. Like EventSource it reconnects after a broken
+  // connection (resuming after the last epoch it has), and gives up for polling when the server refuses.
+  async fetchStream() {
+    const controller = new AbortController();
+    const source = { close: () => controller.abort() };
+    this.source = source;
+    let failures = 0;
+    while (this.source === source && failures < STREAM_RETRIES) {
+      try {
+        await readEvents(`/v1/jobs/${this.id}/events?after_epoch=${this.last}`, {
+          signal: controller.signal,
+          onOpen: () => this.opened(),
+          onEvent: (event) => {
+            failures = 0;
+            this.received(event.type, event.data);
+          },
+        });
+      } catch (error) {
+        if (controller.signal.aborted) return;
+        if (error.status >= 400) break; // no stream for us (or refused): poll instead
+      }
+      failures += 1; // ended or broke off before the final status: reconnect, but not for ever
+      if (this.source === source) await sleep(1000);
+    }
+    if (this.source === source) this.streamGone();
   }
 
   async tick() {
@@ -182,7 +228,7 @@ export function jobView(id) {
       shownStatus = job.status;
       slot.header.querySelector(".live").replaceChildren(liveText(feed));
       slot.banner.replaceChildren(
-        feed.error ? notice("error", "Lost contact with the API", `${feed.error.message} Retrying…`) : "",
+        feed.error ? errorNotice("Lost contact with the API", feed.error, true) : "",
         job.status === "failed" ? notice("error", "Training failed", job.error || "No error message.") : "",
       );
       renderStats(slot.stats, job, feed.epochs);
@@ -200,12 +246,14 @@ export function jobView(id) {
             `There is no job with id ${id}.`,
             h("p", {}, h("a", { href: "/ui" }, "Back to all jobs")),
           )
-        : notice(
-            "error",
-            "Cannot load this job",
-            error.message,
-            h("p", {}, h("a", { href: location.href }, "Try again")),
-          ),
+        : isAuthError(error)
+          ? errorNotice("Cannot load this job", error)
+          : notice(
+              "error",
+              "Cannot load this job",
+              error.message,
+              h("p", {}, h("a", { href: location.href }, "Try again")),
+            ),
     );
   });
 }
@@ -384,13 +432,13 @@ async function renderDetails(slot, job) {
         h(
           "ul",
           { class: "links" },
-          h("li", {}, h("a", { href: `/v1/jobs/${job.id}/metrics?format=csv` }, "Metrics as CSV")),
-          h("li", {}, h("a", { href: `/v1/jobs/${job.id}` }, "Job as JSON")),
+          h("li", {}, apiLink(`/v1/jobs/${job.id}/metrics?format=csv`, "Metrics as CSV", `${job.id}-metrics.csv`)),
+          h("li", {}, apiLink(`/v1/jobs/${job.id}`, "Job as JSON", `${job.id}.json`)),
           files.map((f) =>
             h(
               "li",
               {},
-              h("a", { href: `/v1/jobs/${job.id}/artifacts/${f.name}` }, f.name),
+              apiLink(`/v1/jobs/${job.id}/artifacts/${f.name}`, f.name, f.name),
               ` (${(f.size_bytes / 1024).toFixed(0)} KiB)`,
             ),
           ),

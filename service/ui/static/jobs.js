@@ -4,10 +4,12 @@ import {
   ago,
   api,
   badge,
+  errorNotice,
   every,
   fmt,
   h,
   humanize,
+  isAuthError,
   LIST_POLL_MS,
   main,
   notice,
@@ -139,7 +141,7 @@ export function jobsView() {
       );
       more.hidden = !page.next_cursor;
     } catch (error) {
-      banner.replaceChildren(notice("error", "Cannot load jobs", `${error.message} Retrying…`));
+      banner.replaceChildren(errorNotice("Cannot load jobs", error, true));
     }
   });
 }
@@ -225,18 +227,20 @@ export function newJobView() {
     } catch (error) {
       const errors = error.problem?.errors || [];
       result.replaceChildren(
-        notice(
-          "error",
-          "The server did not accept this spec",
-          errors.length ? null : error.message,
-          errors.length
-            ? h(
-                "ul",
-                {},
-                errors.map((e) => h("li", {}, h("code", {}, e.field), ": ", e.message)),
-              )
-            : null,
-        ),
+        isAuthError(error)
+          ? errorNotice("The server did not accept this spec", error)
+          : notice(
+              "error",
+              "The server did not accept this spec",
+              errors.length ? null : error.message,
+              errors.length
+                ? h(
+                    "ul",
+                    {},
+                    errors.map((e) => h("li", {}, h("code", {}, e.field), ": ", e.message)),
+                  )
+                : null,
+            ),
       );
       submit.disabled = false;
       submit.textContent = "Submit job";

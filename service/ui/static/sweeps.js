@@ -3,6 +3,7 @@
 import {
   api,
   badge,
+  errorNotice,
   every,
   fmt,
   formatMetric,
@@ -112,7 +113,7 @@ export function sweepsView() {
       );
     } catch (error) {
       body.replaceChildren(
-        error.status === 404 ? sweepsMissing() : notice("error", "Cannot load sweeps", `${error.message} Retrying…`),
+        error.status === 404 ? sweepsMissing() : errorNotice("Cannot load sweeps", error, true),
       );
       return error.status !== 404;
     }
@@ -154,7 +155,7 @@ export function sweepView(id) {
               `There is no sweep with id ${id} on this server.`,
               h("p", {}, h("a", { href: "/ui/sweeps" }, "All sweeps")),
             )
-          : notice("error", "Cannot load this sweep", `${error.message} Retrying…`),
+          : errorNotice("Cannot load this sweep", error, true),
       );
       return !missing;
     }
