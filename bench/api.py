@@ -12,7 +12,10 @@ at 1 and at 16 concurrent clients, each for a fixed time:
   (c) the incremental poll of the last 10 epochs: `?after_epoch=990` against one
       `get-history-bulk-interval` call with `start_step` (one metric: MLflow needs 6 for what steadyfit sends);
   (d) steadyfit's 304 poll (`If-None-Match`), against (c)'s MLflow figure.
-Then the API workers' resident memory, read from /proc. Everything it starts it stops, even on failure.
+Then the API workers' resident memory, read from /proc. steadyfit runs with API keys on
+(`STEADYFIT_AUTH=keys`), as in production: every `/v1` request sends a key made for the run, so the key
+check is part of what is measured (MLflow's server has no authentication here). Everything it starts it
+stops, even on failure.
 Run: `python bench/api.py` (needs `pip install -e '.[bench]'`, PostgreSQL and Redis on 127.0.0.1).
 """
 
@@ -35,7 +38,7 @@ from typing import Any
 
 import aiohttp
 import httpx
-from harness import REDIS_URL, ROOT, free_port, postgres_database, redis_queue, stop_group
+from harness import REDIS_URL, ROOT, api_key_headers, free_port, postgres_database, redis_queue, stop_group
 
 from service.db.engine import Database
 from service.jobs import repository
@@ -172,8 +175,9 @@ async def expect(response: aiohttp.ClientResponse, status: int = 200) -> None:
 
 
 class Steadyfit:
-    def __init__(self, base: str, database_url: str) -> None:
+    def __init__(self, base: str, database_url: str, headers: dict[str, str]) -> None:
         self.base = base
+        self.headers = headers  # the API key: every /v1 request sends it
         self.database = Database(database_url)
         self.jobs = [self._running_job() for _ in range(1 + max(CONCURRENCY))]
         self.job = self.jobs[0]
@@ -182,7 +186,7 @@ class Steadyfit:
 
     def _running_job(self) -> str:
         """A job submitted through the API and claimed as a worker claims it (no worker runs here)."""
-        response = httpx.post(f"{self.base}/v1/jobs", json=SPEC, timeout=10)
+        response = httpx.post(f"{self.base}/v1/jobs", json=SPEC, headers=self.headers, timeout=10)
         response.raise_for_status()
         job_id: str = response.json()["id"]
         with self.database.session() as session:
@@ -202,7 +206,8 @@ class Steadyfit:
     def fill(self) -> None:
         for _ in range(EPOCHS):
             self.write_epoch(self.job)
-        response = httpx.get(f"{self.base}/v1/jobs/{self.job}/metrics", timeout=10)
+        response = httpx.get(f"{self.base}/v1/jobs/{self.job}/metrics", headers=self.headers, timeout=10)
+        response.raise_for_status()
         if len(response.json()["items"]) != EPOCHS:
             raise RuntimeError("the job does not hold every epoch")
         self.etag = response.headers["ETag"]
@@ -211,16 +216,17 @@ class Steadyfit:
         return thread_load(lambda client, _i: self.write_epoch(self.jobs[1 + client]), clients, seconds)
 
     async def full(self, session: aiohttp.ClientSession, _client: int, _i: int) -> None:
-        async with session.get(f"{self.base}/v1/jobs/{self.job}/metrics") as response:
+        async with session.get(f"{self.base}/v1/jobs/{self.job}/metrics", headers=self.headers) as response:
             await expect(response)
 
     async def recent(self, session: aiohttp.ClientSession, _client: int, _i: int) -> None:
-        async with session.get(f"{self.base}/v1/jobs/{self.job}/metrics?after_epoch={EPOCHS - 10}") as response:
+        url = f"{self.base}/v1/jobs/{self.job}/metrics?after_epoch={EPOCHS - 10}"
+        async with session.get(url, headers=self.headers) as response:
             await expect(response)
 
     async def unchanged(self, session: aiohttp.ClientSession, _client: int, _i: int) -> None:
         url = f"{self.base}/v1/jobs/{self.job}/metrics?after_epoch={EPOCHS}"
-        async with session.get(url, headers={"If-None-Match": self.etag}) as response:
+        async with session.get(url, headers={**self.headers, "If-None-Match": self.etag}) as response:
             await expect(response, 304)
 
 
@@ -389,6 +395,7 @@ def main() -> None:
             STEADYFIT_DATA_DIR=str(tmp / "steadyfit"),
         )
         subprocess.run([sys.executable, "-m", "steadyfit.cli", "migrate"], env=env, cwd=ROOT, check=True)
+        headers = api_key_headers(database_url)
         port = free_port()
         ours_pid = stack.enter_context(
             server(
@@ -411,7 +418,7 @@ def main() -> None:
                 f"http://127.0.0.1:{theirs_port}/health",
             )
         )
-        ours = Steadyfit(f"http://127.0.0.1:{port}", database_url)
+        ours = Steadyfit(f"http://127.0.0.1:{port}", database_url, headers)
         stack.callback(ours.database.dispose)
         theirs = Mlflow(f"http://127.0.0.1:{theirs_port}")
         ours.fill()

@@ -9,7 +9,9 @@ its own), `steadyfit api` and two `steadyfit worker` processes (one job at a tim
    the last end, and each job's overhead: `finished_at - started_at` minus the sum of its epochs'
    `epoch_seconds` (data loading, model set-up, per-epoch writes and checkpoints, the test evaluation,
    storing the weights).
-Everything it starts it stops, even on failure. Run: `python bench/dispatch.py`.
+The API runs with API keys on (`STEADYFIT_AUTH=keys`), as in production: every request sends a key made
+for the run, so the key check is part of what is measured. Everything it starts it stops, even on failure.
+Run: `python bench/dispatch.py`.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from harness import REDIS_URL, ROOT, free_port, postgres_database, redis_queue, stop_group
+from harness import REDIS_URL, ROOT, api_key_headers, free_port, postgres_database, redis_queue, stop_group
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 
@@ -138,11 +140,12 @@ def main() -> None:
             STEADYFIT_DATA_DIR=str(tmp),
         )
         subprocess.run([sys.executable, "-m", "steadyfit.cli", "migrate"], env=env, cwd=ROOT, check=True)
+        headers = api_key_headers(env["STEADYFIT_DATABASE_URL"])
         port = free_port()
         api = stack.enter_context(steadyfit(["api", "--port", str(port)], env, tmp / "api.log"))
         for n in range(2):
             stack.enter_context(steadyfit(["worker", "--concurrency", "1"], env, tmp / f"worker-{n}.log"))
-        client = stack.enter_context(httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30))
+        client = stack.enter_context(httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=30))
         wait_healthy(client, api)
         warm_up = [submit(client, tiny_job(epochs=1, seed=seed)) for seed in range(4)]
         for job_id in warm_up:  # the workers start their training processes before anything is timed

@@ -1,5 +1,5 @@
-"""What the benchmarks that run real servers share: where PostgreSQL and Redis are, and throwaway
-databases and queues of their own that are removed whatever happens."""
+"""What the benchmarks that run real servers share: where PostgreSQL and Redis are, throwaway databases and
+queues of their own that are removed whatever happens, and an API key for the production-mode API."""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ from pathlib import Path
 
 import redis
 from sqlalchemy import create_engine, text
+
+from service.db.engine import Database
+from service.tenants import keys
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_SERVER = os.environ.get("STEADYFIT_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
@@ -39,6 +42,17 @@ def postgres_database() -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         admin.dispose()
+
+
+def api_key_headers(database_url: str, owner: str = "bench") -> dict[str, str]:
+    """A new (non-admin) API key for `owner` in this migrated database, as the headers that send it."""
+    database = Database(database_url, pooled=False)
+    try:
+        with database.session() as session:
+            secret = keys.create(session, owner, admin=False)[1]
+    finally:
+        database.dispose()
+    return {"Authorization": f"Bearer {secret}"}
 
 
 @contextmanager
