@@ -15,8 +15,10 @@ from service.datasets.router import router as datasets_router
 from service.db.engine import Database
 from service.errors import AUTH_ERRORS, install_error_handlers
 from service.events.hub import ChangeHub
+from service.events.stream import JobFeeds
 from service.health.router import router as health_router
 from service.jobs.router import router as jobs_router
+from service.jobs.versions import VersionTable
 from service.limits import BodySizeLimit
 from service.queue import TaskQueue
 from service.request_id import RequestIdMiddleware
@@ -47,11 +49,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.queue = TaskQueue(settings)
         app.state.artifacts = artifact_store(settings)
         app.state.hub = ChangeHub(settings)
+        app.state.feeds = JobFeeds(app.state.database, app.state.hub)
+        app.state.versions = VersionTable(settings.resolved_database_url)
+        await app.state.versions.start()
         app.state.metrics_registry = observability.registry_for(app.state.database, app.state.queue, settings)
         await app.state.hub.start()
         try:
             yield
         finally:
+            await app.state.versions.stop()
             await app.state.hub.stop()
             app.state.queue.close()
             app.state.database.dispose()

@@ -198,7 +198,7 @@ class JobRunner:
         values = finite_or_none(end.metrics)
 
         def write() -> bool:
-            with self.database.session() as session:
+            with self.database.single_statement_session() as session:
                 best_epoch, best_values = (end.epoch, values) if end.is_best else (None, None)
                 return repository.record_epoch(session, job_id, self.owner, end.epoch, values, best_epoch, best_values)
 

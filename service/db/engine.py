@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
@@ -38,6 +38,9 @@ class Database:
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Reads outside a transaction: no BEGIN and no COMMIT, two round trips fewer per poll. Under READ
+        # COMMITTED each statement sees its own snapshot anyway, inside a transaction or not.
+        self.readers = sessionmaker(self.engine.execution_options(isolation_level="AUTOCOMMIT"))
         event.listen(self.sessions, "after_commit", _run_pending)
         event.listen(self.sessions, "after_soft_rollback", _drop_pending)
 
@@ -51,6 +54,17 @@ class Database:
             except BaseException:
                 session.rollback()
                 raise
+
+    @contextmanager
+    def autocommit_session(self) -> Iterator[Session]:
+        """Each statement commits on its own: for reads (nothing to commit) and single-statement writes."""
+        with self.readers() as session:
+            yield session
+
+    def single_statement_session(self) -> AbstractContextManager[Session]:
+        """For a write that is one statement on PostgreSQL, atomic there without a transaction, so one round
+        trip instead of three; elsewhere an ordinary transaction."""
+        return self.autocommit_session() if self.engine.dialect.name == "postgresql" else self.session()
 
     def ping(self) -> None:
         with self.engine.connect() as connection:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, type_coerce, update
+from sqlalchemy import JSON, and_, func, literal, or_, select, type_coerce, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -53,12 +53,13 @@ def list_page(
     return newest_first_page(session, query, Job, limit, cursor)
 
 
-def version(session: Session, job_id: str) -> tuple[str, datetime, int, str] | None:
-    """(status, updated_at, epochs_completed, owner): all an ETag needs, from one primary-key lookup."""
+def version(session: Session, job_id: str) -> tuple[str, datetime, int, str, int | None] | None:
+    """(status, updated_at, epochs_completed, owner, best_epoch): all an ETag needs, and a metrics page
+    besides the epochs, from one primary-key lookup."""
     row = session.execute(
-        select(Job.status, Job.updated_at, Job.epochs_completed, Job.owner).where(Job.id == job_id)
+        select(Job.status, Job.updated_at, Job.epochs_completed, Job.owner, Job.best_epoch).where(Job.id == job_id)
     ).first()
-    return None if row is None else (row[0], row[1], row[2], row[3])
+    return None if row is None else (row[0], row[1], row[2], row[3], row[4])
 
 
 def last_change(session: Session, scope: str | None) -> datetime | None:
@@ -146,20 +147,30 @@ def record_epoch(
     best_epoch: int | None,
     best_metrics: dict[str, Any] | None,
 ) -> bool:
-    """Write one epoch's row and the job's progress in one transaction, only while the lease is ours."""
-    values: dict[str, Any] = {"epochs_completed": epoch, "updated_at": utcnow()}
+    """Write one epoch's row and the job's progress together, only while the lease is ours.
+
+    On PostgreSQL it is one statement (the progress UPDATE and the epoch's INSERT as CTEs), so in a session
+    from `Database.single_statement_session` it is one round trip and atomic on its own.
+    """
+    now = utcnow()
+    values: dict[str, Any] = {"epochs_completed": epoch, "updated_at": now}
     if best_epoch is not None:
         values.update(best_epoch=best_epoch, best_metrics=best_metrics)
-    result = session.execute(
-        update(Job).where(Job.id == job_id, Job.lease_owner == owner, Job.status == "running").values(**values)
-    )
-    if not _changed(result):
+    progress = update(Job).where(Job.id == job_id, Job.lease_owner == owner, Job.status == "running").values(**values)
+    columns = ["job_id", "epoch", "metrics", "recorded_at"]
+    if session.get_bind().dialect.name == "postgresql":
+        updated = progress.returning(Job.id).cte("progress")
+        row = select(updated.c.id, literal(epoch), literal(metrics, JSON), literal(now, UTCDateTime))
+        recorded = (
+            pg_insert(EpochMetrics).from_select(columns, row).on_conflict_do_nothing(index_elements=columns[:2])
+        ).cte("recorded")
+        return bool(session.scalar(select(func.count()).select_from(updated).add_cte(recorded)))
+    if not _changed(session.execute(progress)):
         return False
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     session.execute(
-        insert(EpochMetrics)
-        .values(job_id=job_id, epoch=epoch, metrics=metrics, recorded_at=utcnow())
-        .on_conflict_do_nothing(index_elements=["job_id", "epoch"])
+        sqlite_insert(EpochMetrics)
+        .values(job_id=job_id, epoch=epoch, metrics=metrics, recorded_at=now)
+        .on_conflict_do_nothing(index_elements=columns[:2])
     )
     return True
 

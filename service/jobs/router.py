@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Header, Query, Request, Response, status
@@ -9,13 +10,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from service import caching
-from service.db.engine import Database
+from service.db.engine import Database, after_commit
 from service.deps import ArtifactsDep, IdempotencyKeyDep, QueueDep, SessionDep, SettingsDep
 from service.errors import IDEMPOTENCY_CONFLICT, TOO_MANY_JOBS, Problem
 from service.events.stream import job_events
 from service.idempotency import service as idempotency
 from service.jobs import service
 from service.jobs.schemas import ArtifactList, JobList, JobRead, JobStatus, MetricsPage
+from service.jobs.versions import Version, VersionTable
 from service.spec import JobSpec
 from service.tenants.deps import PrincipalDep
 from service.tenants.principal import Principal
@@ -115,16 +117,39 @@ def list_jobs(
 
 
 @router.get("/{job_id}", operation_id="get_job", response_model=JobRead, responses={**NOT_FOUND, **NOT_MODIFIED})
-def get_job(
-    job_id: str, request: Request, response: Response, session: SessionDep, principal: PrincipalDep
-) -> JobRead | Response:
+async def get_job(job_id: str, request: Request, response: Response, principal: PrincipalDep) -> JobRead | Response:
     """A job's status, progress, best epoch, stop reason and test metrics. Supports `If-None-Match`."""
-    version = service.version(session, job_id, principal)
-    cache_control = caching.FINAL if version.terminal else caching.NO_CACHE
-    if caching.matches(request, version.etag):
-        return caching.not_modified(version.etag, cache_control)
-    caching.tag(response, version.etag, cache_control)
-    return JobRead.model_validate(service.get(session, job_id, principal))
+    unchanged = _not_modified(request, job_id, principal)
+    if unchanged is not None:
+        return unchanged
+    return await run_in_threadpool(_read_job, request, response, job_id, principal)
+
+
+def _not_modified(request: Request, job_id: str, principal: Principal) -> Response | None:
+    """The 304 for an `If-None-Match` that names the job's ETag as this process knows it, with no query.
+    None when it must ask the database (unknown here, another owner's, or changed)."""
+    version = _versions(request).get(job_id)
+    if version is None or not principal.sees(version.owner) or not caching.matches(request, version.etag):
+        return None
+    return caching.not_modified(version.etag, _cache_control(version))
+
+
+def _versions(request: Request) -> VersionTable:
+    versions: VersionTable = request.app.state.versions
+    return versions
+
+
+def _cache_control(version: Version) -> str:
+    return caching.FINAL if version.terminal else caching.NO_CACHE
+
+
+def _read_job(request: Request, response: Response, job_id: str, principal: Principal) -> JobRead | Response:
+    with request.app.state.database.autocommit_session() as session:
+        version = service.version(session, job_id, principal, _versions(request))
+        if caching.matches(request, version.etag):
+            return caching.not_modified(version.etag, _cache_control(version))
+        caching.tag(response, version.etag, _cache_control(version))
+        return JobRead.model_validate(service.get(session, job_id, principal))
 
 
 @router.get(
@@ -137,11 +162,10 @@ def get_job(
         200: {"content": {"text/csv": {"example": "epoch,train_loss,val_loss\n1,0.93,0.71\n"}}},
     },
 )
-def get_job_metrics(
+async def get_job_metrics(
     job_id: str,
     request: Request,
     response: Response,
-    session: SessionDep,
     principal: PrincipalDep,
     after_epoch: Annotated[int, Query(ge=0, description="Only epochs after this one (0 = all).")] = 0,
     limit: Annotated[int | None, Query(ge=1, le=100_000, description="At most this many epochs.")] = None,
@@ -157,17 +181,38 @@ def get_job_metrics(
     format: Annotated[Literal["json", "csv"], Query(description="`csv` for spreadsheets.")] = "json",
 ) -> MetricsPage | Response:
     """Per-epoch metrics, oldest first. Poll with `after_epoch` set to the last epoch you have, and
-    `If-None-Match` set to the last ETag: a 304 costs one primary-key lookup."""
-    version = service.version(session, job_id, principal)
-    cache_control = caching.FINAL if version.terminal else caching.NO_CACHE
-    if caching.matches(request, version.etag):
-        return caching.not_modified(version.etag, cache_control)
-    page = service.metrics(session, job_id, principal, after_epoch=after_epoch, limit=limit, max_points=max_points)
-    if format == "csv":
-        job = service.get(session, job_id, principal)
-        csv_response = Response(service.metrics_csv(page, job.task), media_type="text/csv")
-        caching.tag(csv_response, version.etag, cache_control)
-        return csv_response
+    `If-None-Match` set to the last ETag: a 304 usually costs no query at all."""
+    unchanged = _not_modified(request, job_id, principal)
+    if unchanged is not None:
+        return unchanged
+    query = MetricsQuery(after_epoch=after_epoch, limit=limit, max_points=max_points, format=format)
+    return await run_in_threadpool(_read_metrics, request, response, job_id, principal, query)
+
+
+@dataclass(frozen=True)
+class MetricsQuery:
+    after_epoch: int
+    limit: int | None
+    max_points: int | None
+    format: Literal["json", "csv"]
+
+
+def _read_metrics(
+    request: Request, response: Response, job_id: str, principal: Principal, query: MetricsQuery
+) -> MetricsPage | Response:
+    with request.app.state.database.autocommit_session() as session:
+        version = service.version(session, job_id, principal, _versions(request))
+        cache_control = _cache_control(version)
+        if caching.matches(request, version.etag):
+            return caching.not_modified(version.etag, cache_control)
+        page = service.metrics(
+            session, job_id, version, after_epoch=query.after_epoch, limit=query.limit, max_points=query.max_points
+        )
+        if query.format == "csv":
+            job = service.get(session, job_id, principal)
+            csv_response = Response(service.metrics_csv(page, job.task), media_type="text/csv")
+            caching.tag(csv_response, version.etag, cache_control)
+            return csv_response
     caching.tag(response, version.etag, cache_control)
     return page
 
@@ -200,7 +245,7 @@ async def stream_job_events(
     await run_in_threadpool(_require, database, job_id, principal)
     start = last_event_id if last_event_id is not None else after_epoch
     return StreamingResponse(
-        job_events(database, request.app.state.hub, job_id, start),
+        job_events(request.app.state.feeds, job_id, start),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -218,9 +263,12 @@ def _require(database: Database, job_id: str, principal: Principal) -> None:
     operation_id="cancel_job",
     responses={**NOT_FOUND, 409: {"model": Problem, "description": "The job has already finished."}},
 )
-def cancel_job(job_id: str, session: SessionDep, principal: PrincipalDep) -> JobRead:
+def cancel_job(job_id: str, request: Request, session: SessionDep, principal: PrincipalDep) -> JobRead:
     """Cancel a job. A queued job never starts; a running one stops after its current batch."""
-    return JobRead.model_validate(service.cancel(session, job_id, principal))
+    job = service.cancel(session, job_id, principal)
+    # This process forgets the old ETag before answering; the others when PostgreSQL notifies them.
+    after_commit(session, lambda: _versions(request).changed(job_id))
+    return JobRead.model_validate(job)
 
 
 @router.get("/{job_id}/artifacts", operation_id="list_job_artifacts", responses=NOT_FOUND)

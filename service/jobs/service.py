@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
@@ -17,6 +16,7 @@ from service.errors import Conflict, InvalidSpec, NotFound, invalid_cursor_is_42
 from service.jobs import quotas, repository
 from service.jobs.downsample import downsample
 from service.jobs.schemas import TERMINAL_STATUSES, ArtifactList, ArtifactRead, JobList, JobRead, MetricsPage
+from service.jobs.versions import Version, VersionTable
 from service.queue import TaskQueue
 from service.settings import Settings
 from service.spec import JobSpec, SpecTaskError, Task, metrics_for
@@ -112,19 +112,13 @@ def list_jobs(
 
 
 def metrics(
-    session: Session,
-    job_id: str,
-    principal: Principal,
-    *,
-    after_epoch: int,
-    limit: int | None,
-    max_points: int | None,
+    session: Session, job_id: str, version: Version, *, after_epoch: int, limit: int | None, max_points: int | None
 ) -> MetricsPage:
-    job = get(session, job_id, principal)
+    """A page of the job's epochs; `version` (just read, the caller allowed to see it) gives the rest."""
     items = repository.epochs_after(session, job_id, after_epoch, limit)
     if max_points is not None:
-        items = downsample(items, max_points, job.best_epoch)
-    return MetricsPage(job_id=job.id, status=job.status, items=items)
+        items = downsample(items, max_points, version.best_epoch)
+    return MetricsPage(job_id=job_id, status=version.status, items=items)
 
 
 def metrics_csv(page: MetricsPage, task: str) -> str:
@@ -139,19 +133,19 @@ def metrics_csv(page: MetricsPage, task: str) -> str:
     return out.getvalue()
 
 
-@dataclass(frozen=True)
-class Version:
-    etag: str
-    terminal: bool
-
-
-def version(session: Session, job_id: str, principal: Principal) -> Version:
-    """The job's ETag, from a single small read; a 304 needs nothing more."""
+def version(session: Session, job_id: str, principal: Principal, versions: VersionTable | None = None) -> Version:
+    """The job's ETag, from a single small read; a 304 needs nothing more. Kept in `versions` when given."""
+    mark = versions.mark() if versions is not None else 0
     found = repository.version(session, job_id)
     if found is None or not principal.sees(found[3]):
         raise NotFound(f"no job `{job_id}`")
-    status, updated_at, epochs, _owner = found
-    return Version(f'"{updated_at.timestamp():.6f}-{epochs}"', status in TERMINAL_STATUSES)
+    status, updated_at, epochs, owner, best_epoch = found
+    version = Version(
+        f'"{updated_at.timestamp():.6f}-{epochs}"', status in TERMINAL_STATUSES, owner, status, best_epoch
+    )
+    if versions is not None:
+        versions.put(job_id, version, mark)
+    return version
 
 
 def list_version(session: Session, principal: Principal) -> str:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from service.db.engine import Database
@@ -21,24 +21,23 @@ class KeyLookup:
     """Keys looked up in the database, remembered for `ttl` seconds so a poll costs no extra query.
 
     Caches the answer for unknown keys too, so a client hammering with a wrong key costs one query per ttl.
+    Used from the event loop only, so the table needs no lock; a cached key costs no thread hop either.
     """
 
     def __init__(self, database: Database, ttl: float) -> None:
         self.database, self.ttl = database, ttl
-        self._lock = threading.Lock()
         self._known: dict[str, tuple[float, Principal | None, bool]] = {}
 
-    def principal(self, secret: str) -> Principal:
+    async def principal(self, secret: str) -> Principal:
+        """The key's principal; from memory when it was looked up within `ttl`, else from the database."""
         digest = keys.digest(secret)
         now = time.monotonic()
-        with self._lock:
-            cached = self._known.get(digest)
+        cached = self._known.get(digest)
         if cached is None or cached[0] < now:
-            cached = (now + self.ttl, *self._load(secret))
-            with self._lock:
-                if len(self._known) > 10_000:  # bounded: a flood of made-up keys cannot grow it for ever
-                    self._known.clear()
-                self._known[digest] = cached
+            cached = (now + self.ttl, *await run_in_threadpool(self._load, secret))
+            if len(self._known) > 10_000:  # bounded: a flood of made-up keys cannot grow it for ever
+                self._known.clear()
+            self._known[digest] = cached
         _, principal, revoked = cached
         if principal is None:
             raise Unauthorized("unknown API key")
@@ -54,7 +53,7 @@ class KeyLookup:
             return Principal(owner=key.owner, admin=key.admin), key.revoked_at is not None
 
 
-def authenticate(
+async def authenticate(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> Principal:
     if request.app.state.settings.auth == "off":
@@ -62,7 +61,7 @@ def authenticate(
     if credentials is None:
         raise Unauthorized("this API needs a key: send `Authorization: Bearer <key>`")
     lookup: KeyLookup = request.app.state.keys
-    return lookup.principal(credentials.credentials)
+    return await lookup.principal(credentials.credentials)
 
 
 def require_admin(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
