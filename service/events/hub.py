@@ -52,6 +52,7 @@ class ChangeHub:
         self.url = None if settings.broker_is_filesystem else settings.resolved_broker_url
         self.poll_seconds = EMBEDDED_POLL_SECONDS if self.url is None else FALLBACK_POLL_SECONDS
         self._waiters: dict[str, set[asyncio.Event]] = defaultdict(set)
+        self._changes: dict[str, int] = {}  # notifications seen, for the jobs someone waits on
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -64,8 +65,22 @@ class ChangeHub:
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(self._task, 2.0)
 
-    async def wait(self, job_id: str) -> None:
-        """Until a notification for this job arrives or the poll interval passes."""
+    def watch(self, job_id: str) -> None:
+        """Start counting the job's notifications (see `seen`); `unwatch` stops it."""
+        self._changes.setdefault(job_id, 0)
+
+    def unwatch(self, job_id: str) -> None:
+        self._changes.pop(job_id, None)
+
+    def seen(self, job_id: str) -> int:
+        """How many notifications of a watched job have arrived: take it before reading the job, and
+        pass it to `wait`, so one that arrives between the read and the wait is not lost."""
+        return self._changes.get(job_id, 0)
+
+    async def wait(self, job_id: str, seen: int | None = None) -> None:
+        """Until a notification for this job arrives (or has arrived since `seen`) or the poll interval passes."""
+        if seen is not None and self.seen(job_id) != seen:
+            return
         event = asyncio.Event()
         self._waiters[job_id].add(event)
         try:
@@ -93,5 +108,7 @@ class ChangeHub:
                 await asyncio.sleep(1.0)
 
     def _wake(self, job_id: str) -> None:
+        if job_id in self._changes:
+            self._changes[job_id] += 1
         for event in self._waiters.get(job_id, ()):
             event.set()

@@ -3,12 +3,19 @@
 Epoch events carry `id: <epoch>`, so a client that reconnects with `Last-Event-ID: N` receives exactly
 the epochs after N and then the live tail. Status events carry no id (they do not move the resume
 point). The stream ends after the terminal status.
+
+All the streams of one job in an API process share one `JobFeed`: on each change notification it reads
+the job and its new epochs once and formats each event once, and every stream sends from it. So a
+dashboard watched by 200 people costs one query per epoch, not 200.
 """
 
 from __future__ import annotations
 
+import asyncio
+import bisect
+import contextlib
 import json
-import time
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +28,7 @@ from service.jobs import repository
 from service.jobs.schemas import TERMINAL_STATUSES, JobRead
 
 KEEPALIVE_SECONDS = 15.0
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -32,7 +40,7 @@ class Snapshot:
 def _read(database: Database, job_id: str, after_epoch: int) -> Snapshot | None:
     # The job before its epochs: a terminal status is written after the last epoch, so every epoch of a
     # job read as finished is already visible.
-    with database.session() as session:
+    with database.autocommit_session() as session:
         job = repository.get(session, job_id)
         if job is None:
             return None
@@ -45,26 +53,120 @@ def format_event(event: str, data: str, event_id: int | None = None) -> str:
     return f"{head}event: {event}\ndata: {data}\n\n"
 
 
-async def job_events(database: Database, hub: ChangeHub, job_id: str, after_epoch: int) -> AsyncIterator[str]:
-    sent_status: str | None = None
-    quiet_since = time.monotonic()
-    while True:
-        snapshot = await run_in_threadpool(_read, database, job_id, after_epoch)
+class JobFeed:
+    """One job's events as this process has read them: every epoch so far, formatted, and the last status."""
+
+    def __init__(self, database: Database, hub: ChangeHub, job_id: str) -> None:
+        self.database, self.hub, self.job_id = database, hub, job_id
+        self.numbers: list[int] = []  # the epochs read, in order
+        self.events: list[str] = []  # their events, formatted once for every stream
+        self.status: str | None = None
+        self.status_event = ""
+        self.gone = False  # no such job
+        self.reads = 0  # bumped after each read; streams wait for it to move
+        self.changed = asyncio.Condition()
+        self.streams = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.hub.watch(self.job_id)
+        self._task = asyncio.create_task(self._follow(), name=f"job-feed-{self.job_id}")
+
+    async def stop(self) -> None:
+        self.hub.unwatch(self.job_id)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    @property
+    def finished(self) -> bool:
+        return self.gone or self.status in TERMINAL_STATUSES
+
+    def events_after(self, epoch: int) -> list[str]:
+        return self.events[bisect.bisect_right(self.numbers, epoch) :]
+
+    async def _follow(self) -> None:
+        while not self.finished:
+            seen = self.hub.seen(self.job_id)
+            last = self.numbers[-1] if self.numbers else 0
+            try:
+                snapshot = await run_in_threadpool(_read, self.database, self.job_id, last)
+            except Exception as exc:  # the database briefly away: streams stay open, the next round retries
+                log.warning("events of job %s: %s", self.job_id, exc)
+                await asyncio.sleep(1.0)
+            else:
+                self._apply(snapshot)
+            async with self.changed:
+                self.reads += 1
+                self.changed.notify_all()
+            if not self.finished:
+                await self.hub.wait(self.job_id, seen)
+
+    def _apply(self, snapshot: Snapshot | None) -> None:
         if snapshot is None:
+            self.gone = True
             return
         for epoch in snapshot.epochs:
-            after_epoch = epoch["epoch"]
-            yield format_event("epoch", json.dumps(epoch), after_epoch)
-        sent_anything = bool(snapshot.epochs)
-        if snapshot.job.status != sent_status:
-            sent_status = snapshot.job.status
-            sent_anything = True
-            yield format_event("status", snapshot.job.model_dump_json())
-        if sent_anything:
-            quiet_since = time.monotonic()
-        if sent_status in TERMINAL_STATUSES:
-            return
-        if time.monotonic() - quiet_since > KEEPALIVE_SECONDS:
-            quiet_since = time.monotonic()
-            yield ": keepalive\n\n"
-        await hub.wait(job_id)
+            self.numbers.append(epoch["epoch"])
+            self.events.append(format_event("epoch", json.dumps(epoch), epoch["epoch"]))
+        if snapshot.job.status != self.status:
+            self.status = snapshot.job.status
+            self.status_event = format_event("status", snapshot.job.model_dump_json())
+
+
+class JobFeeds:
+    """The feeds of the jobs this process is streaming; a feed lives while some stream uses it."""
+
+    def __init__(self, database: Database, hub: ChangeHub) -> None:
+        self.database, self.hub = database, hub
+        self._feeds: dict[str, JobFeed] = {}
+
+    def join(self, job_id: str) -> JobFeed:
+        feed = self._feeds.get(job_id)
+        if feed is None:
+            feed = self._feeds[job_id] = JobFeed(self.database, self.hub, job_id)
+            feed.start()
+        feed.streams += 1
+        return feed
+
+    async def leave(self, feed: JobFeed) -> None:
+        feed.streams -= 1
+        if feed.streams == 0 and self._feeds.get(feed.job_id) is feed:
+            del self._feeds[feed.job_id]
+            await feed.stop()
+
+
+async def _next_read(feed: JobFeed, reads: int) -> bool:
+    """Whether the feed has read the job again since `reads`, within the keep-alive interval."""
+    async with feed.changed:
+        try:
+            await asyncio.wait_for(feed.changed.wait_for(lambda: feed.reads != reads), KEEPALIVE_SECONDS)
+        except TimeoutError:
+            return False
+    return True
+
+
+async def job_events(feeds: JobFeeds, job_id: str, after_epoch: int) -> AsyncIterator[str]:
+    feed = feeds.join(job_id)
+    try:
+        sent_epoch, sent_status, reads = after_epoch, None, 0
+        while True:
+            if not await _next_read(feed, reads):
+                yield ": keepalive\n\n"
+                continue
+            reads = feed.reads
+            if feed.gone:
+                return
+            # Taken together, before any yield: the feed may grow while this stream sends.
+            events, status, status_event = feed.events_after(sent_epoch), feed.status, feed.status_event
+            sent_epoch = max([sent_epoch, *feed.numbers[-1:]])
+            for event in events:
+                yield event
+            if status != sent_status:
+                sent_status = status
+                yield status_event
+            if status in TERMINAL_STATUSES:
+                return
+    finally:
+        await feeds.leave(feed)
