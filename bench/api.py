@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import subprocess
 import sys
@@ -38,7 +37,15 @@ from typing import Any
 
 import aiohttp
 import httpx
-from harness import REDIS_URL, ROOT, api_key_headers, free_port, postgres_database, redis_queue, stop_group
+from harness import (
+    ROOT,
+    api_key_headers,
+    free_port,
+    postgres_database,
+    redis_queue,
+    steadyfit_env,
+    stop_group,
+)
 
 from service.db.engine import Database
 from service.jobs import repository
@@ -387,13 +394,7 @@ def main() -> None:
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="steadyfit-bench-")))
         database_url = stack.enter_context(postgres_database())
-        env = {key: value for key, value in os.environ.items() if not key.startswith("STEADYFIT_")}
-        env.update(
-            STEADYFIT_DATABASE_URL=database_url,
-            STEADYFIT_BROKER_URL=REDIS_URL,
-            STEADYFIT_QUEUE_NAME=stack.enter_context(redis_queue()),
-            STEADYFIT_DATA_DIR=str(tmp / "steadyfit"),
-        )
+        env = steadyfit_env(database_url, stack.enter_context(redis_queue()), tmp / "steadyfit")
         subprocess.run([sys.executable, "-m", "steadyfit.cli", "migrate"], env=env, cwd=ROOT, check=True)
         headers = api_key_headers(database_url)
         port = free_port()

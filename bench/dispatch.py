@@ -17,7 +17,6 @@ Run: `python bench/dispatch.py`.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -30,7 +29,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from harness import REDIS_URL, ROOT, api_key_headers, free_port, postgres_database, redis_queue, stop_group
+from harness import (
+    ROOT,
+    api_key_headers,
+    free_port,
+    postgres_database,
+    redis_queue,
+    steadyfit_env,
+    stop_group,
+)
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 
@@ -132,13 +139,7 @@ def main() -> None:
     args = parser.parse_args()
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="steadyfit-bench-")))
-        env = {key: value for key, value in os.environ.items() if not key.startswith("STEADYFIT_")}
-        env.update(
-            STEADYFIT_DATABASE_URL=stack.enter_context(postgres_database()),
-            STEADYFIT_BROKER_URL=REDIS_URL,
-            STEADYFIT_QUEUE_NAME=stack.enter_context(redis_queue()),
-            STEADYFIT_DATA_DIR=str(tmp),
-        )
+        env = steadyfit_env(stack.enter_context(postgres_database()), stack.enter_context(redis_queue()), tmp)
         subprocess.run([sys.executable, "-m", "steadyfit.cli", "migrate"], env=env, cwd=ROOT, check=True)
         headers = api_key_headers(env["STEADYFIT_DATABASE_URL"])
         port = free_port()

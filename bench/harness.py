@@ -44,6 +44,18 @@ def postgres_database() -> Iterator[str]:
         admin.dispose()
 
 
+def steadyfit_env(database_url: str, queue_name: str, data_dir: Path) -> dict[str, str]:
+    """The environment of a `steadyfit` command in production mode: this database, Redis, this queue."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("STEADYFIT_")}
+    env.update(
+        STEADYFIT_DATABASE_URL=database_url,
+        STEADYFIT_BROKER_URL=REDIS_URL,
+        STEADYFIT_QUEUE_NAME=queue_name,
+        STEADYFIT_DATA_DIR=str(data_dir),
+    )
+    return env
+
+
 def api_key_headers(database_url: str, owner: str = "bench") -> dict[str, str]:
     """A new (non-admin) API key for `owner` in this migrated database, as the headers that send it."""
     database = Database(database_url, pooled=False)
