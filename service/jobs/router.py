@@ -125,11 +125,17 @@ async def get_job(job_id: str, request: Request, response: Response, principal: 
     return await run_in_threadpool(_read_job, request, response, job_id, principal)
 
 
-def _not_modified(request: Request, job_id: str, principal: Principal) -> Response | None:
-    """The 304 for an `If-None-Match` that names the job's ETag as this process knows it, with no query.
-    None when it must ask the database (unknown here, another owner's, or changed)."""
+def _known_version(request: Request, job_id: str, principal: Principal) -> Version | None:
+    """The job's version as this process knows it without a query; None when the database must say
+    (not known here, or another owner's job, whose 404 comes from the database read)."""
     version = _versions(request).get(job_id)
-    if version is None or not principal.sees(version.owner) or not caching.matches(request, version.etag):
+    return version if version is not None and principal.sees(version.owner) else None
+
+
+def _not_modified(request: Request, job_id: str, principal: Principal) -> Response | None:
+    """The 304 for an `If-None-Match` that names the job's ETag as this process knows it, with no query."""
+    version = _known_version(request, job_id, principal)
+    if version is None or not caching.matches(request, version.etag):
         return None
     return caching.not_modified(version.etag, _cache_control(version))
 
@@ -182,11 +188,11 @@ async def get_job_metrics(
 ) -> MetricsPage | Response:
     """Per-epoch metrics, oldest first. Poll with `after_epoch` set to the last epoch you have, and
     `If-None-Match` set to the last ETag: a 304 usually costs no query at all."""
-    unchanged = _not_modified(request, job_id, principal)
-    if unchanged is not None:
-        return unchanged
+    known = _known_version(request, job_id, principal)
+    if known is not None and caching.matches(request, known.etag):
+        return caching.not_modified(known.etag, _cache_control(known))
     query = MetricsQuery(after_epoch=after_epoch, limit=limit, max_points=max_points, format=format)
-    return await run_in_threadpool(_read_metrics, request, response, job_id, principal, query)
+    return await run_in_threadpool(_read_metrics, request, response, job_id, principal, query, known)
 
 
 @dataclass(frozen=True)
@@ -198,10 +204,16 @@ class MetricsQuery:
 
 
 def _read_metrics(
-    request: Request, response: Response, job_id: str, principal: Principal, query: MetricsQuery
+    request: Request,
+    response: Response,
+    job_id: str,
+    principal: Principal,
+    query: MetricsQuery,
+    known: Version | None,
 ) -> MetricsPage | Response:
+    """The page; with the job's version `known` (kept current by notifications), the epochs query alone."""
     with request.app.state.database.autocommit_session() as session:
-        version = service.version(session, job_id, principal, _versions(request))
+        version = known or service.version(session, job_id, principal, _versions(request))
         cache_control = _cache_control(version)
         if caching.matches(request, version.etag):
             return caching.not_modified(version.etag, cache_control)

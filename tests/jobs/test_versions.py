@@ -65,6 +65,9 @@ def test_a_304_costs_no_query_and_a_committed_change_ends_it(client: TestClient,
     for path in (f"/v1/jobs/{job_id}", f"/v1/jobs/{job_id}/metrics"):
         assert client.get(path, headers={"If-None-Match": etag}).status_code == 304
     assert statements == []
+    page = client.get(f"/v1/jobs/{job_id}/metrics?after_epoch=0")  # an incremental poll: the epochs alone
+    assert page.status_code == 200 and page.headers["etag"] == etag and page.json()["status"] == "queued"
+    assert len(statements) == 1 and "epoch_metrics" in statements[0]
 
     # A change committed by another process (a worker's epoch): PostgreSQL notifies, the entry goes.
     other = create_engine(settings.resolved_database_url)
