@@ -96,7 +96,6 @@ def create_job(
 @router.get("", operation_id="list_jobs", response_model=JobList, responses=NOT_MODIFIED)
 def list_jobs(
     request: Request,
-    response: Response,
     session: SessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
@@ -110,19 +109,19 @@ def list_jobs(
     etag = service.list_version(session, principal)
     if caching.matches(request, etag):
         return caching.not_modified(etag, caching.NO_CACHE)
-    caching.tag(response, etag, caching.NO_CACHE)
-    return service.list_jobs(
+    page = service.list_jobs(
         session, principal, status=status, limit=min(limit, settings.max_page_size), cursor=cursor, sweep_id=sweep_id
     )
+    return caching.tagged_json(page, etag, caching.NO_CACHE)
 
 
 @router.get("/{job_id}", operation_id="get_job", response_model=JobRead, responses={**NOT_FOUND, **NOT_MODIFIED})
-async def get_job(job_id: str, request: Request, response: Response, principal: PrincipalDep) -> JobRead | Response:
+async def get_job(job_id: str, request: Request, principal: PrincipalDep) -> JobRead | Response:
     """A job's status, progress, best epoch, stop reason and test metrics. Supports `If-None-Match`."""
     unchanged = _not_modified(request, job_id, principal)
     if unchanged is not None:
         return unchanged
-    return await run_in_threadpool(_read_job, request, response, job_id, principal)
+    return await run_in_threadpool(_read_job, request, job_id, principal)
 
 
 def _known_version(request: Request, job_id: str, principal: Principal) -> Version | None:
@@ -149,13 +148,13 @@ def _cache_control(version: Version) -> str:
     return caching.FINAL if version.terminal else caching.NO_CACHE
 
 
-def _read_job(request: Request, response: Response, job_id: str, principal: Principal) -> JobRead | Response:
+def _read_job(request: Request, job_id: str, principal: Principal) -> Response:
     with request.app.state.database.autocommit_session() as session:
         version = service.version(session, job_id, principal, _versions(request))
         if caching.matches(request, version.etag):
             return caching.not_modified(version.etag, _cache_control(version))
-        caching.tag(response, version.etag, _cache_control(version))
-        return JobRead.model_validate(service.get(session, job_id, principal))
+        job = JobRead.model_validate(service.get(session, job_id, principal))
+    return caching.tagged_json(job, version.etag, _cache_control(version))
 
 
 @router.get(
@@ -171,7 +170,6 @@ def _read_job(request: Request, response: Response, job_id: str, principal: Prin
 async def get_job_metrics(
     job_id: str,
     request: Request,
-    response: Response,
     principal: PrincipalDep,
     after_epoch: Annotated[int, Query(ge=0, description="Only epochs after this one (0 = all).")] = 0,
     limit: Annotated[int | None, Query(ge=1, le=100_000, description="At most this many epochs.")] = None,
@@ -192,7 +190,7 @@ async def get_job_metrics(
     if known is not None and caching.matches(request, known.etag):
         return caching.not_modified(known.etag, _cache_control(known))
     query = MetricsQuery(after_epoch=after_epoch, limit=limit, max_points=max_points, format=format)
-    return await run_in_threadpool(_read_metrics, request, response, job_id, principal, query, known)
+    return await run_in_threadpool(_read_metrics, request, job_id, principal, query, known)
 
 
 @dataclass(frozen=True)
@@ -205,12 +203,11 @@ class MetricsQuery:
 
 def _read_metrics(
     request: Request,
-    response: Response,
     job_id: str,
     principal: Principal,
     query: MetricsQuery,
     known: Version | None,
-) -> MetricsPage | Response:
+) -> Response:
     """The page; with the job's version `known` (kept current by notifications), the epochs query alone."""
     with request.app.state.database.autocommit_session() as session:
         version = known or service.version(session, job_id, principal, _versions(request))
@@ -225,8 +222,7 @@ def _read_metrics(
             csv_response = Response(service.metrics_csv(page, job.task), media_type="text/csv")
             caching.tag(csv_response, version.etag, cache_control)
             return csv_response
-    caching.tag(response, version.etag, cache_control)
-    return page
+    return caching.tagged_json(page, version.etag, cache_control)
 
 
 @router.get(
