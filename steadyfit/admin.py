@@ -32,7 +32,10 @@ def create_key(args: argparse.Namespace) -> None:
 
 
 def list_keys(args: argparse.Namespace) -> None:
-    table = Table("id", "owner", "admin", "key", "created", "revoked")
+    table = Table()
+    table.add_column("id", no_wrap=True, min_width=36)  # whole, even in a narrow terminal: `keys revoke` takes it
+    for name in ("owner", "admin", "key", "created", "revoked"):
+        table.add_column(name)
     with database().session() as session:
         for key in keys.list_keys(session, args.owner):
             revoked = key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else ""
