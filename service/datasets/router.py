@@ -74,9 +74,7 @@ def upload_dataset(
         resource_id=lambda dataset: dataset.id,
         load=lambda dataset_id: service.get(session, dataset_id, principal),
     )
-    response.headers["Location"] = f"/v1/datasets/{dataset.id}"
-    if replayed:
-        response.headers["Idempotent-Replayed"] = "true"
+    idempotency.mark_created(response, f"/v1/datasets/{dataset.id}", replayed)
     return DatasetRead.model_validate(dataset)
 
 

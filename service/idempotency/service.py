@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
+from fastapi import Response
 from sqlalchemy.orm import Session
 
 from service.db.base import utcnow
@@ -62,3 +63,10 @@ def create_once(
     if existing.request_hash != body_hash:
         raise Conflict(f"this `{HEADER}` was used with a different request body; use a new key")
     return load(existing.resource_id), True
+
+
+def mark_created(response: Response, location: str, replayed: bool) -> None:
+    """The headers of a creating request's answer: where the resource is, and whether this was a replay."""
+    response.headers["Location"] = location
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"

@@ -87,9 +87,7 @@ def create_job(
         resource_id=lambda job: job.id,
         load=lambda job_id: service.get(session, job_id, principal),
     )
-    response.headers["Location"] = f"/v1/jobs/{job.id}"
-    if replayed:
-        response.headers["Idempotent-Replayed"] = "true"
+    idempotency.mark_created(response, f"/v1/jobs/{job.id}", replayed)
     return JobRead.model_validate(job)
 
 
@@ -150,11 +148,11 @@ def _cache_control(version: Version) -> str:
 
 def _read_job(request: Request, job_id: str, principal: Principal) -> Response:
     with request.app.state.database.autocommit_session() as session:
-        version = service.version(session, job_id, principal, _versions(request))
+        job, version = service.get_with_version(session, job_id, principal, _versions(request))
         if caching.matches(request, version.etag):
             return caching.not_modified(version.etag, _cache_control(version))
-        job = JobRead.model_validate(service.get(session, job_id, principal))
-    return caching.tagged_json(job, version.etag, _cache_control(version))
+        read = JobRead.model_validate(job)
+    return caching.tagged_json(read, version.etag, _cache_control(version))
 
 
 @router.get(

@@ -68,9 +68,7 @@ def create_sweep(
         resource_id=lambda sweep: sweep.id,
         load=lambda sweep_id: service.get(session, sweep_id, principal),
     )
-    response.headers["Location"] = f"/v1/sweeps/{sweep.id}"
-    if replayed:
-        response.headers["Idempotent-Replayed"] = "true"
+    idempotency.mark_created(response, f"/v1/sweeps/{sweep.id}", replayed)
     return service.read(session, sweep.id, principal)
 
 
