@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
@@ -139,10 +140,25 @@ def version(session: Session, job_id: str, principal: Principal, versions: Versi
     found = repository.version(session, job_id)
     if found is None or not principal.sees(found[3]):
         raise NotFound(f"no job `{job_id}`")
-    status, updated_at, epochs, owner, best_epoch = found
-    version = Version(
-        f'"{updated_at.timestamp():.6f}-{epochs}"', status in TERMINAL_STATUSES, owner, status, best_epoch
-    )
+    return _kept(versions, job_id, _version_of(*found), mark)
+
+
+def get_with_version(
+    session: Session, job_id: str, principal: Principal, versions: VersionTable
+) -> tuple[Job, Version]:
+    """The job and its ETag from one read of its row (kept in `versions`)."""
+    mark = versions.mark()
+    job = get(session, job_id, principal)
+    found = _version_of(job.status, job.updated_at, job.epochs_completed, job.owner, job.best_epoch)
+    return job, _kept(versions, job_id, found, mark)
+
+
+def _version_of(status: str, updated_at: datetime, epochs: int, owner: str, best_epoch: int | None) -> Version:
+    etag = f'"{updated_at.timestamp():.6f}-{epochs}"'
+    return Version(etag, status in TERMINAL_STATUSES, owner, status, best_epoch)
+
+
+def _kept(versions: VersionTable | None, job_id: str, version: Version, mark: int) -> Version:
     if versions is not None:
         versions.put(job_id, version, mark)
     return version
