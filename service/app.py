@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from service import observability
 from service.artifacts import artifact_store
+from service.caching import BodyCache, ReadsInFlight
 from service.datasets.router import router as datasets_router
 from service.db.engine import Database
 from service.errors import AUTH_ERRORS, install_error_handlers
@@ -51,6 +52,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.hub = ChangeHub(settings)
         app.state.feeds = JobFeeds(app.state.database, app.state.hub)
         app.state.versions = VersionTable(settings.resolved_database_url)
+        app.state.bodies = BodyCache(settings.response_cache_mib * 2**20)
+        app.state.reads_in_flight = ReadsInFlight()
         await app.state.versions.start()
         app.state.metrics_registry = observability.registry_for(app.state.database, app.state.queue, settings)
         await app.state.hub.start()

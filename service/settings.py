@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(1, ge=1, description="Jobs one worker process trains at once.")
     broker_timeout_seconds: float = Field(2.0, gt=0, description="How long a send or health check waits.")
     max_page_size: int = 200
+    response_cache_mib: int = Field(
+        16, ge=0, description="Memory per API process for response bodies kept by ETag (jobs, metrics pages); 0: none."
+    )
     max_wall_seconds: float | None = Field(
         None, gt=0, description="Server-wide cap on a job's training time; a job that reaches it stops with `timeout`."
     )

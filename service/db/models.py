@@ -50,12 +50,9 @@ class Job(Base):
         Index("ix_jobs_created_at_id", "created_at", "id"),
         Index("ix_jobs_status_created_at_id", "status", "created_at", "id"),
         Index("ix_jobs_status_last_sent_at", "status", "last_sent_at"),
-        Index("ix_jobs_status_updated_at", "status", "updated_at"),
-        Index("ix_jobs_updated_at", "updated_at"),
-        # A tenant's lists, its list ETag and its quota counts, whatever the other tenants hold.
+        # A tenant's lists and its quota counts, whatever the other tenants hold.
         Index("ix_jobs_owner_created_at_id", "owner", "created_at", "id"),
         Index("ix_jobs_owner_status_created_at_id", "owner", "status", "created_at", "id"),
-        Index("ix_jobs_owner_updated_at", "owner", "updated_at"),
         # Unique: two schedulers can never both create trial n of a sweep.
         Index("ix_jobs_sweep_id_trial_number", "sweep_id", "trial_number", unique=True),
     )

@@ -11,6 +11,7 @@ from sqlalchemy import Select, literal, tuple_
 from sqlalchemy.orm import Session
 
 Row = TypeVar("Row")
+Query = TypeVar("Query", bound=Select[*tuple[Any, ...]])
 
 
 class InvalidCursor(ValueError):
@@ -35,6 +36,11 @@ def newest_first_page(
     session: Session, query: Select[Any], model: type[Row], limit: int, cursor: str | None
 ) -> tuple[Sequence[Row], str | None]:
     """One page of `query` (whose rows are `model` instances) and the cursor of the next page, if any."""
+    return page_of(session.scalars(newest_first(query, model, limit, cursor)).all(), limit)
+
+
+def newest_first(query: Query, model: type[Any], limit: int, cursor: str | None) -> Query:
+    """`query` ordered newest first, from after `cursor`, one row more than `limit` (to tell if more follow)."""
     columns: Any = model
     query = query.order_by(columns.created_at.desc(), columns.id.desc()).limit(limit + 1)
     if cursor is not None:
@@ -43,7 +49,12 @@ def newest_first_page(
         # two conditions would be a filter that reads every newer row first.
         after = tuple_(literal(created, columns.created_at.type), literal(row_id, columns.id.type))
         query = query.where(tuple_(columns.created_at, columns.id) < after)
-    rows: Sequence[Row] = session.scalars(query).all()
+    return query
+
+
+def page_of(rows: Sequence[Row], limit: int) -> tuple[Sequence[Row], str | None]:
+    """The page among the rows of a `newest_first` query, and the next page's cursor (their rows, model
+    instances or named rows, have `created_at` and `id`)."""
     if len(rows) <= limit:
         return rows, None
     last: Any = rows[limit - 1]

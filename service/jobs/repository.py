@@ -9,18 +9,18 @@ while it still holds the lease.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, and_, func, literal, or_, select, type_coerce, update
+from sqlalchemy import JSON, Row, and_, func, literal, or_, select, type_coerce, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from service.db.base import UTCDateTime, utcnow
 from service.db.models import EpochMetrics, Job
-from service.db.pagination import newest_first_page
+from service.db.pagination import newest_first, page_of
 
 
 def add(session: Session, job: Job) -> Job:
@@ -33,6 +33,10 @@ def get(session: Session, job_id: str) -> Job | None:
     return session.get(Job, job_id)
 
 
+def get_many(session: Session, job_ids: Collection[str]) -> Sequence[Job]:
+    return session.scalars(select(Job).where(Job.id.in_(job_ids))).all() if job_ids else []
+
+
 def list_page(
     session: Session,
     *,
@@ -41,16 +45,17 @@ def list_page(
     limit: int,
     cursor: str | None,
     sweep_id: str | None = None,
-) -> tuple[Sequence[Job], str | None]:
-    """A page of the jobs of owner `scope` (of everyone's with None)."""
-    query = select(Job)
+) -> tuple[Sequence[Row[str, datetime, datetime, int]], str | None]:
+    """A page of the jobs of owner `scope` (of everyone's with None): of each, what its ETag is made of
+    (`id`, `updated_at`, `epochs_completed`) and `created_at`; the jobs themselves only where needed."""
+    query = select(Job.id, Job.created_at, Job.updated_at, Job.epochs_completed)
     if scope is not None:
         query = query.where(Job.owner == scope)
     if status is not None:
         query = query.where(Job.status == status)
     if sweep_id is not None:
         query = query.where(Job.sweep_id == sweep_id)
-    return newest_first_page(session, query, Job, limit, cursor)
+    return page_of(session.execute(newest_first(query, Job, limit, cursor)).all(), limit)
 
 
 def version(session: Session, job_id: str) -> tuple[str, datetime, int, str, int | None] | None:
@@ -62,21 +67,18 @@ def version(session: Session, job_id: str) -> tuple[str, datetime, int, str, int
     return None if row is None else (row[0], row[1], row[2], row[3], row[4])
 
 
-def last_change(session: Session, scope: str | None) -> datetime | None:
-    """When any job of owner `scope` (of anyone, with None) last changed: one index lookup."""
-    query = select(func.max(Job.updated_at))
-    if scope is not None:
-        query = query.where(Job.owner == scope)
-    return session.scalar(query)
-
-
-def epochs_after(session: Session, job_id: str, after_epoch: int, limit: int | None) -> list[dict[str, Any]]:
+def epochs_after(
+    session: Session, job_id: str, after_epoch: int, limit: int | None, up_to: int | None = None
+) -> list[dict[str, Any]]:
+    """The epochs after `after_epoch` (and up to `up_to`), oldest first, at most `limit`."""
     query = (
         select(EpochMetrics.epoch, EpochMetrics.metrics)
         .where(EpochMetrics.job_id == job_id, EpochMetrics.epoch > after_epoch)
         .order_by(EpochMetrics.epoch)
         .limit(limit)
     )
+    if up_to is not None:
+        query = query.where(EpochMetrics.epoch <= up_to)
     return [{"epoch": epoch, **metrics} for epoch, metrics in session.execute(query)]
 
 

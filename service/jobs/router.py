@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Header, Query, Request, Response, status
@@ -10,6 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from service import caching
+from service.caching import BodyCache, ReadsInFlight
 from service.db.engine import Database, after_commit
 from service.deps import ArtifactsDep, IdempotencyKeyDep, QueueDep, SessionDep, SettingsDep
 from service.errors import IDEMPOTENCY_CONFLICT, TOO_MANY_JOBS, Problem
@@ -92,9 +95,8 @@ def create_job(
 
 
 @router.get("", operation_id="list_jobs", response_model=JobList, responses=NOT_MODIFIED)
-def list_jobs(
+async def list_jobs(
     request: Request,
-    session: SessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
     status: Annotated[JobStatus | None, Query(description="Only jobs in this status.")] = None,
@@ -103,23 +105,43 @@ def list_jobs(
     sweep_id: Annotated[str | None, Query(max_length=64, description="Only the trials of this sweep.")] = None,
 ) -> JobList | Response:
     """List your jobs (an admin: everyone's), newest first, one page at a time. Send `If-None-Match` to get
-    a 304 when nothing changed."""
-    etag = service.list_version(session, principal)
-    if caching.matches(request, etag):
-        return caching.not_modified(etag, caching.NO_CACHE)
-    page = service.list_jobs(
-        session, principal, status=status, limit=min(limit, settings.max_page_size), cursor=cursor, sweep_id=sweep_id
-    )
-    return caching.tagged_json(page, etag, caching.NO_CACHE)
+    a 304 when nothing on the page changed."""
+    page_size = min(limit, settings.max_page_size)
+    return await run_in_threadpool(_read_list, request, principal, status, page_size, cursor, sweep_id)
+
+
+def _read_list(
+    request: Request, principal: Principal, status: str | None, limit: int, cursor: str | None, sweep_id: str | None
+) -> Response:
+    with request.app.state.database.autocommit_session() as session:
+        page = service.list_page(session, principal, status=status, limit=limit, cursor=cursor, sweep_id=sweep_id)
+        if caching.matches(request, page.etag):
+            return caching.not_modified(page.etag, caching.NO_CACHE)
+        body = service.list_body(session, _bodies(request), page)
+    return caching.tagged_body(body, page.etag, caching.NO_CACHE)
 
 
 @router.get("/{job_id}", operation_id="get_job", response_model=JobRead, responses={**NOT_FOUND, **NOT_MODIFIED})
 async def get_job(job_id: str, request: Request, principal: PrincipalDep) -> JobRead | Response:
     """A job's status, progress, best epoch, stop reason and test metrics. Supports `If-None-Match`."""
-    unchanged = _not_modified(request, job_id, principal)
-    if unchanged is not None:
-        return unchanged
-    return await run_in_threadpool(_read_job, request, job_id, principal)
+    read = partial(_read_job, request, job_id, principal)
+    return await _answer(request, job_id, principal, service.job_body_key(job_id), read)
+
+
+async def _answer(
+    request: Request, job_id: str, principal: Principal, key: Hashable, read: Callable[[], Response]
+) -> Response:
+    """From memory if this process can (a 304, or the body kept under `key`), else from the database by
+    `read`, in the thread pool. While another request's read of `key` is under way, it waits for that read
+    and looks in memory again (with PostgreSQL: memory is used only while the database notifies changes)."""
+    answered = _from_memory(request, job_id, principal, key)
+    flights: ReadsInFlight = request.app.state.reads_in_flight
+    if answered is None and _versions(request).live and await flights.wait(key):
+        answered = _from_memory(request, job_id, principal, key)
+    if answered is not None:
+        return answered
+    with flights.reading(key):
+        return await run_in_threadpool(read)
 
 
 def _known_version(request: Request, job_id: str, principal: Principal) -> Version | None:
@@ -129,17 +151,26 @@ def _known_version(request: Request, job_id: str, principal: Principal) -> Versi
     return version if version is not None and principal.sees(version.owner) else None
 
 
-def _not_modified(request: Request, job_id: str, principal: Principal) -> Response | None:
-    """The 304 for an `If-None-Match` that names the job's ETag as this process knows it, with no query."""
+def _from_memory(request: Request, job_id: str, principal: Principal, key: Hashable) -> Response | None:
+    """The answer with no query and no thread, when this process knows the job's current ETag: a 304 for an
+    `If-None-Match` that names it, or the body kept under `key` for it."""
     version = _known_version(request, job_id, principal)
-    if version is None or not caching.matches(request, version.etag):
+    if version is None:
         return None
-    return caching.not_modified(version.etag, _cache_control(version))
+    if caching.matches(request, version.etag):
+        return caching.not_modified(version.etag, _cache_control(version))
+    body = _bodies(request).get(key, version.etag)
+    return None if body is None else caching.tagged_body(body, version.etag, _cache_control(version))
 
 
 def _versions(request: Request) -> VersionTable:
     versions: VersionTable = request.app.state.versions
     return versions
+
+
+def _bodies(request: Request) -> BodyCache:
+    bodies: BodyCache = request.app.state.bodies
+    return bodies
 
 
 def _cache_control(version: Version) -> str:
@@ -151,8 +182,8 @@ def _read_job(request: Request, job_id: str, principal: Principal) -> Response:
         job, version = service.get_with_version(session, job_id, principal, _versions(request))
         if caching.matches(request, version.etag):
             return caching.not_modified(version.etag, _cache_control(version))
-        read = JobRead.model_validate(job)
-    return caching.tagged_json(read, version.etag, _cache_control(version))
+        body = service.job_body(_bodies(request), job)
+    return caching.tagged_body(body, version.etag, _cache_control(version))
 
 
 @router.get(
@@ -184,11 +215,9 @@ async def get_job_metrics(
 ) -> MetricsPage | Response:
     """Per-epoch metrics, oldest first. Poll with `after_epoch` set to the last epoch you have, and
     `If-None-Match` set to the last ETag: a 304 usually costs no query at all."""
-    known = _known_version(request, job_id, principal)
-    if known is not None and caching.matches(request, known.etag):
-        return caching.not_modified(known.etag, _cache_control(known))
     query = MetricsQuery(after_epoch=after_epoch, limit=limit, max_points=max_points, format=format)
-    return await run_in_threadpool(_read_metrics, request, job_id, principal, query, known)
+    read = partial(_read_metrics, request, job_id, principal, query)
+    return await _answer(request, job_id, principal, _page_key(job_id, query), read)
 
 
 @dataclass(frozen=True)
@@ -199,16 +228,17 @@ class MetricsQuery:
     format: Literal["json", "csv"]
 
 
-def _read_metrics(
-    request: Request,
-    job_id: str,
-    principal: Principal,
-    query: MetricsQuery,
-    known: Version | None,
-) -> Response:
-    """The page; with the job's version `known` (kept current by notifications), the epochs query alone."""
+def _page_key(job_id: str, query: MetricsQuery) -> Hashable:
+    return ("metrics", job_id, query)
+
+
+def _read_metrics(request: Request, job_id: str, principal: Principal, query: MetricsQuery) -> Response:
+    """The page; with the job's version known (kept current by notifications), the epochs query alone. A
+    JSON page is kept under its ETag for the next identical poll (a page shows its version's epochs only)."""
     with request.app.state.database.autocommit_session() as session:
-        version = known or service.version(session, job_id, principal, _versions(request))
+        version = _known_version(request, job_id, principal) or service.version(
+            session, job_id, principal, _versions(request)
+        )
         cache_control = _cache_control(version)
         if caching.matches(request, version.etag):
             return caching.not_modified(version.etag, cache_control)
@@ -220,7 +250,9 @@ def _read_metrics(
             csv_response = Response(service.metrics_csv(page, job.task), media_type="text/csv")
             caching.tag(csv_response, version.etag, cache_control)
             return csv_response
-    return caching.tagged_json(page, version.etag, cache_control)
+    body = page.model_dump_json().encode()
+    _bodies(request).put(_page_key(job_id, query), version.etag, body)
+    return caching.tagged_body(body, version.etag, cache_control)
 
 
 @router.get(

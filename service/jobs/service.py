@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from service.artifacts import ArtifactStore
+from service.caching import BodyCache
 from service.datasets import repository as datasets_repository
 from service.db.engine import after_commit
 from service.db.models import Job
 from service.errors import Conflict, InvalidSpec, NotFound, invalid_cursor_is_422
 from service.jobs import quotas, repository
 from service.jobs.downsample import downsample
-from service.jobs.schemas import TERMINAL_STATUSES, ArtifactList, ArtifactRead, JobList, JobRead, MetricsPage
+from service.jobs.schemas import TERMINAL_STATUSES, ArtifactList, ArtifactRead, JobRead, MetricsPage
 from service.jobs.versions import Version, VersionTable
 from service.queue import TaskQueue
 from service.settings import Settings
@@ -96,7 +100,21 @@ def get(session: Session, job_id: str, principal: Principal) -> Job:
     return job
 
 
-def list_jobs(
+@dataclass(frozen=True)
+class JobPage:
+    """A page of the job list as its query found it: each job's id and ETag, newest first, and the cursor of
+    the next page. That is all the page's JSON is made of, so its ETag is made of that."""
+
+    etags: dict[str, str]  # job id → the job's ETag
+    next_cursor: str | None
+
+    @property
+    def etag(self) -> str:
+        digest = hashlib.blake2b(repr((self.etags, self.next_cursor)).encode(), digest_size=16)
+        return f'"{digest.hexdigest()}"'
+
+
+def list_page(
     session: Session,
     principal: Principal,
     *,
@@ -104,19 +122,42 @@ def list_jobs(
     limit: int,
     cursor: str | None,
     sweep_id: str | None = None,
-) -> JobList:
+) -> JobPage:
+    """Which jobs are on a page: one query, which reads only what their ETags are made of."""
     with invalid_cursor_is_422():
-        jobs, next_cursor = repository.list_page(
+        rows, next_cursor = repository.list_page(
             session, scope=principal.scope, status=status, limit=limit, cursor=cursor, sweep_id=sweep_id
         )
-    return JobList(items=[JobRead.model_validate(job) for job in jobs], next_cursor=next_cursor)
+    return JobPage({row.id: job_etag(row.updated_at, row.epochs_completed) for row in rows}, next_cursor)
+
+
+def list_body(session: Session, bodies: BodyCache, page: JobPage) -> bytes:
+    """The page as `JobList` JSON. Each job's JSON is built once per version: only the jobs whose JSON is
+    not in `bodies` are loaded."""
+    found = {job_id: bodies.get(job_body_key(job_id), etag) for job_id, etag in page.etags.items()}
+    for job in repository.get_many(session, [job_id for job_id, body in found.items() if body is None]):
+        found[job.id] = job_body(bodies, job)
+    items = b",".join(body for body in found.values() if body is not None)
+    return b'{"items":[%s],"next_cursor":%s}' % (items, json.dumps(page.next_cursor).encode())
+
+
+def job_body_key(job_id: str) -> tuple[str, str]:
+    return ("job", job_id)
+
+
+def job_body(bodies: BodyCache, job: Job) -> bytes:
+    """The job as `JobRead` JSON, kept in `bodies` under its ETag (the job list and `GET` share it)."""
+    body = JobRead.model_validate(job).model_dump_json().encode()
+    bodies.put(job_body_key(job.id), job_etag(job.updated_at, job.epochs_completed), body)
+    return body
 
 
 def metrics(
     session: Session, job_id: str, version: Version, *, after_epoch: int, limit: int | None, max_points: int | None
 ) -> MetricsPage:
-    """A page of the job's epochs; `version` (just read, the caller allowed to see it) gives the rest."""
-    items = repository.epochs_after(session, job_id, after_epoch, limit)
+    """A page of the job's epochs as of `version` (just read or known, the caller allowed to see it): epochs
+    written since are left for the next poll, so the page is exactly what its ETag stands for."""
+    items = repository.epochs_after(session, job_id, after_epoch, limit, up_to=version.epochs)
     if max_points is not None:
         items = downsample(items, max_points, version.best_epoch)
     return MetricsPage(job_id=job_id, status=version.status, items=items)
@@ -154,20 +195,18 @@ def get_with_version(
 
 
 def _version_of(status: str, updated_at: datetime, epochs: int, owner: str, best_epoch: int | None) -> Version:
-    etag = f'"{updated_at.timestamp():.6f}-{epochs}"'
-    return Version(etag, status in TERMINAL_STATUSES, owner, status, best_epoch)
+    return Version(job_etag(updated_at, epochs), status in TERMINAL_STATUSES, owner, status, best_epoch, epochs)
+
+
+def job_etag(updated_at: datetime, epochs_completed: int) -> str:
+    """Every change a client can see sets `updated_at`; the epoch count tells apart two in one microsecond."""
+    return f'"{updated_at.timestamp():.6f}-{epochs_completed}"'
 
 
 def _kept(versions: VersionTable | None, job_id: str, version: Version, mark: int) -> Version:
     if versions is not None:
         versions.put(job_id, version, mark)
     return version
-
-
-def list_version(session: Session, principal: Principal) -> str:
-    """An ETag for every list of the caller's jobs: it changes whenever any of them does."""
-    changed = repository.last_change(session, principal.scope)
-    return f'"{changed.timestamp():.6f}"' if changed else '"empty"'
 
 
 def cancel(session: Session, job_id: str, principal: Principal) -> Job:

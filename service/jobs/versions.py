@@ -37,6 +37,7 @@ class Version:
     owner: str
     status: str
     best_epoch: int | None
+    epochs: int  # epochs_completed: a page under this ETag shows epochs 1..epochs, never more
 
 
 class VersionTable:

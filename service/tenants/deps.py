@@ -64,7 +64,7 @@ async def authenticate(
     return await lookup.principal(credentials.credentials)
 
 
-def require_admin(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+async def require_admin(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
     if not principal.admin:
         raise Forbidden("this route needs an admin's API key")
     return principal

@@ -11,8 +11,8 @@ from service.jobs.versions import Version, VersionTable
 from service.settings import Settings
 from tests.fixtures import tiny_spec, wait_for
 
-OLD = Version('"1.000000-0"', False, "alice", "queued", None)
-NEW = Version('"2.000000-1"', False, "alice", "running", None)
+OLD = Version('"1.000000-0"', False, "alice", "queued", None, 0)
+NEW = Version('"2.000000-1"', False, "alice", "running", None, 1)
 
 
 def live_table() -> VersionTable:
