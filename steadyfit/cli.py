@@ -103,7 +103,7 @@ def worker(args: argparse.Namespace) -> None:
     import workers.training.engine  # noqa: F401  (imported once here, so forked children start warm)
     from service.db.engine import Database
     from service.queue import TaskQueue
-    from workers.app import app
+    from workers.app import app, threads_per_job
     from workers.reconciler import Reconciler
 
     if torch.cuda.is_available():
@@ -113,6 +113,7 @@ def worker(args: argparse.Namespace) -> None:
 
     settings = Settings()
     concurrency = args.concurrency or settings.worker_concurrency
+    torch.set_num_threads(threads_per_job(len(os.sched_getaffinity(0)), concurrency))  # inherited by each child
     reconciler = Reconciler(Database(settings.resolved_database_url, pooled=False), TaskQueue(settings), settings)
     reconciler.start()
     app.worker_main(

@@ -10,6 +10,12 @@ from service.queue import celery_config
 from service.settings import Settings
 
 
+def threads_per_job(cores: int, concurrency: int) -> int:
+    """Torch's CPU threads for each of `concurrency` jobs trained at once: the cores shared out among them,
+    since each starting a thread per core would oversubscribe the CPU `concurrency` times over."""
+    return max(1, cores // concurrency)
+
+
 def create_celery(settings: Settings) -> Celery:
     app = Celery("steadyfit")
     app.conf.update(celery_config(settings))
