@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     broker_timeout_seconds: float = Field(2.0, gt=0, description="How long a send or health check waits.")
     max_page_size: int = 200
     response_cache_mib: int = Field(
-        16, ge=0, description="Memory per API process for response bodies kept by ETag (jobs, metrics pages); 0: none."
+        8, ge=0, description="Memory per API process for response bodies kept by ETag (jobs, metrics pages); 0: none."
     )
     max_wall_seconds: float | None = Field(
         None, gt=0, description="Server-wide cap on a job's training time; a job that reaches it stops with `timeout`."
