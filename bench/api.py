@@ -3,15 +3,18 @@
 Both servers run on this machine with 2 API worker processes: steadyfit on a fresh PostgreSQL database
 (127.0.0.1:5432, created and dropped here) with Redis (127.0.0.1:6379, a queue of its own), MLflow with
 its SQLite store in a temporary directory. Both hold the same data: one job/run of 1,000 epochs x 6 metrics.
-One aiohttp client (and, for steadyfit's writes, threads calling the worker's own write path) measures,
+One aiohttp client (and, for steadyfit's writes, processes calling the worker's own write path) measures,
 at 1 and at 16 concurrent clients, each for a fixed time:
-  (a) writing one epoch: `repository.claim`'d job + `record_epoch` in a session, as workers/runner.py
-      does, against MLflow `log-batch` (each client writes to its own job/run);
+  (a) writing one epoch: `record_epoch` on a `repository.claim`'d job, as workers/runner.py writes it, each
+      writer a process of its own as each worker is, against MLflow `log-batch` (each client writes to its
+      own job/run);
   (b) the dashboard's full-history poll: one `GET /v1/jobs/{id}/metrics` against MLflow's 6 `get-history`
       calls (sent at once);
   (c) the incremental poll of the last 10 epochs: `?after_epoch=990` against one
       `get-history-bulk-interval` call with `start_step` (one metric: MLflow needs 6 for what steadyfit sends);
-  (d) steadyfit's 304 poll (`If-None-Match`), against (c)'s MLflow figure.
+  (d) steadyfit's 304 poll (`If-None-Match`), against (c)'s MLflow figure;
+  (e) (c) again while the job trains, an epoch written every 50 ms: an unchanged job's page is sent from
+      memory, so this is what polls cost when pages are read from the database too.
 Then the API workers' resident memory, read from /proc. steadyfit runs with API keys on
 (`STEADYFIT_AUTH=keys`), as in production: every `/v1` request sends a key made for the run, so the key
 check is part of what is measured (MLflow's server has no authentication here). Everything it starts it
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import random
 import subprocess
 import sys
@@ -33,6 +37,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from threading import Barrier as BarrierType
 from typing import Any
 
 import aiohttp
@@ -53,6 +58,7 @@ from service.jobs import repository
 EPOCHS = 1000
 METRICS = ("train_loss", "val_loss", "train_accuracy", "val_accuracy", "lr", "epoch_seconds")
 CONCURRENCY = (1, 16)
+WRITERS = (1, 2, 16)  # (a) also at 2: as many writers as this machine has cores
 OWNER = "bench-worker"
 SPEC = {
     "dataset": {"name": "iris"},
@@ -60,6 +66,7 @@ SPEC = {
     "training": {"epochs": EPOCHS, "batch_size": 16, "seed": 1},
 }
 MIB = 1024 * 1024
+TRAINING_INTERVAL = 0.05  # (e): a fast job's epochs, 20 a second
 
 
 @dataclass
@@ -148,28 +155,59 @@ async def http_load(
         return Stats(len(latencies), time.perf_counter() - start, latencies)
 
 
-def thread_load(call: Callable[[int, int], None], clients: int, seconds: float) -> Stats:
-    """The same, for blocking calls (the worker's write path), one thread per client."""
-    latencies: list[float] = []
-    lock = threading.Lock()
-    start = time.perf_counter()
-    stop = start + seconds
+def process_load(database_url: str, jobs: list[str], first_epoch: int, seconds: float) -> Stats:
+    """Each job's epochs written back to back from a process of its own, as each worker writes its job's."""
+    context = multiprocessing.get_context("spawn")
+    ready = context.Barrier(len(jobs) + 1)  # every writer started and connected: the clock starts
+    results: multiprocessing.Queue[list[float]] = context.Queue()
+    writers = [
+        context.Process(target=write_epochs, args=(database_url, job, first_epoch, seconds, ready, results))
+        for job in jobs
+    ]
+    for writer in writers:
+        writer.start()
+    try:
+        ready.wait(timeout=120)
+        latencies = [latency for _ in writers for latency in results.get(timeout=seconds + 120)]
+    finally:
+        for writer in writers:
+            writer.join(timeout=10)
+            writer.kill()
+    return Stats(len(latencies), seconds, latencies)
 
-    def loop(client: int) -> None:
-        i = 0
+
+def write_epochs(
+    database_url: str,
+    job_id: str,
+    first_epoch: int,
+    seconds: float,
+    ready: BarrierType,
+    results: multiprocessing.Queue[list[float]],
+) -> None:
+    """In a process of its own: epochs of `job_id` from `first_epoch`, as `JobRunner._record_epoch` writes
+    them (one statement, outside a transaction), for `seconds` once every writer is ready; each latency."""
+    database = Database(database_url)
+    try:
+        write_epoch(database, job_id, first_epoch)  # connected before the clock starts
+        ready.wait(timeout=120)
+        latencies = []
+        epoch = first_epoch + 1
+        stop = time.perf_counter() + seconds
         while time.perf_counter() < stop:
             began = time.perf_counter()
-            call(client, i)
-            with lock:
-                latencies.append(time.perf_counter() - began)
-            i += 1
+            write_epoch(database, job_id, epoch)
+            latencies.append(time.perf_counter() - began)
+            epoch += 1
+        results.put(latencies)
+    finally:
+        database.dispose()
 
-    threads = [threading.Thread(target=loop, args=(client,)) for client in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return Stats(len(latencies), time.perf_counter() - start, latencies)
+
+def write_epoch(database: Database, job_id: str, epoch: int) -> None:
+    values = epoch_metrics(epoch)
+    with database.single_statement_session() as session:
+        if not repository.record_epoch(session, job_id, OWNER, epoch, values, epoch, values):
+            raise RuntimeError(f"lost the lease of {job_id}")
 
 
 async def expect(response: aiohttp.ClientResponse, status: int = 200) -> None:
@@ -185,10 +223,11 @@ class Steadyfit:
     def __init__(self, base: str, database_url: str, headers: dict[str, str]) -> None:
         self.base = base
         self.headers = headers  # the API key: every /v1 request sends it
+        self.database_url = database_url
         self.database = Database(database_url)
         self.jobs = [self._running_job() for _ in range(1 + max(CONCURRENCY))]
         self.job = self.jobs[0]
-        self.next_epoch = dict.fromkeys(self.jobs, 1)
+        self.writes_done = 0
         self.etag = ""
 
     def _running_job(self) -> str:
@@ -201,18 +240,9 @@ class Steadyfit:
                 raise RuntimeError(f"could not claim job {job_id}")
         return job_id
 
-    def write_epoch(self, job_id: str) -> None:
-        """One epoch, as JobRunner._record_epoch writes it: the epoch's row and the job's progress."""
-        epoch = self.next_epoch[job_id]
-        self.next_epoch[job_id] = epoch + 1
-        values = epoch_metrics(epoch)
-        with self.database.session() as session:
-            if not repository.record_epoch(session, job_id, OWNER, epoch, values, epoch, values):
-                raise RuntimeError(f"lost the lease of {job_id}")
-
     def fill(self) -> None:
-        for _ in range(EPOCHS):
-            self.write_epoch(self.job)
+        for epoch in range(1, EPOCHS + 1):
+            write_epoch(self.database, self.job, epoch)
         response = httpx.get(f"{self.base}/v1/jobs/{self.job}/metrics", headers=self.headers, timeout=10)
         response.raise_for_status()
         if len(response.json()["items"]) != EPOCHS:
@@ -220,7 +250,9 @@ class Steadyfit:
         self.etag = response.headers["ETag"]
 
     def writes(self, clients: int, seconds: float) -> Stats:
-        return thread_load(lambda client, _i: self.write_epoch(self.jobs[1 + client]), clients, seconds)
+        """`clients` writers, each on a job of its own, starting after the epochs written before."""
+        self.writes_done += 1
+        return process_load(self.database_url, self.jobs[1 : 1 + clients], self.writes_done * 1_000_000, seconds)
 
     async def full(self, session: aiohttp.ClientSession, _client: int, _i: int) -> None:
         async with session.get(f"{self.base}/v1/jobs/{self.job}/metrics", headers=self.headers) as response:
@@ -235,6 +267,26 @@ class Steadyfit:
         url = f"{self.base}/v1/jobs/{self.job}/metrics?after_epoch={EPOCHS}"
         async with session.get(url, headers={**self.headers, "If-None-Match": self.etag}) as response:
             await expect(response, 304)
+
+    @contextmanager
+    def training(self, interval: float) -> Iterator[None]:
+        """The polled job goes on training meanwhile: an epoch written every `interval` seconds (from a thread,
+        as a worker would), so each poll after an epoch reads the database again."""
+        stop = threading.Event()
+
+        def train() -> None:
+            epoch = EPOCHS
+            while not stop.wait(interval):
+                epoch += 1
+                write_epoch(self.database, self.job, epoch)
+
+        thread = threading.Thread(target=train, name="training")
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
 
 
 # --- MLflow ---------------------------------------------------------------------------------------------------
@@ -314,9 +366,10 @@ class Row:
 
 def measure(ours: Steadyfit, theirs: Mlflow, seconds: float) -> list[Row]:
     rows = []
-    for clients in CONCURRENCY:
+    for clients in WRITERS:
         rows.append(Row("(a) write one epoch", clients, ours.writes(clients, seconds), None))
         rows[-1].theirs = asyncio.run(http_load(theirs.log_batch, clients, seconds))
+    for clients in CONCURRENCY:
         rows.append(
             Row(
                 "(b) full-history poll",
@@ -337,6 +390,10 @@ def measure(ours: Steadyfit, theirs: Mlflow, seconds: float) -> list[Row]:
     for clients in CONCURRENCY:
         rows.append(Row("(d) 304 poll vs (c)", clients, asyncio.run(http_load(ours.unchanged, clients, seconds)), None))
         rows[-1].theirs = recent[clients]
+    with ours.training(TRAINING_INTERVAL):  # last: the job's ETag, which (d) sends, changes from here on
+        name = f"(e) (c) while an epoch is written every {TRAINING_INTERVAL * 1000:.0f} ms"
+        for clients in CONCURRENCY:
+            rows.append(Row(name, clients, asyncio.run(http_load(ours.recent, clients, seconds)), recent[clients]))
     return rows
 
 
@@ -373,7 +430,7 @@ def print_targets(rows: list[Row], ours_rss: list[float], theirs_rss: list[float
     for name in ("(c)", "(d)"):
         p99 = at[(name, top)].ours.quantile(0.99)
         checks.append((f"{name} p99 < 50 ms at {top} clients", f"{ms(p99)} ms", p99 < 0.05))
-    for clients in CONCURRENCY:
+    for clients in WRITERS:
         p50 = at[("(a)", clients)].ours.quantile(0.5)
         checks.append((f"(a) p50 < 5 ms at {clients} client(s)", f"{ms(p50)} ms", p50 < 0.005))
     checks.append(("API worker RSS < 150 MiB", f"{max(ours_rss):.0f} MiB", max(ours_rss) < 150))

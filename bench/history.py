@@ -260,14 +260,12 @@ def explain(engine: Engine, target: Target) -> None:
         with Session(engine) as session:
             repository.version(session, target.job)
             repository.epochs_after(session, target.job, target.shape.epochs - 10, None)
-            repository.last_change(session, OWNER)
             repository.list_page(session, scope=OWNER, status=None, limit=PAGE, cursor=cursor)
     finally:
         event.remove(engine, "before_cursor_execute", capture)
     titles = [
         "poll: the job's version (ETag)",
         "poll: its epochs after 990",
-        "list: its ETag (the owner's last change)",
         f"list: {list(target.urls)[-1].removeprefix('list: ')}",
     ]
     with engine.connect() as connection:
