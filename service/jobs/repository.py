@@ -9,11 +9,12 @@ while it still holds the lease.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Row, and_, func, literal, or_, select, type_coerce, update
+from sqlalchemy import JSON, Integer, Row, Select, and_, bindparam, func, or_, select, type_coerce, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -155,26 +156,56 @@ def record_epoch(
     from `Database.single_statement_session` it is one round trip and atomic on its own.
     """
     now = utcnow()
+    if session.get_bind().dialect.name == "postgresql":
+        parameters = {"job": job_id, "holder": owner, "epoch": epoch, "metrics": metrics, "now": now}
+        if best_epoch is not None:
+            parameters.update(best=best_epoch, best_values=best_metrics)
+        return bool(session.scalar(_record_epoch_statement(best_epoch is not None), parameters))
     values: dict[str, Any] = {"epochs_completed": epoch, "updated_at": now}
     if best_epoch is not None:
         values.update(best_epoch=best_epoch, best_metrics=best_metrics)
     progress = update(Job).where(Job.id == job_id, Job.lease_owner == owner, Job.status == "running").values(**values)
-    columns = ["job_id", "epoch", "metrics", "recorded_at"]
-    if session.get_bind().dialect.name == "postgresql":
-        updated = progress.returning(Job.id).cte("progress")
-        row = select(updated.c.id, literal(epoch), literal(metrics, JSON), literal(now, UTCDateTime))
-        recorded = (
-            pg_insert(EpochMetrics).from_select(columns, row).on_conflict_do_nothing(index_elements=columns[:2])
-        ).cte("recorded")
-        return bool(session.scalar(select(func.count()).select_from(updated).add_cte(recorded)))
     if not _changed(session.execute(progress)):
         return False
     session.execute(
         sqlite_insert(EpochMetrics)
         .values(job_id=job_id, epoch=epoch, metrics=metrics, recorded_at=now)
-        .on_conflict_do_nothing(index_elements=columns[:2])
+        .on_conflict_do_nothing(index_elements=EPOCH_KEY)
     )
     return True
+
+
+EPOCH_KEY = ["job_id", "epoch"]
+
+
+@functools.cache
+def _record_epoch_statement(with_best: bool) -> Select[int]:
+    """`record_epoch`'s PostgreSQL statement, with the epoch's values as parameters. Built once: building it
+    per epoch cost more CPU than the database spends running it. No parameter is named after a column of
+    `jobs`: an UPDATE would take such a parameter as a value to SET."""
+    values: dict[str, Any] = {"epochs_completed": bindparam("epoch"), "updated_at": bindparam("now")}
+    if with_best:
+        values.update(best_epoch=bindparam("best"), best_metrics=bindparam("best_values"))
+    progress = (
+        update(Job)
+        .where(Job.id == bindparam("job"), Job.lease_owner == bindparam("holder"), Job.status == "running")
+        .values(**values)
+        .returning(Job.id)
+        .cte("progress")
+    )
+    row = select(
+        progress.c.id,
+        bindparam("epoch", type_=Integer),
+        bindparam("metrics", type_=JSON),
+        bindparam("now", type_=UTCDateTime),
+    )
+    recorded = (
+        pg_insert(EpochMetrics)
+        .from_select([*EPOCH_KEY, "metrics", "recorded_at"], row)
+        .on_conflict_do_nothing(index_elements=EPOCH_KEY)
+        .cte("recorded")
+    )
+    return select(func.count()).select_from(progress).add_cte(recorded)
 
 
 def finish(session: Session, job_id: str, owner: str, status: str, **values: Any) -> bool:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from service.db.engine import Database
 from service.db.models import EpochMetrics, Job
@@ -66,6 +68,32 @@ def test_an_epoch_written_twice_is_stored_once(database: Database) -> None:
         job = repository.get(session, job_id)
     assert rows == 1
     assert job is not None and (job.epochs_completed, job.best_epoch) == (1, 1)
+
+
+def test_an_epoch_sets_the_progress_and_keeps_the_best_until_a_better_one(database: Database) -> None:
+    job_id = new_job(database)
+    with database.session() as session:
+        repository.claim(session, job_id, "w", lease_seconds=30, max_attempts=3)
+
+    def write(session_of: Callable[[], AbstractContextManager[Session]], epoch: int, loss: float, best: bool) -> None:
+        metrics = {"val_loss": loss}
+        with session_of() as session:
+            assert repository.record_epoch(
+                session, job_id, "w", epoch, metrics, epoch if best else None, metrics if best else None
+            )
+
+    write(database.single_statement_session, 1, 0.5, best=True)  # as a worker writes
+    write(database.single_statement_session, 2, 0.7, best=False)
+    write(database.session, 3, 0.4, best=True)  # in a transaction
+    write(database.session, 4, 0.6, best=False)
+
+    with database.session() as session:
+        job = repository.get(session, job_id)
+        stored = repository.epochs_after(session, job_id, 0, None)
+    assert job is not None
+    assert (job.epochs_completed, job.best_epoch, job.best_metrics) == (4, 3, {"val_loss": 0.4})
+    assert (job.owner, job.lease_owner, job.status) == ("local", "w", "running")  # nothing else was set
+    assert [(row["epoch"], row["val_loss"]) for row in stored] == [(1, 0.5), (2, 0.7), (3, 0.4), (4, 0.6)]
 
 
 def test_a_cancel_request_reaches_the_worker_through_its_lease_renewal(database: Database) -> None:
