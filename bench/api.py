@@ -46,9 +46,9 @@ from harness import (
     ROOT,
     api_key_headers,
     free_port,
+    migrated_env,
     postgres_database,
     redis_queue,
-    steadyfit_env,
     stop_group,
 )
 
@@ -451,8 +451,7 @@ def main() -> None:
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="steadyfit-bench-")))
         database_url = stack.enter_context(postgres_database())
-        env = steadyfit_env(database_url, stack.enter_context(redis_queue()), tmp / "steadyfit")
-        subprocess.run([sys.executable, "-m", "steadyfit.cli", "migrate"], env=env, cwd=ROOT, check=True)
+        env = migrated_env(database_url, stack.enter_context(redis_queue()), tmp / "steadyfit")
         headers = api_key_headers(database_url)
         port = free_port()
         ours_pid = stack.enter_context(

@@ -33,9 +33,9 @@ from harness import (
     ROOT,
     api_key_headers,
     free_port,
+    migrated_env,
     postgres_database,
     redis_queue,
-    steadyfit_env,
     stop_group,
 )
 
@@ -139,8 +139,7 @@ def main() -> None:
     args = parser.parse_args()
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="steadyfit-bench-")))
-        env = steadyfit_env(stack.enter_context(postgres_database()), stack.enter_context(redis_queue()), tmp)
-        subprocess.run([sys.executable, "-m", "steadyfit.cli", "migrate"], env=env, cwd=ROOT, check=True)
+        env = migrated_env(stack.enter_context(postgres_database()), stack.enter_context(redis_queue()), tmp)
         headers = api_key_headers(env["STEADYFIT_DATABASE_URL"])
         port = free_port()
         api = stack.enter_context(steadyfit(["api", "--port", str(port)], env, tmp / "api.log"))

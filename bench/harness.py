@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -53,6 +54,17 @@ def steadyfit_env(database_url: str, queue_name: str, data_dir: Path) -> dict[st
         STEADYFIT_QUEUE_NAME=queue_name,
         STEADYFIT_DATA_DIR=str(data_dir),
     )
+    return env
+
+
+def migrated_env(database_url: str, queue_name: str, data_dir: Path) -> dict[str, str]:
+    """`steadyfit_env` for a database that `steadyfit migrate` has just brought to the newest schema."""
+    env = steadyfit_env(database_url, queue_name, data_dir)
+    migrated = subprocess.run(
+        [sys.executable, "-m", "steadyfit.cli", "migrate"], env=env, cwd=ROOT, capture_output=True, text=True
+    )
+    if migrated.returncode != 0:
+        raise RuntimeError(f"steadyfit migrate failed:\n{migrated.stdout}{migrated.stderr}")
     return env
 
 

@@ -32,7 +32,6 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,7 +44,7 @@ from typing import Any
 import aiohttp
 import httpx
 from api import CONCURRENCY, METRICS, SPEC, Stats, expect, http_load, ms, server
-from harness import ROOT, api_key_headers, free_port, postgres_database, redis_queue, steadyfit_env
+from harness import api_key_headers, free_port, migrated_env, postgres_database, redis_queue
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
@@ -393,12 +392,7 @@ def main() -> None:
         targets = []
         for shape in (small, large):
             database_url = stack.enter_context(postgres_database())
-            env = steadyfit_env(database_url, queue, tmp / shape.name)
-            migrated = subprocess.run(
-                [sys.executable, "-m", "steadyfit.cli", "migrate"], env=env, cwd=ROOT, capture_output=True, text=True
-            )
-            if migrated.returncode != 0:
-                raise RuntimeError(f"steadyfit migrate failed:\n{migrated.stdout}{migrated.stderr}")
+            env = migrated_env(database_url, queue, tmp / shape.name)
             engine = create_engine(database_url)
             stack.callback(engine.dispose)
             seconds = fill(engine, shape)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
 import sys
 import tempfile
 import threading
@@ -31,7 +30,7 @@ from pathlib import Path
 import aiohttp
 import httpx
 from api import MIB, OWNER, SPEC, epoch_metrics, server, worker_rss
-from harness import REDIS_URL, ROOT, api_key_headers, free_port, postgres_database, redis_queue, steadyfit_env
+from harness import REDIS_URL, api_key_headers, free_port, migrated_env, postgres_database, redis_queue
 from sqlalchemy import text
 
 from service.db.engine import Database
@@ -292,8 +291,7 @@ def main() -> None:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="steadyfit-bench-")))
         database_url = stack.enter_context(postgres_database())
         queue_name = stack.enter_context(redis_queue())
-        env = steadyfit_env(database_url, queue_name, tmp / "steadyfit")
-        subprocess.run([sys.executable, "-m", "steadyfit.cli", "migrate"], env=env, cwd=ROOT, check=True)
+        env = migrated_env(database_url, queue_name, tmp / "steadyfit")
         headers = api_key_headers(database_url)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
