@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from service import observability
+from service import apidocs, observability
 from service.artifacts import artifact_store
 from service.caching import BodyCache, ReadsInFlight
 from service.datasets.router import router as datasets_router
@@ -65,7 +65,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.queue.close()
             app.state.database.dispose()
 
-    app = FastAPI(title="steadyfit", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="steadyfit",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,  # served by apidocs with its own copy of the scripts, so it works offline
+        redoc_url=None,
+    )
     app.state.settings = settings
     install_error_handlers(app)
     if settings.cors_origins:
@@ -82,5 +89,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     observability.install(app)
     app.include_router(ui_router)
+    apidocs.install(app)
     app.add_middleware(RequestIdMiddleware)  # outermost of ours: every response, logs and problems see the id
     return app

@@ -72,17 +72,22 @@ def dropout_study(rate: float) -> dict[str, Any]:
     )
 
 
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[Chrome]:
+def start_chromium(tmp_path: Path, *flags: str) -> Chrome:
+    """Headless Chromium with its profile and driver log in `tmp_path`, and `flags` added to ours."""
     chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
     if not (chromium and chromedriver):
         pytest.fail(MISSING_BROWSER)
     options = Options()
     options.binary_location = chromium
-    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile'}"]:
+    for flag in [*CHROMIUM_FLAGS, *flags, f"--user-data-dir={tmp_path / 'chromium-profile'}"]:
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = Chrome(options=options, service=Service(chromedriver, log_output=str(tmp_path / "driver.log")))
+    return Chrome(options=options, service=Service(chromedriver, log_output=str(tmp_path / "driver.log")))
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Chrome]:
+    driver = start_chromium(tmp_path)
     try:
         yield driver
     finally:
