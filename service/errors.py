@@ -1,15 +1,20 @@
 """One error format for every response: RFC 9457 problem details (application/problem+json).
 
-Validation errors list each offending field as a dotted path. No stack trace ever leaves the server.
+Validation errors list each offending field as a dotted path, and say how to fix what pydantic's words do
+not: the closest allowed name to an unknown field, where malformed JSON breaks (line and column), the
+Content-Type a body needs. No stack trace ever leaves the server.
 """
 
 from __future__ import annotations
 
+import difflib
+import json
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from http import HTTPStatus
-from typing import Any
+from types import UnionType
+from typing import Annotated, Any, TypeGuard, Union, get_args, get_origin
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -163,11 +168,79 @@ def _is_union_tag(part: str) -> bool:
     return part in {"float", "int", "str", "bool"} or part[:1].isupper() or any(c in part for c in "[-")
 
 
-def _validation_errors(exc: RequestValidationError) -> list[FieldError]:
-    return [
-        FieldError(field=field_path(err.get("loc", ())), message=err.get("msg", "invalid"), type=err["type"])
-        for err in exc.errors()
-    ]
+def _validation_errors(request: Request, exc: RequestValidationError) -> list[FieldError]:
+    return [_field_error(request, exc, err) for err in exc.errors()]
+
+
+def _field_error(request: Request, exc: RequestValidationError, err: Mapping[str, Any]) -> FieldError:
+    """pydantic's error, with what the client can do about it where pydantic's words do not say."""
+    loc, kind, message = tuple(err.get("loc", ())), err["type"], err.get("msg", "invalid")
+    if kind == "json_invalid":
+        return FieldError(field="body", message=_json_position(exc.body, loc[-1], err), type=kind)
+    if kind == "extra_forbidden" and loc[:1] == ("body",):
+        message += _did_you_mean(request, loc)
+    elif loc == ("body",) and isinstance(exc.body, bytes):  # FastAPI leaves a body it did not read as JSON as bytes
+        sent = request.headers.get("content-type")
+        message = "the body must be JSON, sent with the header `Content-Type: application/json` " + (
+            f"(this request's is `{sent}`)" if sent else "(this request has none)"
+        )
+    return FieldError(field=field_path(loc), message=message, type=kind)
+
+
+def _json_position(body: Any, offset: Any, err: Mapping[str, Any]) -> str:
+    """Where the JSON stops parsing, as line and column (the error carries only a character offset)."""
+    reason = err.get("ctx", {}).get("error", err.get("msg", "invalid JSON"))
+    if not (isinstance(body, str) and isinstance(offset, int)):
+        return f"invalid JSON: {reason}"
+    parsed = json.JSONDecodeError(reason, body, offset)  # works out the line and column
+    return f"invalid JSON at line {parsed.lineno}, column {parsed.colno}: {reason}"
+
+
+def _did_you_mean(request: Request, loc: tuple[Any, ...]) -> str:
+    """ "; did you mean `name`?" with the closest field allowed where the unknown one was sent, or ""."""
+    body_field = getattr(request.scope.get("route"), "body_field", None)
+    if body_field is None:
+        return ""
+    names = _field_names(body_field.field_info.annotation, loc[1:-1])
+    close = difflib.get_close_matches(str(loc[-1]), names, n=1)
+    return f"; did you mean `{close[0]}`?" if close else ""
+
+
+def _field_names(annotation: Any, path: Sequence[Any]) -> list[str]:
+    """The field names accepted at `path` (the middle of a pydantic error location) inside `annotation`."""
+    types = _members(annotation)
+    for part in path:
+        types = [found for tp in types for found in _step(tp, part)]
+    return sorted({name for tp in types if _is_model(tp) for name in tp.model_fields})
+
+
+def _members(annotation: Any) -> list[Any]:
+    """A type with `Annotated`, optional and union taken apart."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _members(get_args(annotation)[0])
+    if origin in (Union, UnionType):
+        return [member for arg in get_args(annotation) for member in _members(arg)]
+    return [annotation]
+
+
+def _step(annotation: Any, part: Any) -> list[Any]:
+    """Where one part of an error location leads from `annotation`: a model's field, or the model itself
+    when pydantic names the union member it tried, a list's item, a dict's value."""
+    if _is_model(annotation):
+        if part in annotation.model_fields:
+            return _members(annotation.model_fields[part].annotation)
+        return [annotation] if part == annotation.__name__ else []
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin in (list, tuple, set, frozenset) and isinstance(part, int) and args:
+        return _members(args[0])
+    if origin is dict and len(args) == 2:
+        return _members(args[1])
+    return []
+
+
+def _is_model(annotation: Any) -> TypeGuard[type[BaseModel]]:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -223,8 +296,8 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem(exc.status, exc.detail, exc.errors, exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = _validation_errors(exc)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _validation_errors(request, exc)
         detail = "; ".join(f"{e.field}: {e.message}" for e in errors)
         return problem(HTTPStatus.UNPROCESSABLE_ENTITY, detail, errors)
 
