@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 class FieldError(BaseModel):
     field: str = Field(description="Dotted path of the offending field, e.g. `model.dropout`.")
-    message: str
+    message: str = Field(description="What is wrong with it, and how to fix it where that can be said.")
     type: str = Field(description="A machine-readable error kind, e.g. `less_than`, `extra_forbidden`.")
 
 

@@ -230,7 +230,9 @@ class OptimizerSpec(SpecModel):
 class SchedulerSpec(SpecModel):
     """Learning-rate schedule, stepped once per epoch, after an optional linear warm-up."""
 
-    name: Literal["step", "exponential", "cosine", "reduce_on_plateau"]
+    name: Literal["step", "exponential", "cosine", "reduce_on_plateau"] = Field(
+        description="The schedule; the fields below say which of them they apply to."
+    )
     step_size: int = Field(10, ge=1, description="step: epochs between decays.")
     gamma: float = Field(0.1, gt=0.0, le=1.0, description="step/exponential: decay factor.")
     t_max: int | None = Field(None, ge=1, description="cosine: period in epochs (default: training.epochs).")
@@ -289,16 +291,21 @@ class JobSpec(SpecModel):
     """
 
     name: str | None = Field(None, min_length=1, max_length=200, description="A label for people.")
-    dataset: DatasetSpec
-    model: ModelSpec = Field(default_factory=lambda: ModelSpec())
-    regularization: RegularizationSpec = Field(default_factory=lambda: RegularizationSpec())
+    dataset: DatasetSpec = Field(description="The data to train on: a built-in, synthetic or uploaded data set.")
+    model: ModelSpec = Field(default_factory=lambda: ModelSpec(), description="The network: MLP or CNN.")
+    regularization: RegularizationSpec = Field(
+        default_factory=lambda: RegularizationSpec(),
+        description="Weight penalties, norm constraints, gradient clipping, label smoothing, input noise.",
+    )
     loss: LossName | LossSpec | None = Field(
         None,
         description="A loss name or `{name, delta}`. Default: cross_entropy for classification, mse for regression.",
     )
-    optimizer: OptimizerSpec = Field(default_factory=lambda: OptimizerSpec())
+    optimizer: OptimizerSpec = Field(default_factory=lambda: OptimizerSpec(), description="How weights are updated.")
     scheduler: SchedulerSpec | None = Field(None, description="Learning-rate schedule; none keeps lr fixed.")
-    training: TrainingSpec = Field(default_factory=lambda: TrainingSpec())
+    training: TrainingSpec = Field(
+        default_factory=lambda: TrainingSpec(), description="Epochs, batch size, seed and time limit."
+    )
     early_stopping: EarlyStoppingSpec | None = Field(
         None, description="Early stopping; without it a job trains for `training.epochs`."
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile, status
+from fastapi import APIRouter, File, Form, Path, Query, Request, Response, UploadFile, status
 
 from service.artifacts import ArtifactStore
 from service.datasets import service
@@ -19,12 +19,24 @@ from service.tenants.limits import limits_for
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "No data set with this id."}}
+DatasetId = Annotated[str, Path(description="The data set's `id`, as POST /v1/datasets returned it.")]
+# A small table as it would be uploaded (Swagger UI offers a file picker for `file` instead).
+EXAMPLE_UPLOAD = {
+    "file": "x1,x2,colour,label\n"
+    "0,0,red,no\n1,3,blue,yes\n2,6,red,yes\n3,9,blue,no\n4,1,red,yes\n5,4,blue,yes\n"
+    "6,7,red,no\n0,10,blue,yes\n1,2,red,yes\n2,5,blue,no\n3,8,red,yes\n4,0,blue,yes\n",
+    "target": "label",
+    "task": "classification",
+    "name": "colours",
+    "impute": "none",
+}
 
 
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
     operation_id="upload_dataset",
+    openapi_extra={"requestBody": {"content": {"multipart/form-data": {"example": EXAMPLE_UPLOAD}}}},
     responses={
         400: {"model": Problem, "description": "The file does not parse; `detail` says where."},
         409: IDEMPOTENCY_CONFLICT,
@@ -90,6 +102,6 @@ def list_datasets(
 
 
 @router.get("/{dataset_id}", operation_id="get_dataset", responses=NOT_FOUND)
-def get_dataset(dataset_id: str, session: SessionDep, principal: PrincipalDep) -> DatasetRead:
+def get_dataset(dataset_id: DatasetId, session: SessionDep, principal: PrincipalDep) -> DatasetRead:
     """A data set's rows, columns, task, class counts and checksum."""
     return DatasetRead.model_validate(service.get(session, dataset_id, principal))

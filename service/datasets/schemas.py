@@ -13,22 +13,24 @@ class DatasetRead(BaseModel):
 
     id: str = Field(description='Refer to it in a job spec as `"dataset": {"id": ...}`.')
     owner: str = Field(description="Who it belongs to: the owner of the API key that created it.")
-    name: str | None
+    name: str | None = Field(description="A label for people, if one was given.")
     filename: str | None = Field(description="The uploaded file's name, for display only.")
     format: Literal["csv", "parquet"] = Field(description="Detected from the content.")
-    task: Literal["classification", "regression"]
+    task: Literal["classification", "regression"] = Field(description="What a job trained on it predicts.")
     target: str = Field(description="The target column.")
-    rows: int
+    rows: int = Field(description="Rows in the table (after the header).")
     columns: list[str] = Field(description="The columns of the upload, target included.")
     feature_names: list[str] = Field(description="The model's inputs: numeric columns and one-hot `column=value`.")
     categorical_columns: list[str] = Field(description="Text columns, one-hot encoded.")
     class_counts: dict[str, int] | None = Field(description="Rows per class (classification).")
-    imputation: Literal["none", "mean", "median", "most_frequent"]
-    size_bytes: int
+    imputation: Literal["none", "mean", "median", "most_frequent"] = Field(
+        description="How missing feature values were filled (`impute` of the upload)."
+    )
+    size_bytes: int = Field(description="Size of the uploaded file.")
     checksum: str = Field(description="`sha256:` and the hex digest of the uploaded bytes.")
-    created_at: datetime
+    created_at: datetime = Field(description="When it was uploaded.")
 
 
 class DatasetList(BaseModel):
-    items: list[DatasetRead]
+    items: list[DatasetRead] = Field(description="This page's data sets, newest first.")
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")

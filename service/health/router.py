@@ -7,7 +7,7 @@ from typing import Literal
 
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from service.db.engine import Database
 from service.queue import TaskQueue
@@ -19,9 +19,9 @@ State = Literal["ok", "down"]
 
 
 class Health(BaseModel):
-    status: State
-    database: State
-    broker: State
+    status: State = Field(description="`ok` when both parts below are.")
+    database: State = Field(description="Whether the database answers.")
+    broker: State = Field(description="Whether the message broker answers.")
 
 
 def _state(check: str, probe: object) -> State:

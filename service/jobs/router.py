@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from functools import partial
+from importlib.resources import files
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Header, Query, Request, Response, status
+from fastapi import APIRouter, Body, Header, Path, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
@@ -28,31 +30,12 @@ from service.tenants.principal import Principal
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "No job with this id."}}
+JobId = Annotated[str, Path(description="The job's `id`, as POST /v1/jobs returned it.")]
+ArtifactName = Annotated[str, Path(description="An artifact's `name`, as GET /v1/jobs/{job_id}/artifacts lists it.")]
 SSE_EXAMPLE = 'id: 1\nevent: epoch\ndata: {"epoch": 1, "val_loss": 0.7}\n\n'
 NOT_MODIFIED: dict[int | str, dict[str, Any]] = {304: {"description": "Unchanged since the ETag in If-None-Match."}}
-EXAMPLE_SPEC = {
-    "name": "digits-dropout-0.5",
-    "dataset": {"name": "digits", "validation_split": 0.2, "test_split": 0.2},
-    "model": {
-        "type": "mlp",
-        "hidden_layers": [128, 64],
-        "activation": "relu",
-        "dropout": 0.5,
-        "batch_norm": True,
-        "init": "he_normal",
-    },
-    "regularization": {"l1": 0.0, "l2": 0.0001},
-    "loss": "cross_entropy",
-    "optimizer": {"name": "adam", "lr": 0.001},
-    "training": {"epochs": 100, "batch_size": 64, "seed": 42},
-    "early_stopping": {
-        "monitor": "val_loss",
-        "mode": "min",
-        "patience": 5,
-        "min_delta": 0.0,
-        "restore_best_weights": True,
-    },
-}
+# The README's digits spec; examples/digits.json links to this file.
+EXAMPLE_SPEC = json.loads((files("service.jobs") / "digits.json").read_text())
 
 
 @router.post(
@@ -122,7 +105,7 @@ def _read_list(
 
 
 @router.get("/{job_id}", operation_id="get_job", response_model=JobRead, responses={**NOT_FOUND, **NOT_MODIFIED})
-async def get_job(job_id: str, request: Request, principal: PrincipalDep) -> JobRead | Response:
+async def get_job(job_id: JobId, request: Request, principal: PrincipalDep) -> JobRead | Response:
     """A job's status, progress, best epoch, stop reason and test metrics. Supports `If-None-Match`."""
     read = partial(_read_job, request, job_id, principal)
     return await _answer(request, job_id, principal, service.job_body_key(job_id), read)
@@ -197,7 +180,7 @@ def _read_job(request: Request, job_id: str, principal: Principal) -> Response:
     },
 )
 async def get_job_metrics(
-    job_id: str,
+    job_id: JobId,
     request: Request,
     principal: PrincipalDep,
     after_epoch: Annotated[int, Query(ge=0, description="Only epochs after this one (0 = all).")] = 0,
@@ -270,7 +253,7 @@ def _read_metrics(request: Request, job_id: str, principal: Principal, query: Me
     },
 )
 async def stream_job_events(
-    job_id: str,
+    job_id: JobId,
     request: Request,
     principal: PrincipalDep,
     last_event_id: Annotated[
@@ -301,7 +284,7 @@ def _require(database: Database, job_id: str, principal: Principal) -> None:
     operation_id="cancel_job",
     responses={**NOT_FOUND, 409: {"model": Problem, "description": "The job has already finished."}},
 )
-def cancel_job(job_id: str, request: Request, session: SessionDep, principal: PrincipalDep) -> JobRead:
+def cancel_job(job_id: JobId, request: Request, session: SessionDep, principal: PrincipalDep) -> JobRead:
     """Cancel a job. A queued job never starts; a running one stops after its current batch."""
     job = service.cancel(session, job_id, principal)
     # This process forgets the old ETag before answering; the others when PostgreSQL notifies them.
@@ -310,7 +293,9 @@ def cancel_job(job_id: str, request: Request, session: SessionDep, principal: Pr
 
 
 @router.get("/{job_id}/artifacts", operation_id="list_job_artifacts", responses=NOT_FOUND)
-def list_job_artifacts(job_id: str, session: SessionDep, store: ArtifactsDep, principal: PrincipalDep) -> ArtifactList:
+def list_job_artifacts(
+    job_id: JobId, session: SessionDep, store: ArtifactsDep, principal: PrincipalDep
+) -> ArtifactList:
     """The files a job produced: `weights.safetensors` (the kept weights, with the spec and the
     preprocessing statistics in its metadata) once it has finished."""
     return service.artifacts(session, store, job_id, principal)
@@ -323,7 +308,7 @@ def list_job_artifacts(job_id: str, session: SessionDep, store: ArtifactsDep, pr
     responses={**NOT_FOUND, 200: {"content": {"application/octet-stream": {}}, "description": "The file."}},
 )
 def download_job_artifact(
-    job_id: str, name: str, session: SessionDep, store: ArtifactsDep, principal: PrincipalDep
+    job_id: JobId, name: ArtifactName, session: SessionDep, store: ArtifactsDep, principal: PrincipalDep
 ) -> Response:
     """Download one artifact. Weights are safetensors: loading them can never run code."""
     data = service.artifact(session, store, job_id, name, principal)

@@ -16,16 +16,18 @@ TERMINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled
 class JobRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
-    id: str
+    id: str = Field(description="The job's id, as in `/v1/jobs/{job_id}`.")
     owner: str = Field(description="Who it belongs to: the owner of the API key that created it.")
-    name: str | None
-    status: JobStatus
+    name: str | None = Field(description="The spec's `name`, a label for people.")
+    status: JobStatus = Field(
+        description="`queued`, then `running`, then one of `succeeded`, `failed` and `cancelled`."
+    )
     task: Literal["classification", "regression"] = Field(description="Decided by the data set.")
     spec: JobSpec = Field(description="The normalized spec: what was sent, with every default filled in.")
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    epochs_completed: int
+    created_at: datetime = Field(description="When it was submitted.")
+    started_at: datetime | None = Field(description="When a worker started it; null while queued.")
+    finished_at: datetime | None = Field(description="When it ended; null until then.")
+    epochs_completed: int = Field(description="Epochs trained so far.")
     best_epoch: int | None = Field(description="The epoch whose weights are kept (early stopping's best).")
     best_metrics: dict[str, float | None] | None = Field(description="The per-epoch metrics of best_epoch.")
     test_metrics: dict[str, float | None] | None = Field(
@@ -37,20 +39,20 @@ class JobRead(BaseModel):
     )
     error: str | None = Field(description="Why the job failed.")
     attempts: int = Field(description="How many times a worker has started this job.")
-    cancel_requested: bool
+    cancel_requested: bool = Field(description="A cancel was asked for; a running job stops after its batch.")
     sweep_id: str | None = Field(None, description="The sweep this job is a trial of, if any.")
     trial_number: int | None = Field(None, description="Its number among the sweep's trials, from 0.")
     trial_params: dict[str, JsonValue] | None = Field(None, description="The trial's parameters, by spec path.")
 
 
 class JobList(BaseModel):
-    items: list[JobRead]
+    items: list[JobRead] = Field(description="This page's jobs, newest first.")
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
 
 
 class MetricsPage(BaseModel):
-    job_id: str
-    status: JobStatus
+    job_id: str = Field(description="The job these epochs belong to.")
+    status: JobStatus = Field(description="The job's status when the page was read; poll again until it is final.")
     items: list[dict[str, float | int | None]] = Field(
         description="One object per epoch, oldest first: `epoch` (from 1) and that epoch's metrics. "
         "A null value is a non-finite number (a diverging loss)."
@@ -59,10 +61,10 @@ class MetricsPage(BaseModel):
 
 class ArtifactRead(BaseModel):
     name: str = Field(description="Download it at `/v1/jobs/{id}/artifacts/{name}`.")
-    size_bytes: int
-    media_type: str
+    size_bytes: int = Field(description="The file's size.")
+    media_type: str = Field(description="The file's type, e.g. `application/octet-stream`.")
 
 
 class ArtifactList(BaseModel):
-    job_id: str
-    items: list[ArtifactRead]
+    job_id: str = Field(description="The job that produced them.")
+    items: list[ArtifactRead] = Field(description="Every file, by name.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Query, Response, status
+from fastapi import APIRouter, Body, Path, Query, Response, status
 
 from service.deps import IdempotencyKeyDep, QueueDep, SessionDep, SettingsDep
 from service.errors import IDEMPOTENCY_CONFLICT, TOO_MANY_JOBS, Problem
@@ -16,6 +16,7 @@ from service.tenants.deps import PrincipalDep
 router = APIRouter(prefix="/v1/sweeps", tags=["sweeps"])
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "No sweep with this id."}}
+SweepId = Annotated[str, Path(description="The sweep's `id`, as POST /v1/sweeps returned it.")]
 EXAMPLE_SWEEP = {
     "name": "digits-regularization",
     "base": {
@@ -88,14 +89,14 @@ def list_sweeps(
 
 
 @router.get("/{sweep_id}", operation_id="get_sweep", responses=NOT_FOUND)
-def get_sweep(sweep_id: str, session: SessionDep, principal: PrincipalDep) -> SweepRead:
+def get_sweep(sweep_id: SweepId, session: SessionDep, principal: PrincipalDep) -> SweepRead:
     """A sweep's status, its trials counted by state, and its best trial with parameters and objective."""
     return service.read(session, sweep_id, principal)
 
 
 @router.get("/{sweep_id}/trials", operation_id="list_sweep_trials", responses=NOT_FOUND)
 def list_sweep_trials(
-    sweep_id: str,
+    sweep_id: SweepId,
     session: SessionDep,
     principal: PrincipalDep,
     sort: Annotated[
@@ -113,6 +114,6 @@ def list_sweep_trials(
     operation_id="cancel_sweep",
     responses={**NOT_FOUND, 409: {"model": Problem, "description": "The sweep has already finished."}},
 )
-def cancel_sweep(sweep_id: str, session: SessionDep, principal: PrincipalDep) -> SweepRead:
+def cancel_sweep(sweep_id: SweepId, session: SessionDep, principal: PrincipalDep) -> SweepRead:
     """Cancel a sweep: queued trials never start, running ones stop after their current batch."""
     return service.cancel(session, sweep_id, principal)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from datetime import datetime
-from typing import Any, Literal, cast
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import (
     BaseModel,
@@ -32,10 +32,10 @@ KINDS = ("values", "uniform", "log_uniform", "int_uniform")
 class ParameterRead(TypedDict, total=False):
     """A parameter as the API returns it: only the kind that was given."""
 
-    values: list[JsonValue]
-    uniform: tuple[float, float]
-    log_uniform: tuple[float, float]
-    int_uniform: tuple[int, int]
+    values: Annotated[list[JsonValue], Field(description="The values tried, as listed.")]
+    uniform: Annotated[tuple[float, float], Field(description="`[low, high]` of a uniform float.")]
+    log_uniform: Annotated[tuple[float, float], Field(description="`[low, high]` of a log-uniform float.")]
+    int_uniform: Annotated[tuple[int, int], Field(description="`[low, high]` of an integer, both ends included.")]
 
 
 class ParameterSpec(SpecModel):
@@ -152,7 +152,9 @@ class SweepCreate(SpecModel):
         None, ge=1, le=MAX_TRIALS, description="Trials in all; `grid` defaults to the whole grid, the others need it."
     )
     max_parallel: int = Field(1, ge=1, le=64, description="Trials queued or running at once.")
-    pruner: PrunerSpec = Field(default_factory=lambda: PrunerSpec())
+    pruner: PrunerSpec = Field(
+        default_factory=lambda: PrunerSpec(), description="Stops unpromising trials early; `none` by default."
+    )
     seed: int = Field(0, ge=0, le=2**32 - 1, description="Seeds the sampling, so a sweep can be repeated.")
 
     @property
@@ -176,44 +178,46 @@ class SweepCreate(SpecModel):
 class TrialRead(BaseModel):
     job_id: str = Field(description="The trial's job: `/v1/jobs/{job_id}` has its spec, metrics and artifacts.")
     number: int = Field(description="Trials count from 0 in the order they were created.")
-    status: JobStatus
+    status: JobStatus = Field(description="The trial job's status.")
     params: dict[str, JsonValue] = Field(description="The parameters of this trial, by dotted spec path.")
     objective: float | None = Field(description="The objective metric at the trial's best epoch so far.")
-    epochs_completed: int
-    best_epoch: int | None
+    epochs_completed: int = Field(description="Epochs trained so far.")
+    best_epoch: int | None = Field(description="The epoch whose weights are kept, once there is one.")
     stop_reason: str | None = Field(description="As for jobs, plus `pruned`: stopped early by the pruner.")
-    test_metrics: dict[str, float | None] | None
+    test_metrics: dict[str, float | None] | None = Field(
+        description="The test-split metrics, once the trial has trained to its end."
+    )
 
 
 class TrialCounts(BaseModel):
-    total: int = 0
-    queued: int = 0
-    running: int = 0
+    total: int = Field(0, description="Trials created so far.")
+    queued: int = Field(0, description="Waiting for a worker.")
+    running: int = Field(0, description="Training now.")
     succeeded: int = Field(0, description="Trained to their end (pruned trials are counted apart).")
-    pruned: int = 0
-    failed: int = 0
-    cancelled: int = 0
+    pruned: int = Field(0, description="Stopped early by the pruner.")
+    failed: int = Field(0, description="Ended by an error.")
+    cancelled: int = Field(0, description="Cancelled, with the sweep or on their own.")
 
 
 class SweepRead(SweepCreate):
     model_config = ConfigDict(extra="ignore")
 
-    id: str
+    id: str = Field(description="The sweep's id, as in `/v1/sweeps/{sweep_id}`.")
     owner: str = Field(description="Who it belongs to: the owner of the API key that created it.")
     status: SweepStatus = Field(description="`succeeded` once every trial has ended and one has an objective.")
-    task: Literal["classification", "regression"]
-    created_at: datetime
-    finished_at: datetime | None
-    trials: TrialCounts
+    task: Literal["classification", "regression"] = Field(description="Decided by the base spec's data set.")
+    created_at: datetime = Field(description="When the sweep was created.")
+    finished_at: datetime | None = Field(description="When its last trial ended; null while it runs.")
+    trials: TrialCounts = Field(description="How many trials are in each state.")
     best_trial: TrialRead | None = Field(description="The best trial that trained to its end, once there is one.")
 
 
 class SweepList(BaseModel):
-    items: list[SweepRead]
+    items: list[SweepRead] = Field(description="This page's sweeps, newest first.")
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
 
 
 class TrialList(BaseModel):
-    sweep_id: str
-    objective: ObjectiveSpec
-    items: list[TrialRead]
+    sweep_id: str = Field(description="The sweep these trials belong to.")
+    objective: ObjectiveSpec = Field(description="The sweep's objective, which ranks the trials.")
+    items: list[TrialRead] = Field(description="Every trial, in the order `sort` asks for.")

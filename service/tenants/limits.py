@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from typing import Annotated
 
+from pydantic import Field
 from sqlalchemy.orm import Session
 
 from service.db.models import OwnerLimits
@@ -12,12 +14,14 @@ from service.settings import Settings
 
 @dataclass(frozen=True)
 class Limits:
-    max_queued_jobs: int
-    max_running_jobs: int
-    max_model_parameters: int
-    max_epochs: int
-    max_upload_bytes: int
-    max_upload_rows: int
+    max_queued_jobs: Annotated[int, Field(description="Jobs you may have waiting; past it a submission is a 429.")]
+    max_running_jobs: Annotated[
+        int, Field(description="Jobs you may have training; while it is reached a submission is a 429.")
+    ]
+    max_model_parameters: Annotated[int, Field(description="Trainable parameters a spec's model may have.")]
+    max_epochs: Annotated[int, Field(description="Epochs a spec may ask for (`training.epochs`).")]
+    max_upload_bytes: Annotated[int, Field(description="Size of a data set upload, in bytes.")]
+    max_upload_rows: Annotated[int, Field(description="Rows of a data set upload.")]
 
 
 NAMES = tuple(field.name for field in fields(Limits))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Body, Path, status
 
 from service.deps import SessionDep, SettingsDep
 from service.errors import NotFound, Problem
@@ -16,6 +16,8 @@ from service.tenants.schemas import Identity, KeyCreate, KeyCreated, KeyList, Ke
 router = APIRouter(prefix="/v1", tags=["keys"])
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "No key with this id."}}
+KeyId = Annotated[str, Path(description="The key's `id`, as GET /v1/keys lists it (not the secret).")]
+EXAMPLE_KEY = {"owner": "alice", "admin": False}
 
 
 @router.get("/me", operation_id="get_identity")
@@ -32,14 +34,18 @@ def list_keys(session: SessionDep, _admin: AdminDep) -> KeyList:
 
 
 @router.post("/keys", status_code=status.HTTP_201_CREATED, operation_id="create_key")
-def create_key(body: KeyCreate, session: SessionDep, _admin: AdminDep) -> KeyCreated:
+def create_key(
+    body: Annotated[KeyCreate, Body(openapi_examples={"alice": {"value": EXAMPLE_KEY}})],
+    session: SessionDep,
+    _admin: AdminDep,
+) -> KeyCreated:
     """Create a key (admins only). The response holds the secret; it is not shown again."""
     key, secret = keys.create(session, body.owner, admin=body.admin)
     return KeyCreated(**KeyRead.model_validate(key).model_dump(), key=secret)
 
 
 @router.post("/keys/{key_id}/revoke", operation_id="revoke_key", responses=NOT_FOUND)
-def revoke_key(key_id: str, session: SessionDep, _admin: AdminDep) -> KeyRead:
+def revoke_key(key_id: KeyId, session: SessionDep, _admin: AdminDep) -> KeyRead:
     """Revoke a key (admins only): requests with it are a 403 from then on (within `key_cache_seconds`)."""
     key = keys.revoke(session, key_id)
     if key is None:

@@ -20,12 +20,12 @@ class KeyCreate(BaseModel):
 class KeyRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
-    id: str
-    owner: str
-    admin: bool
+    id: str = Field(description="The key's id, to revoke it with; not the secret.")
+    owner: str = Field(description="Who the key acts for.")
+    admin: bool = Field(description="Whether it is an admin's key.")
     shown: str = Field(description="The key's first characters, to tell keys apart; the rest is never stored.")
-    created_at: datetime
-    revoked_at: datetime | None
+    created_at: datetime = Field(description="When the key was created.")
+    revoked_at: datetime | None = Field(description="When it was revoked; null while it works.")
 
 
 class KeyCreated(KeyRead):
@@ -33,10 +33,10 @@ class KeyCreated(KeyRead):
 
 
 class KeyList(BaseModel):
-    items: list[KeyRead]
+    items: list[KeyRead] = Field(description="Every key, revoked ones included.")
 
 
 class Identity(BaseModel):
     owner: str = Field(description="Who this key acts for (`local` when the server runs without keys).")
-    admin: bool
+    admin: bool = Field(description="Whether this key is an admin's: it sees and manages every owner's resources.")
     limits: Limits = Field(description="The limits that apply to this owner, overrides included.")
