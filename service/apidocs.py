@@ -1,8 +1,8 @@
 """The interactive API reference, /docs (Swagger UI) and /redoc, with their scripts served by this server.
 
 FastAPI's own pages load Swagger UI and ReDoc from a CDN, so they stay blank without internet access. The
-package fastapi-offline vendors both bundles (Swagger UI 5, ReDoc 2, with their licence headers); this
-module serves them under /static/docs and builds the same pages on top of them.
+package fastapi-offline vendors both bundles (Swagger UI 5, ReDoc 2); this module serves them under
+/static/docs and builds FastAPI's pages on them.
 """
 
 from __future__ import annotations
