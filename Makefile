@@ -1,12 +1,14 @@
-# The two commands of the README: `make serve` and `make test`. Both build .venv on first use.
+# The two commands of the README: `make serve [PORT=8000] [HOST=127.0.0.1]` and `make test`. Both build .venv on first use.
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
 
 .PHONY: serve test lint install install-test
 
 serve: install
-	$(BIN)/steadyfit serve
+	$(BIN)/steadyfit serve --host $(HOST) --port $(PORT)
 
 test: install-test lint
 	scripts/test-services

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import ipaddress
 import logging
 import os
@@ -55,11 +56,29 @@ def choose_auth(args: argparse.Namespace, default: str | None) -> None:
     os.environ["STEADYFIT_AUTH"] = chosen
 
 
+def check_port_free(args: argparse.Namespace) -> None:
+    """Refuse, in one line, an address that another process already listens on: before anything starts,
+    rather than uvicorn's bare `[Errno 98]` once the worker is up."""
+    with socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((args.host, args.port))
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise SystemExit(f"steadyfit {args.command}: cannot listen on {args.host}:{args.port}: {exc}") from None
+            make = f" (`make serve PORT={args.port + 1}`)" if args.command == "serve" else ""
+            raise SystemExit(
+                f"steadyfit {args.command}: port {args.port} on {args.host} is in use (another server?); choose "
+                f"another with --port {args.port + 1}{make}"
+            ) from None
+
+
 def api(args: argparse.Namespace) -> None:
     """Run the HTTP API (no torch in this process)."""
     import uvicorn
 
     if args.command == "api":
+        check_port_free(args)
         choose_auth(args, default="keys")  # production: keys unless told otherwise
 
     if args.workers > 1:
@@ -135,6 +154,7 @@ def worker(args: argparse.Namespace) -> None:
 
 def serve(args: argparse.Namespace) -> None:
     """Everything on one machine: SQLite, a file-system queue, one worker and the API."""
+    check_port_free(args)
     choose_auth(args, default=None)
     settings = Settings()
     data_dir = settings.data_dir.resolve()

@@ -90,12 +90,16 @@ class Client:
     def job(self, job_id: str) -> JobRead:
         return JobRead.model_validate(self._request("GET", f"/v1/jobs/{job_id}").json())
 
-    def jobs(self, status: JobStatus | None = None, limit: int = 50, cursor: str | None = None) -> JobList:
+    def jobs(
+        self, status: JobStatus | None = None, limit: int = 50, cursor: str | None = None, id_prefix: str | None = None
+    ) -> JobList:
         params: dict[str, Any] = {"limit": limit}
         if status:
             params["status"] = status
         if cursor:
             params["cursor"] = cursor
+        if id_prefix:
+            params["id_prefix"] = id_prefix
         return JobList.model_validate(self._request("GET", "/v1/jobs", params=params).json())
 
     def metrics(self, job_id: str, after_epoch: int = 0, max_points: int | None = None) -> MetricsPage:

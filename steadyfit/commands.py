@@ -4,20 +4,31 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import yaml
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
+from rich.text import Text
 
 from service.jobs.schemas import JobRead
-from steadyfit.client import ApiError, Client
+from steadyfit.client import ApiError, Client, ClientSettings
 
 console = Console()
 HEADLINE_METRICS = ("train_loss", "val_loss", "val_accuracy", "val_mae")
+ID_WIDTH = 36  # a job id (a UUID), always printed whole so that it can be copied
+SHORT_ID = 8  # the fewest characters of an id that a command accepts, as git does
+ID_PREFIX = re.compile("[0-9a-f-]+")
+
+
+class CommandError(Exception):
+    """An ordinary mistake (a missing file, an unknown id): `run` prints its one line and exits with 1."""
 
 
 def client(args: argparse.Namespace) -> Client:
@@ -25,11 +36,37 @@ def client(args: argparse.Namespace) -> Client:
 
 
 def load_spec(path: Path) -> dict[str, Any]:
-    text = path.read_text()
-    spec = yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else json.loads(text)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise CommandError(f"cannot read the spec {path}: {exc.strerror}") from exc
+    try:
+        spec = yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CommandError(f"{path}, line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
+    except yaml.YAMLError as exc:
+        raise CommandError(f"{path}: not YAML: {exc}".replace("\n", " ")) from exc
     if not isinstance(spec, dict):
-        raise SystemExit(f"{path}: a job spec is a JSON/YAML object")
+        raise CommandError(f"{path}: a job spec is a JSON/YAML object")
     return spec
+
+
+def job_id(api: Client, given: str) -> str:
+    """The id of the caller's job that `given` names: its whole id, or (like git) its first 8 or more
+    characters, when they start the id of no other job of the caller's."""
+    given = given.lower()
+    if len(given) < SHORT_ID:
+        raise CommandError(f"`{given}` is too short: give a job's id or its first {SHORT_ID} characters or more")
+    if len(given) >= ID_WIDTH or not ID_PREFIX.fullmatch(given):
+        return given  # whole, or no id's prefix: the server answers for it
+    page = api.jobs(id_prefix=given, limit=10)
+    if not page.items:
+        raise CommandError(f"no job whose id starts with `{given}`")
+    if len(page.items) > 1:
+        matches = [f"  {job.id}  {job.status}  {job.name or ''}".rstrip() for job in page.items]
+        more = ["  and more"] if page.next_cursor else []
+        raise CommandError("\n".join([f"`{given}` starts the ids of several jobs; give more of it:", *matches, *more]))
+    return page.items[0].id
 
 
 def submit(args: argparse.Namespace) -> None:
@@ -41,17 +78,29 @@ def submit(args: argparse.Namespace) -> None:
             follow(api, job)
 
 
+class FollowProgress(Progress):
+    """The status and the bar on one line, the epoch's metrics on the next, so that both fit 80 columns."""
+
+    def __init__(self, console: Console) -> None:
+        super().__init__(
+            TextColumn("[bold]{task.fields[status]}", table_column=Column(no_wrap=True, min_width=9)),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
+
+    def get_renderables(self) -> Iterable[RenderableType]:
+        yield self.make_tasks_table(self.tasks)
+        for task in self.tasks:
+            yield Text(task.fields["line"], overflow="fold")
+
+
 def follow(api: Client, job: JobRead) -> None:
     """A live progress bar: the epoch's metrics, the best epoch so far and the early-stopping countdown."""
     patience = job.spec.early_stopping.patience if job.spec.early_stopping else None
-    columns = (
-        TextColumn("[bold]{task.fields[status]}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[line]}"),
-    )
-    with Progress(*columns, console=console, transient=False) as progress:
+    with FollowProgress(console) as progress:
         bar = progress.add_task("epochs", total=job.spec.training.epochs, status="queued", line="")
         for event in api.events(job.id):
             if event.event == "status":
@@ -69,7 +118,10 @@ def follow(api: Client, job: JobRead) -> None:
 
 
 def show_job(job: JobRead) -> None:
-    table = Table(title=f"job {job.id}", show_header=False)
+    table = Table(show_header=False)
+    table.add_column()
+    table.add_column(min_width=ID_WIDTH)
+    table.add_row("id", Text(job.id, no_wrap=True))
     for field in ("name", "status", "stop_reason", "epochs_completed", "best_epoch", "attempts", "error"):
         value = getattr(job, field)
         if value is not None:
@@ -85,7 +137,8 @@ def jobs(args: argparse.Namespace) -> None:
     """List jobs, newest first."""
     with client(args) as api:
         page = api.jobs(status=args.status, limit=args.limit)
-    table = Table("id", "name", "status", "epochs", "best", "stop reason", "created")
+    table = Table(Column("id", no_wrap=True, min_width=ID_WIDTH), "name", "status", "epochs", "best", "stop reason")
+    table.add_column("created")
     for job in page.items:
         table.add_row(
             job.id,
@@ -102,16 +155,17 @@ def jobs(args: argparse.Namespace) -> None:
 def show(args: argparse.Namespace) -> None:
     """Show one job."""
     with client(args) as api:
-        show_job(api.job(args.job_id))
+        show_job(api.job(job_id(api, args.job_id)))
 
 
 def metrics(args: argparse.Namespace) -> None:
     """Print a job's per-epoch metrics (a table, or CSV with --csv)."""
     with client(args) as api:
+        found = job_id(api, args.job_id)
         if args.csv:
-            sys.stdout.write(api.metrics_csv(args.job_id))
+            sys.stdout.write(api.metrics_csv(found))
             return
-        page = api.metrics(args.job_id)
+        page = api.metrics(found)
     keys = [k for k in ("epoch", *HEADLINE_METRICS, "lr") if any(k in item for item in page.items)]
     table = Table(*keys)
     for item in page.items:
@@ -126,7 +180,7 @@ def _cell(value: object) -> str:
 def cancel(args: argparse.Namespace) -> None:
     """Cancel a job."""
     with client(args) as api:
-        job = api.cancel(args.job_id)
+        job = api.cancel(job_id(api, args.job_id))
     console.print(f"{job.id}: {job.status}" + (" (stopping)" if job.status == "running" else ""))
 
 
@@ -135,8 +189,12 @@ def download(args: argparse.Namespace) -> None:
     directory = Path(args.out)
     directory.mkdir(parents=True, exist_ok=True)
     with client(args) as api:
-        for artifact in api.artifacts(args.job_id).items:
-            console.print(str(api.download(args.job_id, artifact.name, directory)))
+        found = job_id(api, args.job_id)
+        for artifact in api.artifacts(found).items:
+            console.print(str(api.download(found, artifact.name, directory)))
+
+
+JOB_ID_HELP = f"The job's id, or its first {SHORT_ID} characters or more."
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -153,23 +211,35 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     sub = add("jobs", jobs, "List jobs, newest first.")
     sub.add_argument("--status", choices=["queued", "running", "succeeded", "failed", "cancelled"])
     sub.add_argument("--limit", type=int, default=20)
-    add("show", show, "Show one job.").add_argument("job_id")
+    add("show", show, "Show one job.").add_argument("job_id", help=JOB_ID_HELP)
     sub = add("metrics", metrics, "Print a job's per-epoch metrics.")
-    sub.add_argument("job_id")
+    sub.add_argument("job_id", help=JOB_ID_HELP)
     sub.add_argument("--csv", action="store_true", help="CSV on standard output.")
-    add("cancel", cancel, "Cancel a job.").add_argument("job_id")
+    add("cancel", cancel, "Cancel a job.").add_argument("job_id", help=JOB_ID_HELP)
     sub = add("download", download, "Download a job's artifacts.")
-    sub.add_argument("job_id")
+    sub.add_argument("job_id", help=JOB_ID_HELP)
     sub.add_argument("--out", default=".", help="Directory to write to (default: here).")
 
 
 def run(handler: Any, args: argparse.Namespace) -> None:
+    """Run a command; an ordinary error (a mistake, a server down or saying no) is one line and exit status 1."""
     try:
         handler(args)
+    except CommandError as exc:
+        raise SystemExit(f"steadyfit {args.command}: {exc}") from None
     except ApiError as exc:
-        console.print(f"[red]error[/] {exc}")
-        for error in exc.problem.get("errors") or []:
-            console.print(f"  {error['field']}: {error['message']}")
-        if exc.status == 401:
-            console.print("  pass --api-key KEY or set STEADYFIT_API_KEY (keys come from `steadyfit keys create`)")
-        raise SystemExit(1) from exc
+        raise SystemExit(f"steadyfit {args.command}: {api_error(exc)}") from None
+    except httpx.TransportError as exc:
+        url = args.url or ClientSettings().url
+        raise SystemExit(
+            f"steadyfit {args.command}: no answer from {url} ({exc or type(exc).__name__}); is the server running? "
+            "(`steadyfit serve` starts one; --url or STEADYFIT_URL names another)"
+        ) from None
+
+
+def api_error(exc: ApiError) -> str:
+    """The problem's detail, its status and, for a missing or refused key, where keys come from."""
+    text = f"{exc.problem.get('detail') or exc.problem.get('title') or exc.problem} (HTTP {exc.status})"
+    if exc.status == 401:
+        text += "; pass --api-key KEY or set STEADYFIT_API_KEY (`steadyfit keys create` makes keys)"
+    return text

@@ -33,6 +33,7 @@ from tests.fixtures import (
     wait_for_job,
     wait_until_healthy,
 )
+from tests.readme_examples import readme_mismatches
 
 
 def follow_metrics(http: httpx.Client, job_id: str, timeout: float = 120) -> tuple[list[dict[str, Any]], set[str]]:
@@ -78,6 +79,7 @@ def assert_trained_the_example(http: httpx.Client) -> None:
     assert job["test_metrics"]["accuracy"] > 0.9
     assert job["started_at"] <= job["finished_at"]
     assert job["attempts"] == 1
+    assert readme_mismatches(job, epochs) == []  # seed 42: the README shows this very run
 
 
 def test_the_example_job_trains_on_postgres_and_redis(api_server: httpx.Client, worker: Process) -> None:

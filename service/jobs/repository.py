@@ -46,6 +46,7 @@ def list_page(
     limit: int,
     cursor: str | None,
     sweep_id: str | None = None,
+    id_prefix: str | None = None,
 ) -> tuple[Sequence[Row[str, datetime, datetime, int]], str | None]:
     """A page of the jobs of owner `scope` (of everyone's with None): of each, what its ETag is made of
     (`id`, `updated_at`, `epochs_completed`) and `created_at`; the jobs themselves only where needed."""
@@ -56,6 +57,8 @@ def list_page(
         query = query.where(Job.status == status)
     if sweep_id is not None:
         query = query.where(Job.sweep_id == sweep_id)
+    if id_prefix is not None:
+        query = query.where(Job.id.startswith(id_prefix, autoescape=True))
     return page_of(session.execute(newest_first(query, Job, limit, cursor)).all(), limit)
 
 

@@ -86,18 +86,35 @@ async def list_jobs(
     limit: Annotated[int, Query(ge=1, le=200, description="Page size.")] = 50,
     cursor: Annotated[str | None, Query(max_length=200, description="`next_cursor` of the previous page.")] = None,
     sweep_id: Annotated[str | None, Query(max_length=64, description="Only the trials of this sweep.")] = None,
+    id_prefix: Annotated[
+        str | None,
+        Query(
+            max_length=36,
+            pattern="^[0-9a-f-]+$",
+            description="Only the jobs whose id starts with this (lower-case hex digits and `-`), as"
+            " `steadyfit show` looks up a short id.",
+        ),
+    ] = None,
 ) -> JobList | Response:
     """List your jobs (an admin: everyone's), newest first, one page at a time. Send `If-None-Match` to get
     a 304 when nothing on the page changed."""
     page_size = min(limit, settings.max_page_size)
-    return await run_in_threadpool(_read_list, request, principal, status, page_size, cursor, sweep_id)
+    return await run_in_threadpool(_read_list, request, principal, status, page_size, cursor, sweep_id, id_prefix)
 
 
 def _read_list(
-    request: Request, principal: Principal, status: str | None, limit: int, cursor: str | None, sweep_id: str | None
+    request: Request,
+    principal: Principal,
+    status: str | None,
+    limit: int,
+    cursor: str | None,
+    sweep_id: str | None,
+    id_prefix: str | None,
 ) -> Response:
     with request.app.state.database.autocommit_session() as session:
-        page = service.list_page(session, principal, status=status, limit=limit, cursor=cursor, sweep_id=sweep_id)
+        page = service.list_page(
+            session, principal, status=status, limit=limit, cursor=cursor, sweep_id=sweep_id, id_prefix=id_prefix
+        )
         if caching.matches(request, page.etag):
             return caching.not_modified(page.etag, caching.NO_CACHE)
         body = service.list_body(session, _bodies(request), page)

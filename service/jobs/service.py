@@ -122,11 +122,18 @@ def list_page(
     limit: int,
     cursor: str | None,
     sweep_id: str | None = None,
+    id_prefix: str | None = None,
 ) -> JobPage:
     """Which jobs are on a page: one query, which reads only what their ETags are made of."""
     with invalid_cursor_is_422():
         rows, next_cursor = repository.list_page(
-            session, scope=principal.scope, status=status, limit=limit, cursor=cursor, sweep_id=sweep_id
+            session,
+            scope=principal.scope,
+            status=status,
+            limit=limit,
+            cursor=cursor,
+            sweep_id=sweep_id,
+            id_prefix=id_prefix,
         )
     return JobPage({row.id: job_etag(row.updated_at, row.epochs_completed) for row in rows}, next_cursor)
 

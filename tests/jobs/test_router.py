@@ -9,6 +9,8 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
+from service.db.engine import Database
+from service.db.models import Job
 from service.settings import Settings
 from tests.fixtures import DIGITS_SPEC, REDIS_URL, tiny_spec
 
@@ -96,6 +98,26 @@ def test_list_is_newest_first_with_cursor_pages_and_status_filter(client: TestCl
         "cursor": "not a cursor this API returned"
     }
     assert "status" in field_errors(client.get("/v1/jobs", params={"status": "sleeping"}))
+
+
+def test_the_list_filters_by_id_prefix_among_the_callers_own_jobs(client: TestClient, settings: Settings) -> None:
+    alices = ["abcdef12-0000-4000-8000-000000000001", "abcdef12-0000-4000-8000-000000000002"]
+    database = Database(settings.resolved_database_url, pooled=False)
+    with database.session() as session:
+        for job_id, owner in [
+            *((job_id, "alice") for job_id in alices),
+            ("abcdef12-9999-4000-8000-0000000000b0", "bob"),
+        ]:
+            session.add(Job(id=job_id, owner=owner, status="queued", task="classification", spec=tiny_spec()))
+    database.dispose()
+
+    def listed(prefix: str) -> list[str]:
+        return sorted(j["id"] for j in client.get("/v1/jobs", params={"id_prefix": prefix}).json()["items"])
+
+    assert listed("abcdef12") == alices  # never bob's
+    assert listed(alices[1][:-1] + "2") == [alices[1]]
+    assert listed("abcdef13") == []
+    assert "id_prefix" in field_errors(client.get("/v1/jobs", params={"id_prefix": "abc%"}))
 
 
 def test_cancel_of_a_queued_job_is_final_and_a_second_cancel_is_a_409(client: TestClient) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,10 @@ from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
+from service.db.engine import Database
+from service.db.models import EpochMetrics, Job
+from service.settings import Settings
+from service.spec import JobSpec
 from tests.fixtures import Process, tiny_spec, wait_for, wait_for_job
 
 LAST_SCREENSHOT = Path("/tmp/steadyfit-ui.png")
@@ -266,3 +271,77 @@ def open_sweeps(page: Dashboard, sweep_id: str | None) -> None:
         page.screenshot("3-sweep-leaderboard")
     else:
         wait_for(lambda: "not available" in page.driver.find_element(By.ID, "main").text, 10, "the no-sweeps notice")
+
+
+# Two finished jobs whose specs differ in structure (one has no early stopping at all), one with a sweep's
+# kind of L2, and with train-validation gaps of both signs: -2.7 points and +2.8 points.
+UNSTOPPED = tiny_spec(name="no-early-stopping", regularization={"l2": 4.405970312659304e-05})
+PATIENT = tiny_spec(
+    name="patience-5", regularization={"l2": 0.0001}, early_stopping={"monitor": "val_loss", "patience": 5}
+)
+BEST = {
+    "no-early-stopping": {"train_accuracy": 0.951, "val_accuracy": 0.978, "val_loss": 0.058},
+    "patience-5": {"train_accuracy": 1.0, "val_accuracy": 0.972, "val_loss": 0.077},
+}
+
+
+def finished_job(session: Any, spec: dict[str, Any]) -> str:
+    """A succeeded job of alice's with three epochs, the second the best, written as a worker would."""
+    job = Job(
+        id=str(uuid.uuid4()),
+        owner="alice",
+        name=spec["name"],
+        status="succeeded",
+        task="classification",
+        spec=JobSpec.model_validate(spec).model_dump(mode="json"),
+        epochs_completed=3,
+        best_epoch=2,
+        best_metrics=BEST[spec["name"]],
+        test_metrics={"accuracy": 0.97},
+        stop_reason="max_epochs",
+        attempts=1,
+    )
+    session.add(job)
+    session.flush()
+    for epoch in (1, 2, 3):
+        best = BEST[spec["name"]]
+        metrics = {**best, "train_loss": 0.1 * (4 - epoch), "val_loss": best["val_loss"] + abs(epoch - 2) / 100}
+        session.add(EpochMetrics(job_id=job.id, epoch=epoch, metrics={**metrics, "lr": 0.01}))
+    return job.id
+
+
+def test_the_dashboard_labels_differences_gaps_numbers_and_axes_truly(
+    api_server: httpx.Client, api_key: str, settings: Settings, browser: Chrome, tmp_path: Path
+) -> None:
+    database = Database(settings.resolved_database_url, pooled=False)
+    with database.session() as session:
+        unstopped, patient = finished_job(session, UNSTOPPED), finished_job(session, PATIENT)
+    database.dispose()
+    page = Dashboard(browser, str(api_server.base_url).rstrip("/"), tmp_path / "screenshots")
+    page.open("/ui")
+    wait_for(lambda: "API key needed" in page.main_text(), 10, "the key prompt")
+    page.script_errors()  # the refused calls before the key, logged by the browser
+    page.enter_key(api_key)
+    wait_for(lambda: "no-early-stopping" in page.main_text(), 10, "the job list")
+    assert "L2 4.41e-5" in page.main_text() and "0.0000440" not in page.main_text()
+
+    page.open(f"/ui/compare?ids={unstopped},{patient}")
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, ".legend.big li"), 10, "the compare legend")
+    wait_for(lambda: "2.8 %" in page.main_text(), 10, "the compare table")
+    # Read in one script: the view redraws itself while it polls.
+    first, second = page.js("return [...document.querySelectorAll('.legend.big li')].map((li) => li.innerText)")
+    assert "undefined" not in page.main_text()
+    assert "regularization.l2 = 4.41e-5" in first and "early_stopping = default" in first
+    assert "early_stopping.patience = 5" in second and "regularization.l2 = 1e-4" in second
+    assert "model.dropout" not in first + second  # the same in both: not a difference
+    assert "stopping_threshold" not in second  # left out of one spec, null in the other: the default in both
+    gaps = page.js("return [...document.querySelectorAll('tbody tr')].map((row) => row.cells[6].innerText)")
+    assert gaps == ["\N{MINUS SIGN}2.7 %", "+2.8 %"]
+    axis_titles = page.js("return [...document.querySelectorAll('.chart .axis-title')].map((t) => t.textContent)")
+    assert axis_titles and set(axis_titles) == {"epoch"}
+    page.screenshot("compare-differences")
+
+    page.open(f"/ui/jobs/{unstopped}")
+    wait_for(lambda: "val gap" in page.main_text(), 10, "the job's figures")
+    assert "\N{MINUS SIGN}2.7 %" in page.main_text() and "L2 4.41e-5" in page.main_text()
+    assert page.script_errors() == []

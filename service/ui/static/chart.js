@@ -4,7 +4,7 @@
 
 const SVG = "http://www.w3.org/2000/svg";
 const HEIGHT = 220;
-const MARGIN = { right: 16, bottom: 30, left: 54 };
+const MARGIN = { right: 16, bottom: 44, left: 54 };
 
 export const PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#76b7b2", "#edc948", "#9c755f"];
 
@@ -251,6 +251,9 @@ function grid(axis, { x, y, top, domainX, plotW, width, format }) {
     label.textContent = String(v);
     g.append(label);
   }
+  const title = svg("text", { class: "axis-title", x: MARGIN.left + plotW / 2, y: bottom + 36, "text-anchor": "middle" });
+  title.textContent = "epoch";
+  g.append(title);
   g.append(svg("line", { class: "axis", x1: MARGIN.left, x2: width - MARGIN.right, y1: bottom, y2: bottom }));
   g.append(svg("line", { class: "axis", x1: MARGIN.left, x2: MARGIN.left, y1: top, y2: bottom }));
   return g;

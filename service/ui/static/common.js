@@ -189,6 +189,18 @@ export const formatMetric = (key, value) => (isRatio(key) ? pct(value) : fmt(val
 export const ratioAxis = (value, step) =>
   step === undefined ? pct(value) : `${formatNumber(value * 100, step * 100)} %`;
 export const shortId = (id) => id.slice(0, 8);
+// A spec's number as a person would write it: 3 significant digits, e-notation below 0.001 (4.41e-5).
+export const specNumber = (value) => {
+  if (typeof value !== "number" || Number.isInteger(value)) return String(value);
+  const rounded = Number(value.toPrecision(3));
+  return rounded !== 0 && Math.abs(rounded) < 1e-3 ? rounded.toExponential() : String(rounded);
+};
+// Train minus validation score at the best epoch, sign kept: below zero, validation scores higher.
+export const gapOf = (best, score) =>
+  best[score.train] != null && best[score.val] != null ? best[score.train] - best[score.val] : null;
+// The gap as text, with its sign always shown: "+2.8 %", "−2.7 %".
+export const formatGap = (gap, score) =>
+  gap === null ? "—" : gap > 0 ? `+${score.format(gap)}` : score.format(gap).replace("-", "\u2212");
 export const titleOf = (job) => job.name || `Job ${shortId(job.id)}`;
 export const humanize = (text) => (text ? text.replaceAll("_", " ") : "—");
 const METRIC_NAMES = {
@@ -264,19 +276,19 @@ export function badge(status) {
 export function specSummary(spec) {
   const m = spec.model || {};
   const r = spec.regularization || {};
-  const dropout = Array.isArray(m.dropout) ? m.dropout.join("/") : m.dropout;
+  const dropout = Array.isArray(m.dropout) ? m.dropout.map(specNumber).join("/") : m.dropout && specNumber(m.dropout);
   const layers = m.type === "cnn" ? `CNN ${(m.conv_layers || []).map((c) => c.filters).join("-")}` : "MLP";
   return [
     spec.dataset?.name || `data set ${spec.dataset?.id ?? "?"}`,
     `${layers} ${(m.hidden_layers || []).join("-")} ${m.activation || ""}`.trim(),
     dropout ? `dropout ${dropout}` : null,
     m.batch_norm ? "batch norm" : null,
-    r.l1 ? `L1 ${r.l1}` : null,
-    r.l2 ? `L2 ${r.l2}` : null,
-    r.max_norm ? `max-norm ${r.max_norm}` : null,
-    r.label_smoothing ? `label smoothing ${r.label_smoothing}` : null,
-    r.input_noise ? `input noise ${r.input_noise}` : null,
-    spec.optimizer ? `${spec.optimizer.name} lr ${spec.optimizer.lr}` : null,
+    r.l1 ? `L1 ${specNumber(r.l1)}` : null,
+    r.l2 ? `L2 ${specNumber(r.l2)}` : null,
+    r.max_norm ? `max-norm ${specNumber(r.max_norm)}` : null,
+    r.label_smoothing ? `label smoothing ${specNumber(r.label_smoothing)}` : null,
+    r.input_noise ? `input noise ${specNumber(r.input_noise)}` : null,
+    spec.optimizer ? `${spec.optimizer.name} lr ${specNumber(spec.optimizer.lr)}` : null,
     spec.training ? `batch ${spec.training.batch_size}` : null,
   ]
     .filter(Boolean)

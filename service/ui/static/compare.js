@@ -8,6 +8,8 @@ import {
   errorNotice,
   every,
   fmt,
+  formatGap,
+  gapOf,
   h,
   humanize,
   isAuthError,
@@ -21,22 +23,40 @@ import {
   ratioAxis,
   scoreOf,
   series,
+  specNumber,
   TERMINAL,
   titleOf,
 } from "./common.js";
 
+// A spec as {dotted field: value as written in the spec}; a block that is null stays one field.
 function flatten(value, prefix = "", out = {}) {
   if (value && typeof value === "object" && !Array.isArray(value)) {
     for (const [k, v] of Object.entries(value)) flatten(v, prefix ? `${prefix}.${k}` : k, out);
-  } else out[prefix] = JSON.stringify(value);
+  } else out[prefix] = typeof value === "number" ? specNumber(value) : JSON.stringify(value);
   return out;
 }
 
-// The spec fields in which the jobs differ, e.g. {"model.dropout": ["0", "0.2", "0.5"]}.
-function differences(jobs) {
-  const flat = jobs.map((j) => flatten(j.spec));
+// A field's value, "default" where the spec leaves it out or sets it to null (a block left out included).
+const valueOf = (fields, key) => (fields[key] === undefined || fields[key] === "null" ? "default" : fields[key]);
+
+// The spec fields in which the jobs differ, e.g. ["model.dropout"].
+function differences(flat) {
   const keys = new Set(flat.flatMap(Object.keys));
-  return [...keys].filter((k) => k !== "name" && new Set(flat.map((f) => f[k])).size > 1);
+  return [...keys].filter((k) => k !== "name" && new Set(flat.map((f) => valueOf(f, k))).size > 1);
+}
+
+// One job's side of the differences: "model.dropout = 0.2". A field the spec leaves out or sets to null
+// reads "default", and a block it leaves out is named once ("early_stopping = default"), not field by field;
+// a block it has is told by its fields.
+function describe(fields, diff) {
+  const labels = diff.flatMap((key) => {
+    if (valueOf(fields, key) !== "default") return [`${key} = ${fields[key]}`];
+    if (Object.keys(fields).some((field) => field.startsWith(`${key}.`))) return [];
+    const parts = key.split(".");
+    const block = parts.map((_, i) => parts.slice(0, i + 1).join(".")).find((p) => fields[p] === "null");
+    return [`${block ?? key} = default`];
+  });
+  return [...new Set(labels)].join(", ");
 }
 
 export function compareView() {
@@ -86,8 +106,8 @@ export function compareView() {
   const render = () => {
     const entries = [...jobs.values()].filter((e) => e.job);
     if (!entries.length) return;
-    const diff = differences(entries.map((e) => e.job));
-    const describe = (e) => diff.map((k) => `${k} = ${flatten(e.job.spec)[k]}`).join(", ");
+    const fields = new Map(entries.map((e) => [e, flatten(e.job.spec)]));
+    const diff = differences([...fields.values()]);
     legendSlot.replaceChildren(
       h(
         "ul",
@@ -98,7 +118,7 @@ export function compareView() {
             {},
             h("span", { class: "swatch", "data-color": e.color }),
             h("a", { href: `/ui/jobs/${e.id}` }, titleOf(e.job)),
-            diff.length ? h("span", { class: "sub" }, ` ${describe(e)}`) : null,
+            diff.length ? h("span", { class: "sub" }, ` ${describe(fields.get(e), diff)}`) : null,
             " ",
             badge(e.job.status),
           ),
@@ -215,8 +235,7 @@ function compareTable(entries, score) {
       {},
       entries.map((e) => {
         const best = e.job.best_metrics || {};
-        const gap =
-          best[score.train] != null && best[score.val] != null ? Math.abs(best[score.train] - best[score.val]) : null;
+        const gap = gapOf(best, score);
         const swatch = h("span", { class: "swatch" });
         swatch.style.setProperty("--color", e.color);
         return h(
@@ -228,7 +247,7 @@ function compareTable(entries, score) {
           h("td", { class: "num" }, e.job.best_epoch ?? "—"),
           h("td", { class: "num" }, fmt(best.val_loss)),
           h("td", { class: "num" }, score.format(best[score.val])),
-          h("td", { class: "num" }, gap === null ? "—" : score.format(gap)),
+          h("td", { class: "num" }, formatGap(gap, score)),
           h("td", { class: "num" }, e.job.test_metrics ? score.format(e.job.test_metrics[score.test]) : "—"),
           h("td", {}, humanize(e.job.stop_reason)),
         );

@@ -12,7 +12,9 @@ import {
   errorNotice,
   every,
   fmt,
+  formatGap,
   formatMetric,
+  gapOf,
   h,
   humanize,
   isAuthError,
@@ -314,19 +316,13 @@ function renderStats(slot, job, epochs) {
   const spec = job.spec;
   const es = spec.early_stopping;
   const last = epochs.at(-1);
-  const gap =
-    best[score.train] !== undefined &&
-    best[score.val] !== undefined &&
-    best[score.train] !== null &&
-    best[score.val] !== null
-      ? Math.abs(best[score.train] - best[score.val])
-      : null;
+  const gap = gapOf(best, score);
   const sinceBest = job.best_epoch && last ? last.epoch - job.best_epoch : null;
   slot.replaceChildren(
     stat("Epoch", Math.max(job.epochs_completed, last?.epoch ?? 0), `of at most ${spec.training.epochs}`),
     stat("Best epoch", job.best_epoch ?? "—", best.val_loss !== undefined ? `val loss ${fmt(best.val_loss)}` : null),
     stat(`Validation ${score.word}`, score.format(best[score.val]), "at the best epoch"),
-    stat("Train–val gap", gap === null ? "—" : score.format(gap), `${score.word} at the best epoch`),
+    stat("Train–val gap", formatGap(gap, score), `${score.word}, train minus validation, at the best epoch`),
     TERMINAL.has(job.status)
       ? stat("Stopped", last ? `epoch ${last.epoch}` : "—", humanize(job.stop_reason))
       : stat(

@@ -1,0 +1,132 @@
+"""The `steadyfit` command as a user runs it: against a real `steadyfit api` process, in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+
+from service.db.engine import Database
+from service.db.models import Job
+from service.settings import Settings
+from steadyfit.commands import FollowProgress
+from tests.fixtures import ROOT, Process, free_port, tiny_spec
+
+BAR = "━"
+
+
+def steadyfit(args: list[str], columns: str = "80", **env: str) -> subprocess.CompletedProcess[str]:
+    """`steadyfit ARGS` in a terminal `columns` wide (as rich reads COLUMNS), with `env` added."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("STEADYFIT_")}
+    environ.update(COLUMNS=columns, **env)
+    command = [sys.executable, "-m", "steadyfit.cli", *args]
+    return subprocess.run(command, cwd=ROOT, env=environ, capture_output=True, text=True, timeout=120)
+
+
+def against(http: httpx.Client) -> dict[str, str]:
+    """The environment that points the command at the test's server, with alice's key."""
+    return {"STEADYFIT_URL": str(http.base_url), "STEADYFIT_API_KEY": http.headers["Authorization"].split()[1]}
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *parts: str) -> None:
+    assert result.returncode == 1, result
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    for part in parts:
+        assert part in result.stderr, result.stderr
+
+
+def test_a_port_in_use_is_one_line_that_suggests_another(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = steadyfit(["serve", "--port", str(port)], STEADYFIT_DATA_DIR=str(tmp_path / "data"))
+
+    assert_one_line_error(result, f"port {port} on 127.0.0.1 is in use", f"--port {port + 1}", "make serve PORT=")
+    assert not (tmp_path / "data").exists()  # refused before it migrated or started a worker
+
+
+def test_a_missing_or_broken_spec_and_a_server_that_is_down_are_one_line(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"dataset": {"name": "iris"},\n "model": }')
+    down = {"STEADYFIT_URL": f"http://127.0.0.1:{free_port()}"}
+
+    assert_one_line_error(steadyfit(["submit", str(tmp_path / "nope.json")]), "nope.json", "No such file")
+    assert_one_line_error(steadyfit(["submit", str(broken)]), "broken.json, line 2 column 11")
+    assert_one_line_error(steadyfit(["jobs"], **down), f"no answer from {down['STEADYFIT_URL']}", "steadyfit serve")
+
+
+def test_ids_are_printed_whole_and_a_short_prefix_names_a_job(api_server: httpx.Client, settings: Settings) -> None:
+    env = against(api_server)
+    job = api_server.post("/v1/jobs", json=tiny_spec(name="solo")).json()
+    twins = ["abcdef12-0000-4000-8000-000000000001", "abcdef12-0000-4000-8000-000000000002"]
+    database = Database(settings.resolved_database_url, pooled=False)
+    with database.session() as session:
+        for twin in twins:
+            session.add(Job(id=twin, owner="alice", status="queued", task="classification", spec=tiny_spec()))
+    database.dispose()
+
+    listed = steadyfit(["jobs"], columns="120", **env)
+    shown = steadyfit(["show", job["id"][:8].upper()], **env)
+    ambiguous = steadyfit(["show", "abcdef12"], **env)
+    metrics = steadyfit(["metrics", twins[1][:-1] + "2", "--csv"], **env)
+
+    assert listed.returncode == 0, listed.stderr
+    assert {job["id"], *twins} <= set(listed.stdout.split())
+    assert shown.returncode == 0, shown.stderr
+    assert job["id"] in shown.stdout.split() and "solo" in shown.stdout
+    assert ambiguous.returncode == 1 and "Traceback" not in ambiguous.stderr
+    assert "`abcdef12` starts the ids of several jobs" in ambiguous.stderr
+    assert set(twins) <= set(ambiguous.stderr.split())
+    assert metrics.returncode == 0 and metrics.stdout.startswith("epoch"), metrics.stderr
+    assert_one_line_error(steadyfit(["show", "abcdef"], **env), "too short", "8 characters")
+    assert_one_line_error(steadyfit(["cancel", "12345678"], **env), "no job whose id starts with `12345678`")
+    assert_one_line_error(steadyfit(["show", "not-a-job-id"], **env), "no job `not-a-job-id`", "404")
+
+
+def test_a_rejected_spec_is_one_line_with_the_problems_detail(api_server: httpx.Client, tmp_path: Path) -> None:
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(tiny_spec(model={"hidden_layers": [8], "dropout": 1.5})))
+
+    result = steadyfit(["submit", str(spec)], **against(api_server))
+
+    assert_one_line_error(result, "steadyfit submit: model.dropout: Input should be less than 1", "(HTTP 422)")
+
+
+def test_the_follow_display_keeps_status_and_bar_in_80_columns() -> None:
+    console = Console(width=80, record=True)
+    progress = FollowProgress(console)
+    line = "train_loss 0.1234  val_loss 0.0812  val_accuracy 0.9750  best 12  stops in 3"
+    task = progress.add_task("epochs", total=100, status="succeeded", line=line)
+    progress.update(task, completed=50)
+
+    console.print(progress.get_renderable())
+    text = console.export_text()
+
+    bar_line, metrics_line = text.splitlines()
+    assert bar_line.startswith("succeeded ") and "50/100" in bar_line
+    assert bar_line.count(BAR) == 20  # half of the 40-column bar
+    assert metrics_line == line
+
+
+def test_submit_follow_shows_the_whole_run_in_80_columns(
+    api_server: httpx.Client, worker: Process, tmp_path: Path
+) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(json.dumps(tiny_spec()))  # YAML is a superset of JSON
+
+    result = steadyfit(["submit", str(spec), "--follow"], **against(api_server))
+
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert all(len(line) <= 80 for line in lines), result.stdout
+    bar = next(line for line in lines if "5/5" in line)
+    assert bar.startswith("succeeded ") and BAR * 40 in bar, result.stdout
+    assert any(line.startswith("train_loss ") and "val_accuracy" in line for line in lines), result.stdout
