@@ -1,23 +1,41 @@
 """Turn an uploaded table (CSV or Parquet) into a numeric feature matrix and a target vector.
 
 Numeric columns stay as they are, text columns are one-hot encoded, missing values are an error
-unless an imputation is asked for. numpy only: this runs in the API process.
+unless an imputation is asked for.
+
+Where this runs, and why there. The API process parses the upload while the request waits, as before:
+the response describes the data set (rows, features, classes), and a worker task would turn that into a
+second, polled resource. What keeps the API process small are the caps, all checked before the memory
+they bound is taken:
+1. the file's bytes (`max_upload_bytes`, counted while the body streams in) and rows (`max_upload_rows`);
+2. its columns (`max_upload_columns`), from the header or the Parquet metadata, before any value is read;
+3. the distinct values of each text column and of a classification target (`max_categories`), counted by
+   pyarrow before anything is one-hot encoded;
+4. the encoded matrix, rows x features x 4 bytes (`max_encoded_bytes`), before it is allocated.
+Columns are read with pyarrow, never as Python objects: a CSV's cells as strings (one buffer per column),
+a Parquet file's text columns dictionary-encoded as stored, so a repeated string is held once. The
+encoding is vectorised (pyarrow and numpy). One upload at a time parses in an API process
+(`service/datasets/router.py`), so the worst case above is the process's too; BENCHMARKS.md has its
+peak RSS.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
-import io
-import math
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 Imputation = Literal["none", "mean", "median", "most_frequent"]
-MISSING = {"", "na", "nan", "null", "none", "n/a"}
+MISSING = ["", "na", "nan", "null", "none", "n/a"]  # in a CSV, compared after trimming and lower-casing
 PARQUET_MAGIC = b"PAR1"
+CHUNK = 2**20
 
 
 class TableError(ValueError):
@@ -28,12 +46,22 @@ class TableError(ValueError):
         self.status = status
 
 
-@dataclass
+@dataclass(frozen=True)
+class Caps:
+    """What one upload may hold; see the module docstring for where each is checked."""
+
+    max_rows: int
+    max_columns: int
+    max_categories: int
+    max_encoded_bytes: int
+
+
+@dataclass(frozen=True)
 class Table:
-    """A parsed table: column names and, per column, its values as strings or floats (None = missing)."""
+    """A parsed table: column names and, per column, its values as pyarrow arrays (null = missing)."""
 
     names: list[str]
-    columns: list[list[str | float | None]] = field(default_factory=list)
+    columns: list[pa.ChunkedArray]
 
     @property
     def rows(self) -> int:
@@ -59,122 +87,224 @@ def detect_format(head: bytes) -> Literal["csv", "parquet"]:
     return "csv"
 
 
-def read_table(data: bytes, max_rows: int) -> Table:
-    return _read_parquet(data, max_rows) if detect_format(data[:4096]) == "parquet" else _read_csv(data, max_rows)
+def read_table(path: Path, caps: Caps) -> Table:
+    with path.open("rb") as file:
+        head = file.read(4096)
+    return _read_parquet(path, caps) if detect_format(head) == "parquet" else _read_csv(path, caps)
 
 
-def _read_csv(data: bytes, max_rows: int) -> Table:
+def _read_csv(path: Path, caps: Caps) -> Table:
+    import pyarrow.csv as pa_csv  # only uploads pay for importing it
+
+    header = _csv_header(path)
+    _check_names([name.strip() for name in header], caps)
+    _check_text(path)
+
+    invalid: list[pa_csv.InvalidRow] = []
+
+    def refuse(row: pa_csv.InvalidRow) -> str:
+        invalid.append(row)  # an exception raised here would not reach the caller
+        return "error"
+
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise TableError(f"line {line}: not UTF-8 text") from exc
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise TableError("the file is empty") from None
-    except csv.Error as exc:
-        raise TableError(f"line 1: {exc}") from exc
-    names = [name.strip() for name in header]
-    _check_names(names)
-    columns: list[list[str | float | None]] = [[] for _ in names]
-    try:
-        for row in reader:
-            if not row:
-                continue
-            if len(row) != len(names):
-                raise TableError(f"line {reader.line_num}: {len(row)} fields, the header has {len(names)}")
-            for column, value in zip(columns, row, strict=True):
-                value = value.strip()
-                column.append(None if value.lower() in MISSING else value)
-            if len(columns[0]) > max_rows:
-                raise TableError(f"more than the limit of {max_rows} rows", status=413)
-    except csv.Error as exc:
-        raise TableError(f"line {reader.line_num}: {exc}") from exc
-    return Table(names, columns)
+        arrow = pa_csv.read_csv(
+            path,
+            # one thread: the row numbers of errors are known, and an upload does not take every core
+            read_options=pa_csv.ReadOptions(use_threads=False, block_size=16 * CHUNK),
+            parse_options=pa_csv.ParseOptions(newlines_in_values=True, invalid_row_handler=refuse),
+            # every cell as text: a type guessed from the first block would reject a later value
+            convert_options=pa_csv.ConvertOptions(column_types=dict.fromkeys(header, pa.string())),
+        )
+    except pa.ArrowInvalid as exc:
+        if invalid:
+            row = invalid[0]
+            raise TableError(
+                f"line {row.number}: {row.actual_columns} fields, the header has {row.expected_columns}"
+            ) from None
+        raise TableError(str(exc).removeprefix("CSV parse error: ")) from exc
+    if arrow.num_rows > caps.max_rows:
+        raise TableError(f"more than the limit of {caps.max_rows} rows", status=413)
+    return Table([name.strip() for name in header], [_csv_cells(column) for column in arrow.columns])
 
 
-def _read_parquet(data: bytes, max_rows: int) -> Table:
+def _check_text(path: Path) -> None:
+    """UTF-8 throughout and every quote closed; pyarrow would take an unclosed quote to the end of the file."""
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    lines = quotes = 0
+    last_quote_line = 0
+    with path.open("rb") as file:
+        while chunk := file.read(CHUNK):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                line = lines + chunk[: exc.start].count(b"\n") + 1
+                raise TableError(f"line {line}: not UTF-8 text") from exc
+            if b'"' in chunk:
+                quotes += chunk.count(b'"')
+                last_quote_line = lines + chunk[: chunk.rindex(b'"')].count(b"\n") + 1
+            lines += chunk.count(b"\n")
+    if quotes % 2:
+        raise TableError(f"line {last_quote_line}: a quoted field is not closed")
+
+
+def _csv_header(path: Path) -> list[str]:
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as file:  # _check_text says where
+        try:
+            return next(csv.reader(file, strict=True))
+        except StopIteration:
+            raise TableError("the file is empty") from None
+        except csv.Error as exc:
+            raise TableError(f"line 1: {exc}") from exc
+
+
+def _csv_cells(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Trimmed, with the words of MISSING as nulls."""
+    trimmed = pc.utf8_trim_whitespace(column)
+    return pc.if_else(pc.is_in(pc.utf8_lower(trimmed), pa.array(MISSING)), pa.scalar(None, pa.string()), trimmed)
+
+
+def _read_parquet(path: Path, caps: Caps) -> Table:
     import pyarrow.parquet as pq  # only uploads pay for importing it
 
     try:
-        parquet = pq.ParquetFile(io.BytesIO(data))
-        if parquet.metadata.num_rows > max_rows:
-            raise TableError(f"more than the limit of {max_rows} rows", status=413)
-        arrow = parquet.read()
+        parquet = pq.ParquetFile(path)
+        schema = parquet.schema_arrow
+        names = [str(name) for name in schema.names]
+        _check_names(names, caps)
+        if parquet.metadata.num_rows > caps.max_rows:
+            raise TableError(f"more than the limit of {caps.max_rows} rows", status=413)
+        # text as stored, one copy of each distinct value; decoded to one string per row it could be huge
+        text = [field.name for field in schema if pa.types.is_string(field.type) or pa.types.is_binary(field.type)]
+        arrow = pq.ParquetFile(path, read_dictionary=text).read()
     except TableError:
         raise
     except Exception as exc:
         raise TableError(f"not a readable Parquet file: {exc}") from exc
-    names = [str(name) for name in arrow.column_names]
-    _check_names(names)
-    columns: list[list[str | float | None]] = []
-    for name in names:
-        values = arrow.column(name).to_pylist()
-        columns.append([_cell(v) for v in values])
-    return Table(names, columns)
+    return Table(names, [_nan_as_null(column) for column in arrow.columns])
 
 
-def _cell(value: object) -> str | float | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int | float):
-        return float(value)
-    return str(value)
+def _nan_as_null(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    if pa.types.is_floating(column.type):
+        return pc.if_else(pc.is_nan(column), pa.scalar(None, column.type), column)
+    return column
 
 
-def _check_names(names: list[str]) -> None:
+def _check_names(names: list[str], caps: Caps) -> None:
     if not names or any(not name for name in names):
         raise TableError("line 1: every column needs a name in the header")
+    if len(names) > caps.max_columns:
+        raise TableError(f"{len(names)} columns, over the limit `max_upload_columns` of {caps.max_columns}", 422)
     duplicates = [name for name, count in Counter(names).items() if count > 1]
     if duplicates:
         raise TableError(f"line 1: duplicate column names {duplicates}")
 
 
-def encode(table: Table, target: str, task: Literal["classification", "regression"], impute: Imputation) -> Encoded:
+@dataclass(frozen=True)
+class _Categories:
+    """A text column as category numbers: `index[i]` is row i's place in `names` (sorted), -1 when missing."""
+
+    names: list[str]
+    index: np.ndarray
+
+
+def encode(
+    table: Table, target: str, task: Literal["classification", "regression"], impute: Imputation, caps: Caps
+) -> Encoded:
     if target not in table.names:
         raise TableError(f"no column `{target}`; the columns are {table.names}", status=422)
     if table.rows < 10:
         raise TableError(f"{table.rows} rows; at least 10 are needed to split train/validation/test", status=422)
-    features: list[np.ndarray] = []
+    blocks: list[np.ndarray | _Categories] = []
     feature_names: list[str] = []
     categorical: list[str] = []
     for name, column in zip(table.names, table.columns, strict=True):
         if name == target:
             continue
-        numeric = _as_numbers(column)
-        if numeric is None:
+        numbers = _as_numbers(column)
+        if numbers is None:
+            categories = _imputed_categories(name, _categories(name, column, caps), impute)
             categorical.append(name)
-            blocks, block_names = _one_hot(name, _imputed_text(name, column, impute))
-            features.extend(blocks)
-            feature_names.extend(block_names)
+            blocks.append(categories)
+            feature_names.extend(f"{name}={value}" for value in categories.names)
         else:
-            features.append(_imputed_numbers(name, numeric, impute))
+            blocks.append(_imputed_numbers(name, numbers, impute).astype(np.float32))
             feature_names.append(name)
-    if not features:
+    if not blocks:
         raise TableError("no feature columns besides the target", status=422)
-    y, class_names, class_counts = _encode_target(table.columns[table.names.index(target)], target, task)
-    x = np.stack(features, axis=1).astype(np.float32)
+    y, class_names, class_counts = _encode_target(table.columns[table.names.index(target)], target, task, caps)
+    x = _matrix(table.rows, blocks, len(feature_names), caps)
     return Encoded(x, y, feature_names, class_names, class_counts, categorical)
 
 
-def _as_numbers(column: list[str | float | None]) -> np.ndarray | None:
-    """The column as float64 with NaN for missing, or None when some value is text."""
-    out = np.empty(len(column), dtype=np.float64)
-    for i, value in enumerate(column):
-        if value is None:
-            out[i] = np.nan
-            continue
-        try:
-            out[i] = float(value)
-        except ValueError:
-            return None
-        if math.isinf(out[i]):
-            return None
-    return out
+def _matrix(rows: int, blocks: list[np.ndarray | _Categories], width: int, caps: Caps) -> np.ndarray:
+    """The features as one float32 matrix, checked against `max_encoded_bytes` before it is allocated."""
+    size = rows * width * 4
+    if size > caps.max_encoded_bytes:
+        raise TableError(
+            f"encoded, the table would be {size} bytes ({rows} rows x {width} features), over the limit "
+            f"`max_encoded_bytes` of {caps.max_encoded_bytes}; drop text columns or hash them into fewer values",
+            status=422,
+        )
+    x = np.zeros((rows, width), dtype=np.float32)
+    start = 0
+    for block in blocks:
+        if isinstance(block, _Categories):
+            x[np.arange(rows), start + block.index] = 1.0
+            start += len(block.names)
+        else:
+            x[:, start] = block
+            start += 1
+    return x
+
+
+def _as_numbers(column: pa.ChunkedArray) -> np.ndarray | None:
+    """The column as float64 with NaN for missing, or None when some value is not a finite number."""
+    if pa.types.is_dictionary(column.type):
+        dictionary, index = _dictionary(column)
+        numbers = _as_numbers(pa.chunked_array([dictionary]))
+        return None if numbers is None else np.append(numbers, np.nan)[index]
+    kind = column.type
+    if not (
+        pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind) or pa.types.is_string(kind)
+    ):
+        return None
+    try:
+        values = pc.cast(column, pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    out = values.to_numpy()  # nulls become NaN
+    return None if np.isinf(out).any() else out
+
+
+def _dictionary(column: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
+    """A dictionary column's values and each row's place among them (len(values) for a null)."""
+    unified = column.unify_dictionaries()
+    dictionary = unified.chunks[0].dictionary if unified.num_chunks else pa.array([], pa.string())
+    indices = pa.chunked_array([chunk.indices for chunk in unified.chunks], column.type.index_type)
+    index = pc.fill_null(indices.cast(pa.int64()), len(dictionary)).to_numpy()
+    return dictionary, index
+
+
+def _categories(name: str, column: pa.ChunkedArray, caps: Caps) -> _Categories:
+    """The distinct values of a text column, sorted, refused past `max_categories` before any is encoded."""
+    if not pa.types.is_dictionary(column.type):
+        column = pc.dictionary_encode(column if pa.types.is_string(column.type) else pc.cast(column, pa.string()))
+    dictionary, index = _dictionary(column)
+    try:
+        dictionary = dictionary.cast(pa.string())
+    except pa.ArrowInvalid as exc:
+        raise TableError(f"column `{name}`: {exc}", status=422) from exc
+    if len(dictionary) > caps.max_categories:
+        raise TableError(
+            f"column `{name}` has {len(dictionary)} distinct values, over the limit `max_categories` of "
+            f"{caps.max_categories}; drop the column or hash it into fewer values",
+            status=422,
+        )
+    order = pc.sort_indices(dictionary).to_numpy()  # UTF-8 byte order: the order of Python's sorted()
+    place = np.empty(len(dictionary) + 1, dtype=np.int64)
+    place[order] = np.arange(len(order))
+    place[-1] = -1
+    return _Categories(dictionary.take(order).to_pylist(), place[index])
 
 
 def _missing_error(name: str, count: int) -> TableError:
@@ -196,49 +326,54 @@ def _imputed_numbers(name: str, values: np.ndarray, impute: Imputation) -> np.nd
     elif impute == "median":
         fill = float(np.median(present))
     else:
-        counts = Counter(present.tolist())
-        fill = max(counts, key=lambda v: (counts[v], -v))
+        distinct, counts = np.unique(present, return_counts=True)
+        fill = float(distinct[np.argmax(counts)])  # the smallest of the most frequent
     return np.where(missing, fill, values)
 
 
-def _imputed_text(name: str, column: list[str | float | None], impute: Imputation) -> list[str]:
-    missing = sum(value is None for value in column)
-    if not missing:
-        return [str(value) for value in column]
-    if impute == "none" or missing == len(column):
-        raise _missing_error(name, missing)
-    counts = Counter(str(value) for value in column if value is not None)
-    fill = min(counts, key=lambda v: (-counts[v], v))  # mean/median of text: the most frequent category
-    return [fill if value is None else str(value) for value in column]
-
-
-def _one_hot(name: str, values: list[str]) -> tuple[list[np.ndarray], list[str]]:
-    categories = sorted(set(values))
-    index = np.array([categories.index(v) for v in values])
-    return [(index == i).astype(np.float64) for i in range(len(categories))], [f"{name}={c}" for c in categories]
+def _imputed_categories(name: str, categories: _Categories, impute: Imputation) -> _Categories:
+    missing = categories.index < 0
+    count = int(missing.sum())
+    if not count:
+        return categories
+    if impute == "none" or count == len(categories.index):
+        raise _missing_error(name, count)
+    counts = np.bincount(categories.index[~missing], minlength=len(categories.names))
+    fill = int(np.argmax(counts))  # mean/median of text: the most frequent category, the first in order on a tie
+    return _Categories(categories.names, np.where(missing, fill, categories.index))
 
 
 def _encode_target(
-    column: list[str | float | None], name: str, task: Literal["classification", "regression"]
+    column: pa.ChunkedArray, name: str, task: Literal["classification", "regression"], caps: Caps
 ) -> tuple[np.ndarray, list[str], dict[str, int]]:
-    missing = sum(value is None for value in column)
+    missing = column.null_count
     if missing:
         raise TableError(f"the target `{name}` has {missing} missing values", status=422)
+    numbers = _as_numbers(column)
     if task == "regression":
-        numbers = _as_numbers(column)
         if numbers is None:
             raise TableError(f"the target `{name}` has non-numeric values; a regression target is a number", 422)
         return numbers.astype(np.float32), [], {}
-    labels = [_label(value) for value in column]
-    counts = Counter(labels)
-    if len(counts) < 2:
+    if numbers is None:
+        categories = _categories(name, column, caps)
+        labels, index = categories.names, categories.index
+    else:
+        distinct, index = np.unique(numbers, return_inverse=True)
+        if len(distinct) > caps.max_categories:
+            raise TableError(
+                f"the target `{name}` has {len(distinct)} classes, over the limit `max_categories` of "
+                f"{caps.max_categories}; is the task regression?",
+                status=422,
+            )
+        labels = [_label(float(value)) for value in distinct]
+    if len(labels) < 2:
         raise TableError(f"the target `{name}` has a single class; classification needs two or more", 422)
-    class_names = sorted(counts)
-    lookup = {label: i for i, label in enumerate(class_names)}
-    return np.array([lookup[label] for label in labels], dtype=np.int64), class_names, dict(counts)
+    class_names = sorted(labels)
+    place = {label: i for i, label in enumerate(class_names)}
+    y = np.array([place[label] for label in labels], dtype=np.int64)[index]
+    counts = np.bincount(y, minlength=len(class_names))
+    return y, class_names, {label: int(count) for label, count in zip(class_names, counts, strict=True)}
 
 
-def _label(value: str | float | None) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
+def _label(value: float) -> str:
+    return str(int(value)) if value.is_integer() else str(value)

@@ -24,7 +24,8 @@ class DatasetRead(BaseModel):
     categorical_columns: list[str] = Field(description="Text columns, one-hot encoded.")
     class_counts: dict[str, int] | None = Field(description="Rows per class (classification).")
     imputation: Literal["none", "mean", "median", "most_frequent"]
-    size_bytes: int
+    size_bytes: int = Field(description="The uploaded file's size.")
+    stored_bytes: int = Field(description="What the encoded data set takes in storage: this counts against your quota.")
     checksum: str = Field(description="`sha256:` and the hex digest of the uploaded bytes.")
     created_at: datetime
 

@@ -18,6 +18,7 @@ class Limits:
     max_epochs: int
     max_upload_bytes: int
     max_upload_rows: int
+    max_storage_bytes: int
 
 
 NAMES = tuple(field.name for field in fields(Limits))
