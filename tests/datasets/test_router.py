@@ -16,6 +16,7 @@ from service.datasets.parsing import Caps, Table
 from service.db.engine import Database
 from service.settings import Settings
 from service.tenants import limits
+from steadyfit.client import ApiError, Client
 from tests.fixtures import bearer, create_key, table_csv, tiny_spec
 
 
@@ -178,3 +179,19 @@ def test_an_owners_storage_quota_past_32_bits_is_kept_and_shown(client: TestClie
     database.dispose()
 
     assert client.get("/v1/me").json()["limits"]["max_storage_bytes"] == 5 * 2**30
+
+
+def test_the_python_client_uploads_and_deletes(client: TestClient, tmp_path: Path) -> None:
+    path = tmp_path / "toy.csv"
+    path.write_bytes(table_csv())
+    sf = Client("http://testserver")
+    sf.http = client
+
+    dataset = sf.upload_dataset(path, target="label", task="classification")
+    assert [d.id for d in sf.datasets().items] == [dataset.id]
+    sf.delete_dataset(dataset.id)
+
+    assert sf.datasets().items == []
+    with pytest.raises(ApiError) as caught:
+        sf.delete_dataset(dataset.id)
+    assert caught.value.status == 404
