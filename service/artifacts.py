@@ -18,7 +18,7 @@ from service.settings import Settings
 
 
 class ArtifactStore(Protocol):
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, data: bytes | bytearray) -> None:
         """Store atomically: a reader sees the old object or the new one, never half of one."""
 
     def get(self, key: str) -> bytes | None: ...
@@ -50,7 +50,7 @@ class LocalArtifactStore:
             raise ValueError(f"artifact key escapes the store: {key!r}")
         return path
 
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, data: bytes | bytearray) -> None:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
@@ -94,7 +94,7 @@ class S3ArtifactStore:
         self.bucket, self.prefix = bucket, f"{prefix}/" if prefix else ""
         self.client: Any = boto3.client("s3", endpoint_url=endpoint_url)
 
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, data: bytes | bytearray) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=data)
 
     def get(self, key: str) -> bytes | None:

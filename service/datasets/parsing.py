@@ -87,6 +87,19 @@ def detect_format(head: bytes) -> Literal["csv", "parquet"]:
     return "csv"
 
 
+def parse(
+    path: Path, target: str, task: Literal["classification", "regression"], impute: Imputation, caps: Caps
+) -> tuple[list[str], Encoded]:
+    """The table's column names and its encoding. The table is freed before this returns, and pyarrow's
+    allocator hands its memory back to the system, so that what comes next (storing) does not stack on it."""
+    table = read_table(path, caps)
+    try:
+        return table.names, encode(table, target, task, impute, caps)
+    finally:
+        del table
+        pa.default_memory_pool().release_unused()
+
+
 def read_table(path: Path, caps: Caps) -> Table:
     with path.open("rb") as file:
         head = file.read(4096)
@@ -124,7 +137,12 @@ def _read_csv(path: Path, caps: Caps) -> Table:
         raise TableError(str(exc).removeprefix("CSV parse error: ")) from exc
     if arrow.num_rows > caps.max_rows:
         raise TableError(f"more than the limit of {caps.max_rows} rows", status=413)
-    return Table([name.strip() for name in header], [_csv_cells(column) for column in arrow.columns])
+    raw = arrow.columns
+    del arrow
+    cells = []
+    while raw:  # each column's cells as read are freed once they are trimmed
+        cells.append(_csv_cells(raw.pop(0)))
+    return Table([name.strip() for name in header], cells)
 
 
 def _check_text(path: Path) -> None:
@@ -204,17 +222,27 @@ class _Categories:
     """A text column as category numbers: `index[i]` is row i's place in `names` (sorted), -1 when missing."""
 
     names: list[str]
-    index: np.ndarray
+    index: np.ndarray  # int32
+
+
+@dataclass(frozen=True)
+class _Numbers:
+    """A numeric column, read again when the matrix is filled; `fill` replaces its missing values."""
+
+    column: pa.ChunkedArray
+    fill: float | None
 
 
 def encode(
     table: Table, target: str, task: Literal["classification", "regression"], impute: Imputation, caps: Caps
 ) -> Encoded:
+    """In two passes: the first decides each column's features and checks the caps, the second writes the
+    matrix, so that no column is held as numbers beside it."""
     if target not in table.names:
         raise TableError(f"no column `{target}`; the columns are {table.names}", status=422)
     if table.rows < 10:
         raise TableError(f"{table.rows} rows; at least 10 are needed to split train/validation/test", status=422)
-    blocks: list[np.ndarray | _Categories] = []
+    blocks: list[_Numbers | _Categories] = []
     feature_names: list[str] = []
     categorical: list[str] = []
     for name, column in zip(table.names, table.columns, strict=True):
@@ -227,33 +255,41 @@ def encode(
             blocks.append(categories)
             feature_names.extend(f"{name}={value}" for value in categories.names)
         else:
-            blocks.append(_imputed_numbers(name, numbers, impute).astype(np.float32))
+            blocks.append(_Numbers(column, _fill_value(name, numbers, impute)))
             feature_names.append(name)
+        _check_size(table.rows, len(feature_names), caps)  # before the next column's category numbers, too
     if not blocks:
         raise TableError("no feature columns besides the target", status=422)
     y, class_names, class_counts = _encode_target(table.columns[table.names.index(target)], target, task, caps)
-    x = _matrix(table.rows, blocks, len(feature_names), caps)
+    x = _matrix(table.rows, blocks, len(feature_names))
     return Encoded(x, y, feature_names, class_names, class_counts, categorical)
 
 
-def _matrix(rows: int, blocks: list[np.ndarray | _Categories], width: int, caps: Caps) -> np.ndarray:
-    """The features as one float32 matrix, checked against `max_encoded_bytes` before it is allocated."""
+def _check_size(rows: int, width: int, caps: Caps) -> None:
     size = rows * width * 4
     if size > caps.max_encoded_bytes:
         raise TableError(
-            f"encoded, the table would be {size} bytes ({rows} rows x {width} features), over the limit "
+            f"encoded, the table would be {size} bytes or more ({rows} rows x {width} features), over the limit "
             f"`max_encoded_bytes` of {caps.max_encoded_bytes}; drop text columns or hash them into fewer values",
             status=422,
         )
+
+
+def _matrix(rows: int, blocks: list[_Numbers | _Categories], width: int) -> np.ndarray:
+    """The features as one float32 matrix, a column's numbers read only while they are written."""
     x = np.zeros((rows, width), dtype=np.float32)
     start = 0
     for block in blocks:
         if isinstance(block, _Categories):
             x[np.arange(rows), start + block.index] = 1.0
             start += len(block.names)
-        else:
-            x[:, start] = block
-            start += 1
+            continue
+        numbers = _as_numbers(block.column)
+        assert numbers is not None  # the first pass found it numeric
+        x[:, start] = numbers
+        if block.fill is not None:
+            x[np.isnan(numbers), start] = block.fill
+        start += 1
     return x
 
 
@@ -304,7 +340,7 @@ def _categories(name: str, column: pa.ChunkedArray, caps: Caps) -> _Categories:
     place = np.empty(len(dictionary) + 1, dtype=np.int64)
     place[order] = np.arange(len(order))
     place[-1] = -1
-    return _Categories(dictionary.take(order).to_pylist(), place[index])
+    return _Categories(dictionary.take(order).to_pylist(), place[index].astype(np.int32))
 
 
 def _missing_error(name: str, count: int) -> TableError:
@@ -314,21 +350,20 @@ def _missing_error(name: str, count: int) -> TableError:
     )
 
 
-def _imputed_numbers(name: str, values: np.ndarray, impute: Imputation) -> np.ndarray:
+def _fill_value(name: str, values: np.ndarray, impute: Imputation) -> float | None:
+    """What replaces the missing numbers (None when there are none)."""
     missing = np.isnan(values)
     if not missing.any():
-        return values
+        return None
     if impute == "none" or missing.all():
         raise _missing_error(name, int(missing.sum()))
     present = values[~missing]
     if impute == "mean":
-        fill = float(present.mean())
-    elif impute == "median":
-        fill = float(np.median(present))
-    else:
-        distinct, counts = np.unique(present, return_counts=True)
-        fill = float(distinct[np.argmax(counts)])  # the smallest of the most frequent
-    return np.where(missing, fill, values)
+        return float(present.mean())
+    if impute == "median":
+        return float(np.median(present))
+    distinct, counts = np.unique(present, return_counts=True)
+    return float(distinct[np.argmax(counts)])  # the smallest of the most frequent
 
 
 def _imputed_categories(name: str, categories: _Categories, impute: Imputation) -> _Categories:

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from service.artifacts import ArtifactStore
 from service.datasets import repository, storage
-from service.datasets.parsing import Caps, Encoded, Imputation, TableError, detect_format, encode, read_table
+from service.datasets.parsing import Caps, Imputation, TableError, detect_format, parse
 from service.datasets.schemas import DatasetList, DatasetRead
 from service.db.models import Dataset
 from service.errors import ApiError, NotFound, invalid_cursor_is_422
@@ -47,7 +47,10 @@ def upload(
         raise ApiError(
             f"the file is {received.size} bytes, over the limit `max_upload_bytes` of {max_bytes}", status=413
         )
-    columns, encoded = _parsed(received, target, task, impute, caps)
+    try:
+        columns, encoded = parse(received.path, target, task, impute, caps)
+    except TableError as exc:
+        raise ApiError(str(exc), status=exc.status) from exc
     data = storage.serialized(
         storage.StoredArrays(encoded.features, encoded.target, encoded.feature_names, encoded.class_names)
     )
@@ -75,21 +78,6 @@ def upload(
             checksum=received.checksum,
         ),
     )
-
-
-def _parsed(
-    received: storage.Received,
-    target: str,
-    task: Literal["classification", "regression"],
-    impute: Imputation,
-    caps: Caps,
-) -> tuple[list[str], Encoded]:
-    """The table's column names and its encoding; the table itself is freed on return."""
-    try:
-        table = read_table(received.path, caps)
-        return table.names, encode(table, target, task, impute, caps)
-    except TableError as exc:
-        raise ApiError(str(exc), status=exc.status) from exc
 
 
 def _check_quota(session: Session, owner: str, size: int, quota: int) -> None:

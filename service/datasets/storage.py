@@ -10,14 +10,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
-from safetensors.numpy import load, save
+from safetensors.numpy import load
 
 from service.artifacts import ArtifactStore, safetensors_metadata
 
 CHUNK = 2**20
+DTYPES = {np.dtype(np.float32): "F32", np.dtype(np.int64): "I64"}
 
 
 @dataclass(frozen=True)
@@ -61,10 +62,39 @@ def key(dataset_id: str) -> str:
     return prefix(dataset_id) + "data.safetensors"
 
 
-def serialized(arrays: StoredArrays) -> bytes:
-    """The file that `store.put(key(dataset_id), ...)` keeps."""
-    metadata = {"feature_names": json.dumps(arrays.feature_names), "class_names": json.dumps(arrays.class_names)}
-    return save({"features": arrays.features, "target": arrays.target}, metadata=metadata)
+def serialized(arrays: StoredArrays) -> bytearray:
+    """The file that `store.put(key(dataset_id), ...)` keeps, in safetensors' layout: an 8-byte little-endian
+    header size, the JSON header, then each array's bytes, row-major.
+
+    Written here rather than by `safetensors.numpy.save`, which holds the file twice (once in Rust, once as
+    Python bytes): each array is copied straight into one buffer, whatever its memory order.
+    """
+    tensors = {"features": arrays.features, "target": arrays.target}
+    header: dict[str, Any] = {
+        "__metadata__": {
+            "feature_names": json.dumps(arrays.feature_names),
+            "class_names": json.dumps(arrays.class_names),
+        }
+    }
+    offset = 0
+    for name, array in tensors.items():
+        header[name] = {
+            "dtype": DTYPES[array.dtype],
+            "shape": list(array.shape),
+            "data_offsets": [offset, offset + array.nbytes],
+        }
+        offset += array.nbytes
+    encoded = json.dumps(header).encode()
+    encoded += b" " * (-len(encoded) % 8)  # the arrays start 8-byte aligned
+    start = 8 + len(encoded)
+    data = bytearray(start + offset)
+    data[:start] = len(encoded).to_bytes(8, "little") + encoded
+    for name, array in tensors.items():
+        begin = start + header[name]["data_offsets"][0]
+        np.frombuffer(data, dtype=array.dtype.newbyteorder("<"), count=array.size, offset=begin).reshape(array.shape)[
+            ...
+        ] = array
+    return data
 
 
 def load_arrays(store: ArtifactStore, dataset_id: str) -> StoredArrays:

@@ -11,8 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.artifacts import artifact_store
-from service.datasets import parsing
-from service.datasets.parsing import Caps, Table
+from service.datasets.parsing import Caps, Table, read_table
 from service.db.engine import Database
 from service.settings import Settings
 from service.tenants import limits
@@ -119,9 +118,9 @@ def test_the_upload_is_parsed_from_a_file_under_the_data_directory_that_is_remov
 
     def recording_read_table(path: Path, caps: Caps) -> Table:
         seen.append((path, path.read_bytes()))
-        return parsing.read_table(path, caps)
+        return read_table(path, caps)
 
-    monkeypatch.setattr("service.datasets.service.read_table", recording_read_table)
+    monkeypatch.setattr("service.datasets.parsing.read_table", recording_read_table)
     assert upload(client, data).status_code == 201
 
     [(path, contents)] = seen
