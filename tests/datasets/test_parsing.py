@@ -10,7 +10,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from service.datasets.parsing import Caps, Table, TableError, detect_format, encode, read_table
+from service.datasets.encoding import encode
+from service.datasets.parsing import Caps, TableError, detect_format
+from service.datasets.reading import Table, read_table
 
 CAPS = Caps(max_rows=100, max_columns=10, max_categories=5, max_encoded_bytes=10_000)
 

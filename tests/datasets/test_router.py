@@ -11,7 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.artifacts import artifact_store
-from service.datasets.parsing import Caps, Table, read_table
+from service.datasets.parsing import Caps
+from service.datasets.reading import Table, read_table
 from service.db.engine import Database
 from service.settings import Settings
 from service.tenants import limits
@@ -120,7 +121,7 @@ def test_the_upload_is_parsed_from_a_file_under_the_data_directory_that_is_remov
         seen.append((path, path.read_bytes()))
         return read_table(path, caps)
 
-    monkeypatch.setattr("service.datasets.parsing.read_table", recording_read_table)
+    monkeypatch.setattr("service.datasets.reading.read_table", recording_read_table)
     assert upload(client, data).status_code == 201
 
     [(path, contents)] = seen
