@@ -4,8 +4,8 @@ review found and the largest the default caps let through.
 Each case gets a fresh `steadyfit api` (one process, PostgreSQL on a database of its own and Redis, API keys
 on, default settings). One small upload first, so pyarrow and the routes are loaded; then the API's peak
 RSS is reset (`/proc/PID/clear_refs`) and the case is uploaded from a file, streamed by httpx. It prints the
-status, the request's time, the API's RSS before it and its peak RSS during it (`VmHWM`, the kernel's
-high-water mark). The cases:
+status, the request's time, the API's RSS when it started (idle), before the upload, and its peak RSS
+during it (`VmHWM`, the kernel's high-water mark). The cases:
   unique-63k      a 63 KiB CSV whose `user` column is a unique string per row (the review's file);
   unique-650k     the same at 650 KiB (before the caps, over 20 GB to encode);
   parquet-400k    a small Parquet file of 400,000 rows, one of them a text column;
@@ -145,6 +145,7 @@ def measure(case: str, code: Path) -> dict[str, object]:
         warm.write_bytes(unique_strings(2000))
         upload.write_bytes(make())
         with api_server(code, directory) as (pid, base_url, headers):
+            idle = memory_mib(pid, "VmRSS")
             assert post(base_url, headers, warm).status_code == 201
             before = memory_mib(pid, "VmRSS")
             Path(f"/proc/{pid}/clear_refs").write_text("5")  # the peak starts again from now
@@ -159,6 +160,7 @@ def measure(case: str, code: Path) -> dict[str, object]:
             "status": response.status_code,
             "outcome": outcome,
             "seconds": seconds,
+            "idle_mib": idle,
             "rss_before_mib": before,
             "peak_mib": peak,
         }
@@ -173,13 +175,15 @@ def main() -> None:
     if args.old:
         runs += [(case, args.old.resolve(), "old") for case in args.cases if case in OLD_SAFE]
     print(
-        f"{'case':<15} {'code':<4} {'file':>10} {'status':>6} {'time':>7} {'RSS before':>11} {'peak RSS':>9}  outcome"
+        f"{'case':<15} {'code':<4} {'file':>10} {'status':>6} {'time':>7} {'idle':>8} {'before':>8} {'peak':>8}  "
+        "outcome"
     )
     for case, code, label in runs:
         f = measure(case, code)
         print(
             f"{case:<15} {label:<4} {f['file_kib']:>6.0f} KiB {f['status']:>6} {f['seconds']:>6.2f}s "
-            f"{f['rss_before_mib']:>7.0f} MiB {f['peak_mib']:>5.0f} MiB  {str(f['outcome'])[:90]}"
+            f"{f['idle_mib']:>4.0f} MiB {f['rss_before_mib']:>4.0f} MiB {f['peak_mib']:>4.0f} MiB  "
+            f"{str(f['outcome'])[:60]}"
         )
 
 
