@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from service.datasets.parsing import Caps, Encoded, Imputation, TableError
+from service.datasets.parsing import Caps, Encoded, Imputation, TableError, check_encoded_size
 from service.datasets.reading import Table
 
 
@@ -53,22 +53,12 @@ def encode(
         else:
             blocks.append(_Numbers(column, _fill_value(name, numbers, impute)))
             feature_names.append(name)
-        _check_size(table.rows, len(feature_names), caps)  # before the next column's category numbers, too
+        check_encoded_size(table.rows, len(feature_names), caps)  # before the next column's category numbers
     if not blocks:
         raise TableError("no feature columns besides the target", status=422)
     y, class_names, class_counts = _encode_target(table.columns[table.names.index(target)], target, task, caps)
     x = _matrix(table.rows, blocks, len(feature_names))
     return Encoded(x, y, feature_names, class_names, class_counts, categorical)
-
-
-def _check_size(rows: int, width: int, caps: Caps) -> None:
-    size = rows * width * 4
-    if size > caps.max_encoded_bytes:
-        raise TableError(
-            f"encoded, the table would be {size} bytes or more ({rows} rows x {width} features), over the limit "
-            f"`max_encoded_bytes` of {caps.max_encoded_bytes}; drop text columns or hash them into fewer values",
-            status=422,
-        )
 
 
 def _matrix(rows: int, blocks: list[_Numbers | _Categories], width: int) -> np.ndarray:

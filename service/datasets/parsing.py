@@ -11,8 +11,9 @@ polled resource, and workers are where torch and the GPU are. What keeps the API
 2. its columns (`max_upload_columns`), from the header or the Parquet metadata, before any value is read;
 3. the distinct values of each text column and of a classification target (`max_categories`), counted by
    pyarrow before anything is one-hot encoded;
-4. the encoded matrix, rows x features x 4 bytes (`max_encoded_bytes`), checked after each column, before
-   the matrix is allocated;
+4. the encoded matrix, rows x features x 4 bytes (`max_encoded_bytes`): for a Parquet file, whose few
+   bytes can describe many rows, from its metadata before it is read; then after each column, before the
+   matrix is allocated;
 5. one upload at a time parses in an API process (`app.state.parsing`, taken in `router.py`), so one
    upload's bound is the process's.
 With the default caps the worst upload raises a `steadyfit api` from about 195 MiB to under 800 MiB, and
@@ -72,6 +73,17 @@ def detect_format(head: bytes) -> Literal["csv", "parquet"]:
     if b"\x00" in head[:4096]:
         raise TableError("the file is neither CSV text nor Parquet")
     return "csv"
+
+
+def check_encoded_size(rows: int, width: int, caps: Caps) -> None:
+    """Refuse a table whose encoding would be over `max_encoded_bytes` with `width` features or more."""
+    size = rows * width * 4
+    if size > caps.max_encoded_bytes:
+        raise TableError(
+            f"encoded, the table would be {size} bytes or more ({rows} rows x {width} features), over the limit "
+            f"`max_encoded_bytes` of {caps.max_encoded_bytes}; drop text columns or hash them into fewer values",
+            status=422,
+        )
 
 
 def parse(

@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from service.datasets.parsing import Caps, TableError, detect_format
+from service.datasets.parsing import Caps, TableError, check_encoded_size, detect_format
 
 MISSING = ["", "na", "nan", "null", "none", "n/a"]  # in a CSV, compared after trimming and lower-casing
 CHUNK = 2**20
@@ -120,6 +120,8 @@ def _read_parquet(path: Path, caps: Caps) -> Table:
         _check_names(names, caps)
         if parquet.metadata.num_rows > caps.max_rows:
             raise TableError(f"more than the limit of {caps.max_rows} rows", status=413)
+        # a few bytes can describe many rows: each column but the target is one feature at least
+        check_encoded_size(parquet.metadata.num_rows, len(names) - 1, caps)
         # text as stored, one copy of each distinct value; decoded to one string per row it could be huge
         text = [field.name for field in schema if pa.types.is_string(field.type) or pa.types.is_binary(field.type)]
         arrow = pq.ParquetFile(path, read_dictionary=text).read()

@@ -180,3 +180,13 @@ def test_a_repeated_parquet_string_is_read_once_not_once_per_row(read: Callable[
     assert encoded.feature_names == ["size", "text=short", f"text={long}"]
     np.testing.assert_array_equal(encoded.features[:3], [[0, 0, 1], [1, 1, 0], [2, 0, 1]])
     assert encoded.class_counts == {"0": rows // 2, "1": rows // 2}
+
+
+def test_a_parquet_file_too_large_once_encoded_is_refused_before_it_is_read(read: Callable[..., Table]) -> None:
+    parquet = pa.BufferOutputStream()
+    pq.write_table(pa.table({"a": [0.0] * 100, "b": [1.0] * 100, "label": [0, 1] * 50}), parquet)
+    data = parquet.getvalue().to_pybytes()
+
+    with pytest.raises(TableError, match=r"^encoded, the table would be 800 bytes or more \(100 rows x 2 features\)"):
+        read(data, Caps(max_rows=100, max_columns=10, max_categories=5, max_encoded_bytes=799))
+    assert read(data, Caps(max_rows=100, max_columns=10, max_categories=5, max_encoded_bytes=800)).rows == 100
