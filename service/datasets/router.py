@@ -10,7 +10,7 @@ from service.artifacts import ArtifactStore
 from service.datasets import service, storage
 from service.datasets.parsing import Imputation
 from service.datasets.schemas import DatasetList, DatasetRead
-from service.deps import IdempotencyKeyDep, SessionDep, SettingsDep
+from service.deps import ArtifactsDep, IdempotencyKeyDep, SessionDep, SettingsDep
 from service.errors import IDEMPOTENCY_CONFLICT, Problem
 from service.idempotency import service as idempotency
 from service.tenants.deps import PrincipalDep
@@ -53,10 +53,11 @@ def upload_dataset(
 ) -> DatasetRead:
     """Upload a table to train on. Text columns are one-hot encoded; the format is read from the content."""
     store: ArtifactStore = request.app.state.artifacts
-    limits = limits_for(session, settings, principal.owner)
     # Starlette has spooled the body (in memory up to 1 MiB, then to a temporary file); it is copied a chunk
-    # at a time to a file of our own, and one upload at a time parses in this process.
+    # at a time to a file of our own. One upload at a time parses in this process; one that waits for its
+    # turn has not yet taken a database connection.
     with storage.received(file.file, settings.data_dir / "uploads") as received, request.app.state.parsing:
+        limits = limits_for(session, settings, principal.owner)
         dataset, replayed = idempotency.create_once(
             session,
             settings,
@@ -105,9 +106,8 @@ def get_dataset(dataset_id: str, session: SessionDep, principal: PrincipalDep) -
     "/{dataset_id}", status_code=status.HTTP_204_NO_CONTENT, operation_id="delete_dataset", responses=NOT_FOUND
 )
 def delete_dataset(
-    dataset_id: str, request: Request, session: SessionDep, principal: PrincipalDep, background: BackgroundTasks
+    dataset_id: str, session: SessionDep, store: ArtifactsDep, principal: PrincipalDep, background: BackgroundTasks
 ) -> None:
     """Delete a data set and its stored arrays; jobs that already loaded it finish, later ones fail."""
     prefix = service.delete(session, dataset_id, principal)
-    store: ArtifactStore = request.app.state.artifacts
     background.add_task(store.delete, prefix)  # after the commit: a rolled-back delete keeps its file
