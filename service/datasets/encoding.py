@@ -109,19 +109,18 @@ def _dictionary(column: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
 
 def _categories(name: str, column: pa.ChunkedArray, caps: Caps) -> _Categories:
     """The distinct values of a text column, sorted, refused past `max_categories` before any is encoded."""
-    if not pa.types.is_dictionary(column.type):
-        column = pc.dictionary_encode(column if pa.types.is_string(column.type) else pc.cast(column, pa.string()))
-    dictionary, index = _dictionary(column)
     try:
+        # distinct values first, in the column's own type: only they are turned into text
+        dictionary, index = _dictionary(column if pa.types.is_dictionary(column.type) else pc.dictionary_encode(column))
+        if len(dictionary) > caps.max_categories:
+            raise TableError(
+                f"column `{name}` has {len(dictionary)} distinct values, over the limit `max_categories` of "
+                f"{caps.max_categories}; drop the column or hash it into fewer values",
+                status=422,
+            )
         dictionary = dictionary.cast(pa.string())
-    except pa.ArrowInvalid as exc:
-        raise TableError(f"column `{name}`: {exc}", status=422) from exc
-    if len(dictionary) > caps.max_categories:
-        raise TableError(
-            f"column `{name}` has {len(dictionary)} distinct values, over the limit `max_categories` of "
-            f"{caps.max_categories}; drop the column or hash it into fewer values",
-            status=422,
-        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise TableError(f"column `{name}` is neither numbers nor text: {exc}", status=422) from exc
     order = pc.sort_indices(dictionary).to_numpy()  # UTF-8 byte order: the order of Python's sorted()
     place = np.empty(len(dictionary) + 1, dtype=np.int64)
     place[order] = np.arange(len(order))

@@ -190,3 +190,13 @@ def test_a_parquet_file_too_large_once_encoded_is_refused_before_it_is_read(read
     with pytest.raises(TableError, match=r"^encoded, the table would be 800 bytes or more \(100 rows x 2 features\)"):
         read(data, Caps(max_rows=100, max_columns=10, max_categories=5, max_encoded_bytes=799))
     assert read(data, Caps(max_rows=100, max_columns=10, max_categories=5, max_encoded_bytes=800)).rows == 100
+
+
+def test_a_parquet_column_that_is_neither_numbers_nor_text_is_a_422_naming_it(read: Callable[..., Table]) -> None:
+    parquet = pa.BufferOutputStream()
+    pq.write_table(pa.table({"tags": [[1, 2], [3]] * 5, "x": [1.0] * 10, "label": [0, 1] * 5}), parquet)
+    table = read(parquet.getvalue().to_pybytes())
+
+    with pytest.raises(TableError, match=r"^column `tags` is neither numbers nor text: ") as caught:
+        encode(table, "label", "classification", "none", CAPS)
+    assert caught.value.status == 422
