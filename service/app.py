@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.warning("API keys are off: every caller acts as the local administrator")
         app.state.queue = TaskQueue(settings)
         app.state.artifacts = artifact_store(settings)
+        app.state.parsing = threading.Lock()  # one upload parses at a time: its caps bound this process
         app.state.hub = ChangeHub(settings)
         app.state.feeds = JobFeeds(app.state.database, app.state.hub)
         app.state.versions = VersionTable(settings.resolved_database_url)

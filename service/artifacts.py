@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Protocol
@@ -17,7 +18,7 @@ from service.settings import Settings
 
 
 class ArtifactStore(Protocol):
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, data: bytes | bytearray) -> None:
         """Store atomically: a reader sees the old object or the new one, never half of one."""
 
     def get(self, key: str) -> bytes | None: ...
@@ -25,6 +26,9 @@ class ArtifactStore(Protocol):
     def list(self, prefix: str) -> list[tuple[str, int]]:
         """(key, size) of every artifact under a prefix, sorted by key."""
         ...
+
+    def delete(self, prefix: str) -> None:
+        """Remove every artifact under a prefix (none there is not an error)."""
 
 
 def artifact_store(settings: Settings) -> ArtifactStore:
@@ -46,7 +50,7 @@ class LocalArtifactStore:
             raise ValueError(f"artifact key escapes the store: {key!r}")
         return path
 
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, data: bytes | bytearray) -> None:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
@@ -74,6 +78,9 @@ class LocalArtifactStore:
             if p.is_file() and not p.name.startswith(".tmp-")
         ]
 
+    def delete(self, prefix: str) -> None:
+        shutil.rmtree(self._path(prefix), ignore_errors=True)
+
 
 class S3ArtifactStore:
     """Objects under `prefix` in an S3 bucket (AWS, MinIO, …). A PUT is atomic in S3 already.
@@ -87,7 +94,7 @@ class S3ArtifactStore:
         self.bucket, self.prefix = bucket, f"{prefix}/" if prefix else ""
         self.client: Any = boto3.client("s3", endpoint_url=endpoint_url)
 
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, data: bytes | bytearray) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=data)
 
     def get(self, key: str) -> bytes | None:
@@ -104,6 +111,10 @@ class S3ArtifactStore:
         for page in pages:
             found.extend((item["Key"].removeprefix(self.prefix), item["Size"]) for item in page.get("Contents", []))
         return sorted(found)
+
+    def delete(self, prefix: str) -> None:
+        for key, _size in self.list(prefix):
+            self.client.delete_object(Bucket=self.bucket, Key=self.prefix + key)
 
 
 def safetensors_metadata(data: bytes) -> dict[str, str]:

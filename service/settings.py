@@ -56,6 +56,23 @@ class Settings(BaseSettings):
     # Limits; each can be overridden per owner (`steadyfit limits set`). Job counts are per owner.
     max_upload_bytes: int = Field(100 * 2**20, gt=0, description="Largest data set upload, in bytes.")
     max_upload_rows: int = Field(1_000_000, gt=0, description="Most rows in an uploaded data set.")
+    max_storage_bytes: int = Field(
+        10 * 2**30, gt=0, description="Bytes of stored data sets one owner may keep; past it an upload is a 413."
+    )
+    # Server-wide only: they bound the memory an upload takes in the API process, which every owner shares.
+    max_upload_columns: int = Field(1000, gt=0, description="Most columns in an uploaded table (422 past it).")
+    max_categories: int = Field(
+        1000,
+        gt=0,
+        description="Most distinct values of one text column of an upload, each a one-hot feature, and most classes "
+        "of its target (422 past it).",
+    )
+    max_encoded_bytes: int = Field(
+        256 * 2**20,
+        gt=0,
+        description="Largest upload once encoded, rows x features x 4 bytes (422 past it): what the API allocates "
+        "and a worker loads.",
+    )
     max_queued_jobs: int = Field(
         1000, gt=0, description="Most jobs one owner may have waiting; past it a submission is a 429."
     )

@@ -173,3 +173,7 @@ class Client:
 
     def dataset(self, dataset_id: str) -> DatasetRead:
         return DatasetRead.model_validate(self._request("GET", f"/v1/datasets/{dataset_id}").json())
+
+    def delete_dataset(self, dataset_id: str) -> None:
+        """Delete a data set and its stored arrays; it no longer counts against your storage quota."""
+        self._request("DELETE", f"/v1/datasets/{dataset_id}")

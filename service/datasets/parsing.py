@@ -1,22 +1,40 @@
 """Turn an uploaded table (CSV or Parquet) into a numeric feature matrix and a target vector.
 
 Numeric columns stay as they are, text columns are one-hot encoded, missing values are an error
-unless an imputation is asked for. numpy only: this runs in the API process.
+unless an imputation is asked for.
+
+Where this runs: in the API process, while the request waits, within caps. The response describes the
+data set (rows, features, classes, what was refused and why); a worker task would make that a second,
+polled resource, and workers are where torch and the GPU are. What keeps the API process small instead:
+1. the file's bytes (`max_upload_bytes`), counted while the body streams in, and its rows
+   (`max_upload_rows`: from the Parquet metadata before reading; a CSV's once read, within its bytes);
+2. its columns (`max_upload_columns`), from the header or the Parquet metadata, before any value is read;
+3. the distinct values of each text column and of a classification target (`max_categories`), counted by
+   pyarrow before anything is one-hot encoded;
+4. the encoded matrix, rows x features x 4 bytes (`max_encoded_bytes`): for a Parquet file, whose few
+   bytes can describe many rows, from its metadata before it is read; then after each column, before the
+   matrix is allocated;
+5. one upload at a time parses in an API process (`app.state.parsing`, taken in `router.py`), so one
+   upload's bound is the process's.
+With the default caps the worst upload raises a `steadyfit api` from about 195 MiB to under 800 MiB, and
+lower `max_upload_bytes` and `max_encoded_bytes` lower it (BENCHMARKS.md, `bench/uploads.py`).
+
+Columns are read with pyarrow, never as Python objects (`reading.py`): a CSV's cells as strings (one buffer
+per column), a Parquet file's text columns dictionary-encoded as stored, so a repeated string is held once.
+The encoding is vectorised with pyarrow and numpy (`encoding.py`). Both are imported by the first upload,
+not when the API starts.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import math
-from collections import Counter
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 Imputation = Literal["none", "mean", "median", "most_frequent"]
-MISSING = {"", "na", "nan", "null", "none", "n/a"}
 PARQUET_MAGIC = b"PAR1"
 
 
@@ -28,16 +46,14 @@ class TableError(ValueError):
         self.status = status
 
 
-@dataclass
-class Table:
-    """A parsed table: column names and, per column, its values as strings or floats (None = missing)."""
+@dataclass(frozen=True)
+class Caps:
+    """What one upload may hold; see the module docstring for where each is checked."""
 
-    names: list[str]
-    columns: list[list[str | float | None]] = field(default_factory=list)
-
-    @property
-    def rows(self) -> int:
-        return len(self.columns[0]) if self.columns else 0
+    max_rows: int
+    max_columns: int
+    max_categories: int
+    max_encoded_bytes: int
 
 
 @dataclass(frozen=True)
@@ -59,186 +75,30 @@ def detect_format(head: bytes) -> Literal["csv", "parquet"]:
     return "csv"
 
 
-def read_table(data: bytes, max_rows: int) -> Table:
-    return _read_parquet(data, max_rows) if detect_format(data[:4096]) == "parquet" else _read_csv(data, max_rows)
+def check_encoded_size(rows: int, width: int, caps: Caps) -> None:
+    """Refuse a table whose encoding would be over `max_encoded_bytes` with `width` features or more."""
+    size = rows * width * 4
+    if size > caps.max_encoded_bytes:
+        raise TableError(
+            f"encoded, the table would be {size} bytes or more ({rows} rows x {width} features), over the limit "
+            f"`max_encoded_bytes` of {caps.max_encoded_bytes}; drop text columns or hash them into fewer values",
+            status=422,
+        )
 
 
-def _read_csv(data: bytes, max_rows: int) -> Table:
+def parse(
+    path: Path, target: str, task: Literal["classification", "regression"], impute: Imputation, caps: Caps
+) -> tuple[list[str], Encoded]:
+    """The table's column names and its encoding. The table is freed before this returns, and pyarrow's
+    allocator hands its memory back to the system, so that what comes next (storing) does not stack on it."""
+    import pyarrow as pa  # only uploads pay for importing it
+
+    from service.datasets.encoding import encode
+    from service.datasets.reading import read_table
+
+    table = read_table(path, caps)
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise TableError(f"line {line}: not UTF-8 text") from exc
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise TableError("the file is empty") from None
-    except csv.Error as exc:
-        raise TableError(f"line 1: {exc}") from exc
-    names = [name.strip() for name in header]
-    _check_names(names)
-    columns: list[list[str | float | None]] = [[] for _ in names]
-    try:
-        for row in reader:
-            if not row:
-                continue
-            if len(row) != len(names):
-                raise TableError(f"line {reader.line_num}: {len(row)} fields, the header has {len(names)}")
-            for column, value in zip(columns, row, strict=True):
-                value = value.strip()
-                column.append(None if value.lower() in MISSING else value)
-            if len(columns[0]) > max_rows:
-                raise TableError(f"more than the limit of {max_rows} rows", status=413)
-    except csv.Error as exc:
-        raise TableError(f"line {reader.line_num}: {exc}") from exc
-    return Table(names, columns)
-
-
-def _read_parquet(data: bytes, max_rows: int) -> Table:
-    import pyarrow.parquet as pq  # only uploads pay for importing it
-
-    try:
-        parquet = pq.ParquetFile(io.BytesIO(data))
-        if parquet.metadata.num_rows > max_rows:
-            raise TableError(f"more than the limit of {max_rows} rows", status=413)
-        arrow = parquet.read()
-    except TableError:
-        raise
-    except Exception as exc:
-        raise TableError(f"not a readable Parquet file: {exc}") from exc
-    names = [str(name) for name in arrow.column_names]
-    _check_names(names)
-    columns: list[list[str | float | None]] = []
-    for name in names:
-        values = arrow.column(name).to_pylist()
-        columns.append([_cell(v) for v in values])
-    return Table(names, columns)
-
-
-def _cell(value: object) -> str | float | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int | float):
-        return float(value)
-    return str(value)
-
-
-def _check_names(names: list[str]) -> None:
-    if not names or any(not name for name in names):
-        raise TableError("line 1: every column needs a name in the header")
-    duplicates = [name for name, count in Counter(names).items() if count > 1]
-    if duplicates:
-        raise TableError(f"line 1: duplicate column names {duplicates}")
-
-
-def encode(table: Table, target: str, task: Literal["classification", "regression"], impute: Imputation) -> Encoded:
-    if target not in table.names:
-        raise TableError(f"no column `{target}`; the columns are {table.names}", status=422)
-    if table.rows < 10:
-        raise TableError(f"{table.rows} rows; at least 10 are needed to split train/validation/test", status=422)
-    features: list[np.ndarray] = []
-    feature_names: list[str] = []
-    categorical: list[str] = []
-    for name, column in zip(table.names, table.columns, strict=True):
-        if name == target:
-            continue
-        numeric = _as_numbers(column)
-        if numeric is None:
-            categorical.append(name)
-            blocks, block_names = _one_hot(name, _imputed_text(name, column, impute))
-            features.extend(blocks)
-            feature_names.extend(block_names)
-        else:
-            features.append(_imputed_numbers(name, numeric, impute))
-            feature_names.append(name)
-    if not features:
-        raise TableError("no feature columns besides the target", status=422)
-    y, class_names, class_counts = _encode_target(table.columns[table.names.index(target)], target, task)
-    x = np.stack(features, axis=1).astype(np.float32)
-    return Encoded(x, y, feature_names, class_names, class_counts, categorical)
-
-
-def _as_numbers(column: list[str | float | None]) -> np.ndarray | None:
-    """The column as float64 with NaN for missing, or None when some value is text."""
-    out = np.empty(len(column), dtype=np.float64)
-    for i, value in enumerate(column):
-        if value is None:
-            out[i] = np.nan
-            continue
-        try:
-            out[i] = float(value)
-        except ValueError:
-            return None
-        if math.isinf(out[i]):
-            return None
-    return out
-
-
-def _missing_error(name: str, count: int) -> TableError:
-    return TableError(
-        f"column `{name}` has {count} missing values; ask for an imputation (mean, median, most_frequent)",
-        status=422,
-    )
-
-
-def _imputed_numbers(name: str, values: np.ndarray, impute: Imputation) -> np.ndarray:
-    missing = np.isnan(values)
-    if not missing.any():
-        return values
-    if impute == "none" or missing.all():
-        raise _missing_error(name, int(missing.sum()))
-    present = values[~missing]
-    if impute == "mean":
-        fill = float(present.mean())
-    elif impute == "median":
-        fill = float(np.median(present))
-    else:
-        counts = Counter(present.tolist())
-        fill = max(counts, key=lambda v: (counts[v], -v))
-    return np.where(missing, fill, values)
-
-
-def _imputed_text(name: str, column: list[str | float | None], impute: Imputation) -> list[str]:
-    missing = sum(value is None for value in column)
-    if not missing:
-        return [str(value) for value in column]
-    if impute == "none" or missing == len(column):
-        raise _missing_error(name, missing)
-    counts = Counter(str(value) for value in column if value is not None)
-    fill = min(counts, key=lambda v: (-counts[v], v))  # mean/median of text: the most frequent category
-    return [fill if value is None else str(value) for value in column]
-
-
-def _one_hot(name: str, values: list[str]) -> tuple[list[np.ndarray], list[str]]:
-    categories = sorted(set(values))
-    index = np.array([categories.index(v) for v in values])
-    return [(index == i).astype(np.float64) for i in range(len(categories))], [f"{name}={c}" for c in categories]
-
-
-def _encode_target(
-    column: list[str | float | None], name: str, task: Literal["classification", "regression"]
-) -> tuple[np.ndarray, list[str], dict[str, int]]:
-    missing = sum(value is None for value in column)
-    if missing:
-        raise TableError(f"the target `{name}` has {missing} missing values", status=422)
-    if task == "regression":
-        numbers = _as_numbers(column)
-        if numbers is None:
-            raise TableError(f"the target `{name}` has non-numeric values; a regression target is a number", 422)
-        return numbers.astype(np.float32), [], {}
-    labels = [_label(value) for value in column]
-    counts = Counter(labels)
-    if len(counts) < 2:
-        raise TableError(f"the target `{name}` has a single class; classification needs two or more", 422)
-    class_names = sorted(counts)
-    lookup = {label: i for i, label in enumerate(class_names)}
-    return np.array([lookup[label] for label in labels], dtype=np.int64), class_names, dict(counts)
-
-
-def _label(value: str | float | None) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
+        return table.names, encode(table, target, task, impute, caps)
+    finally:
+        del table
+        pa.default_memory_pool().release_unused()

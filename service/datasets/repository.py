@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.db.models import Dataset
@@ -27,3 +27,14 @@ def list_page(
     """A page of the data sets of owner `scope` (of everyone's with None)."""
     query = select(Dataset) if scope is None else select(Dataset).where(Dataset.owner == scope)
     return newest_first_page(session, query, Dataset, limit, cursor)
+
+
+def delete(session: Session, dataset: Dataset) -> None:
+    session.delete(dataset)
+    session.flush()
+
+
+def stored_bytes(session: Session, owner: str) -> int:
+    """What the owner's data sets take in the artifact store."""
+    total = session.scalar(select(func.coalesce(func.sum(Dataset.stored_bytes), 0)).where(Dataset.owner == owner))
+    return int(total or 0)

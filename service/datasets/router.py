@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, Path, Query, Request, Response, UploadFile, status
+from fastapi import APIRouter, BackgroundTasks, File, Form, Path, Query, Request, Response, UploadFile, status
 
 from service.artifacts import ArtifactStore
-from service.datasets import service
+from service.datasets import service, storage
 from service.datasets.parsing import Imputation
 from service.datasets.schemas import DatasetList, DatasetRead
-from service.deps import IdempotencyKeyDep, SessionDep, SettingsDep
+from service.deps import ArtifactsDep, IdempotencyKeyDep, SessionDep, SettingsDep
 from service.errors import IDEMPOTENCY_CONFLICT, Problem
 from service.idempotency import service as idempotency
 from service.tenants.deps import PrincipalDep
@@ -40,8 +40,12 @@ EXAMPLE_UPLOAD = {
     responses={
         400: {"model": Problem, "description": "The file does not parse; `detail` says where."},
         409: IDEMPOTENCY_CONFLICT,
-        413: {"model": Problem, "description": "The file is over the size or row limit."},
-        422: {"model": Problem, "description": "The table cannot be used (missing values, no such target, …)."},
+        413: {"model": Problem, "description": "The file is over the size or row limit, or past your storage quota."},
+        422: {
+            "model": Problem,
+            "description": "The table cannot be used (missing values, no such target, too many columns or "
+            "distinct text values, …).",
+        },
     },
 )
 def upload_dataset(
@@ -61,31 +65,34 @@ def upload_dataset(
 ) -> DatasetRead:
     """Upload a table to train on. Text columns are one-hot encoded; the format is read from the content."""
     store: ArtifactStore = request.app.state.artifacts
-    data = file.file.read()
-    limits = limits_for(session, settings, principal.owner)
-    dataset, replayed = idempotency.create_once(
-        session,
-        settings,
-        owner=principal.owner,
-        key=idempotency_key,
-        route="datasets",
-        body_hash=idempotency.request_hash(data, file.filename, name, target, task, impute),
-        create=lambda: service.upload(
+    # Starlette has spooled the body (in memory up to 1 MiB, then to a temporary file); it is copied a chunk
+    # at a time to a file of our own. One upload at a time parses in this process; one that waits for its
+    # turn has not yet taken a database connection.
+    with storage.received(file.file, settings.data_dir / "uploads") as received, request.app.state.parsing:
+        limits = limits_for(session, settings, principal.owner)
+        dataset, replayed = idempotency.create_once(
             session,
-            store,
+            settings,
             owner=principal.owner,
-            data=data,
-            filename=file.filename,
-            name=name,
-            target=target,
-            task=task,
-            impute=impute,
-            max_rows=limits.max_upload_rows,
-            max_bytes=limits.max_upload_bytes,
-        ),
-        resource_id=lambda dataset: dataset.id,
-        load=lambda dataset_id: service.get(session, dataset_id, principal),
-    )
+            key=idempotency_key,
+            route="datasets",
+            body_hash=idempotency.request_hash(received.checksum, file.filename, name, target, task, impute),
+            create=lambda: service.upload(
+                session,
+                store,
+                owner=principal.owner,
+                received=received,
+                filename=file.filename,
+                name=name,
+                target=target,
+                task=task,
+                impute=impute,
+                limits=limits,
+                caps=service.caps(settings, limits),
+            ),
+            resource_id=lambda dataset: dataset.id,
+            load=lambda dataset_id: service.get(session, dataset_id, principal),
+        )
     idempotency.mark_created(response, f"/v1/datasets/{dataset.id}", replayed)
     return DatasetRead.model_validate(dataset)
 
@@ -105,3 +112,18 @@ def list_datasets(
 def get_dataset(dataset_id: DatasetId, session: SessionDep, principal: PrincipalDep) -> DatasetRead:
     """A data set's rows, columns, task, class counts and checksum."""
     return DatasetRead.model_validate(service.get(session, dataset_id, principal))
+
+
+@router.delete(
+    "/{dataset_id}", status_code=status.HTTP_204_NO_CONTENT, operation_id="delete_dataset", responses=NOT_FOUND
+)
+def delete_dataset(
+    dataset_id: DatasetId,
+    session: SessionDep,
+    store: ArtifactsDep,
+    principal: PrincipalDep,
+    background: BackgroundTasks,
+) -> None:
+    """Delete a data set and its stored arrays; jobs that already loaded it finish, later ones fail."""
+    prefix = service.delete(session, dataset_id, principal)
+    background.add_task(store.delete, prefix)  # after the commit: a rolled-back delete keeps its file

@@ -27,6 +27,7 @@ class DatasetRead(BaseModel):
         description="How missing feature values were filled (`impute` of the upload)."
     )
     size_bytes: int = Field(description="Size of the uploaded file.")
+    stored_bytes: int = Field(description="What the encoded data set takes in storage: this counts against your quota.")
     checksum: str = Field(description="`sha256:` and the hex digest of the uploaded bytes.")
     created_at: datetime = Field(description="When it was uploaded.")
 

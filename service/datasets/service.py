@@ -1,8 +1,7 @@
-"""Uploading and reading data sets."""
+"""Uploading, reading and deleting data sets."""
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from typing import Literal
 
@@ -10,11 +9,22 @@ from sqlalchemy.orm import Session
 
 from service.artifacts import ArtifactStore
 from service.datasets import repository, storage
-from service.datasets.parsing import Imputation, TableError, detect_format, encode, read_table
+from service.datasets.parsing import Caps, Imputation, TableError, detect_format, parse
 from service.datasets.schemas import DatasetList, DatasetRead
 from service.db.models import Dataset
 from service.errors import ApiError, NotFound, invalid_cursor_is_422
+from service.settings import Settings
+from service.tenants.limits import Limits
 from service.tenants.principal import Principal
+
+
+def caps(settings: Settings, limits: Limits) -> Caps:
+    return Caps(
+        max_rows=limits.max_upload_rows,
+        max_columns=settings.max_upload_columns,
+        max_categories=settings.max_categories,
+        max_encoded_bytes=settings.max_encoded_bytes,
+    )
 
 
 def upload(
@@ -22,29 +32,31 @@ def upload(
     store: ArtifactStore,
     *,
     owner: str,
-    data: bytes,
+    received: storage.Received,
     filename: str | None,
     name: str | None,
     target: str,
     task: Literal["classification", "regression"],
     impute: Imputation,
-    max_rows: int,
-    max_bytes: int,
+    limits: Limits,
+    caps: Caps,
 ) -> Dataset:
-    """Parse and encode the table, store its arrays, and record it."""
-    if len(data) > max_bytes:  # the server-wide cap stops a larger body while it streams (service/limits.py)
-        raise ApiError(f"the file is {len(data)} bytes, over the limit `max_upload_bytes` of {max_bytes}", status=413)
+    """Parse and encode the table, store its arrays within the owner's quota, and record it."""
+    max_bytes = limits.max_upload_bytes
+    if received.size > max_bytes:  # the server-wide cap stops a larger body while it streams (service/limits.py)
+        raise ApiError(
+            f"the file is {received.size} bytes, over the limit `max_upload_bytes` of {max_bytes}", status=413
+        )
     try:
-        table = read_table(data, max_rows)
-        encoded = encode(table, target, task, impute)
+        columns, encoded = parse(received.path, target, task, impute, caps)
     except TableError as exc:
         raise ApiError(str(exc), status=exc.status) from exc
-    dataset_id = str(uuid.uuid4())
-    storage.save_arrays(
-        store,
-        dataset_id,
-        storage.StoredArrays(encoded.features, encoded.target, encoded.feature_names, encoded.class_names),
+    data = storage.serialized(
+        storage.StoredArrays(encoded.features, encoded.target, encoded.feature_names, encoded.class_names)
     )
+    _check_quota(session, owner, len(data), limits.max_storage_bytes)
+    dataset_id = str(uuid.uuid4())
+    store.put(storage.key(dataset_id), data)
     return repository.add(
         session,
         Dataset(
@@ -52,19 +64,30 @@ def upload(
             owner=owner,
             name=name,
             filename=filename,
-            format=detect_format(data[:4096]),
+            format=detect_format(received.head()),
             task=task,
             target=target,
-            rows=table.rows,
-            columns=table.names,
+            rows=len(encoded.target),
+            columns=columns,
             feature_names=encoded.feature_names,
             categorical_columns=encoded.categorical_columns,
             class_counts=encoded.class_counts or None,
             imputation=impute,
-            size_bytes=len(data),
-            checksum="sha256:" + hashlib.sha256(data).hexdigest(),
+            size_bytes=received.size,
+            stored_bytes=len(data),
+            checksum=received.checksum,
         ),
     )
+
+
+def _check_quota(session: Session, owner: str, size: int, quota: int) -> None:
+    used = repository.stored_bytes(session, owner)
+    if used + size > quota:
+        raise ApiError(
+            f"stored, this data set takes {size} bytes; with the {used} of your other data sets that is over the "
+            f"limit `max_storage_bytes` of {quota}. Delete some (DELETE /v1/datasets/{{id}}) or ask for more",
+            status=413,
+        )
 
 
 def get(session: Session, dataset_id: str, principal: Principal) -> Dataset:
@@ -73,6 +96,16 @@ def get(session: Session, dataset_id: str, principal: Principal) -> Dataset:
     if dataset is None or not principal.sees(dataset.owner):
         raise NotFound(f"no data set `{dataset_id}`")
     return dataset
+
+
+def delete(session: Session, dataset_id: str, principal: Principal) -> str:
+    """Forget the data set; returns the artifact prefix to remove once that is committed.
+
+    Jobs keep their spec. One already training has its data in memory and finishes; one that starts later
+    (queued, or resumed after a lost worker) fails with `data set … no longer exists`.
+    """
+    repository.delete(session, get(session, dataset_id, principal))
+    return storage.prefix(dataset_id)
 
 
 def list_datasets(session: Session, principal: Principal, *, limit: int, cursor: str | None) -> DatasetList:

@@ -22,6 +22,9 @@ class Limits:
     max_epochs: Annotated[int, Field(description="Epochs a spec may ask for (`training.epochs`).")]
     max_upload_bytes: Annotated[int, Field(description="Size of a data set upload, in bytes.")]
     max_upload_rows: Annotated[int, Field(description="Rows of a data set upload.")]
+    max_storage_bytes: Annotated[
+        int, Field(description="Bytes your stored data sets may take; past it an upload is a 413.")
+    ]
 
 
 NAMES = tuple(field.name for field in fields(Limits))
