@@ -98,6 +98,11 @@ def worker(args: argparse.Namespace) -> None:
     # Asks the driver (NVML) whether there is a GPU without initializing CUDA, which a forked child could
     # not use afterwards.
     os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
+    # OpenMP threads that wait for each other spin by default; while other processes hold the cores, the
+    # spinning thread burns the time slice the thread it waits for needs, and an epoch takes a hundred times longer
+    # (bench/contention.py). Waiting threads that sleep cost nothing on a quiet machine. Read when torch
+    # loads OpenMP, so it must be set before the import.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch
 
     import workers.training.engine  # noqa: F401  (imported once here, so forked children start warm)
