@@ -1,9 +1,10 @@
 # The two commands of the README: `make serve` and `make test`. Both build .venv on first use.
+# `make test-busy`: `make test` three times in a row beside a CPU hog (scripts/test-busy).
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: serve test lint install install-test
+.PHONY: serve test test-busy lint install install-test
 
 serve: install
 	$(BIN)/steadyfit serve
@@ -12,6 +13,9 @@ test: install-test lint
 	scripts/test-services
 	scripts/test-browser
 	$(BIN)/pytest
+
+test-busy: install-test
+	MAKE="$(MAKE)" scripts/test-busy
 
 lint:
 	$(BIN)/ruff check .
