@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import warnings
 from collections.abc import Sequence
 
 from service import request_id
@@ -104,6 +105,7 @@ def worker(args: argparse.Namespace) -> None:
     # loads OpenMP, so it must be set before the import.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch
+    from celery.exceptions import SecurityWarning
 
     import workers.training.engine  # noqa: F401  (imported once here, so forked children start warm)
     from service.db.engine import Database
@@ -121,6 +123,9 @@ def worker(args: argparse.Namespace) -> None:
     torch.set_num_threads(threads_per_job(len(os.sched_getaffinity(0)), concurrency))  # inherited by each child
     reconciler = Reconciler(Database(settings.resolved_database_url, pooled=False), TaskQueue(settings), settings)
     reconciler.start()
+    # Celery's warning to root is about pickled messages running code as root; it refuses those outright, and
+    # our workers accept only JSON.
+    warnings.filterwarnings("ignore", "You're running the worker with superuser privileges", SecurityWarning)
     app.worker_main(
         [
             "worker",
