@@ -1,11 +1,12 @@
 # The two commands of the README: `make serve [PORT=8000] [HOST=127.0.0.1]` and `make test`. Both build .venv on first use.
+# `make test-busy`: `make test` three times in a row beside a CPU hog (scripts/test-busy).
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: serve test lint install install-test
+.PHONY: serve test test-busy lint install install-test
 
 serve: install
 	$(BIN)/steadyfit serve --host $(HOST) --port $(PORT)
@@ -14,6 +15,9 @@ test: install-test lint
 	scripts/test-services
 	scripts/test-browser
 	$(BIN)/pytest
+
+test-busy: install-test
+	MAKE="$(MAKE)" scripts/test-busy
 
 lint:
 	$(BIN)/ruff check .

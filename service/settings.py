@@ -96,7 +96,7 @@ class Settings(BaseSettings):
 
     @cached_property
     def resolved_broker_url(self) -> str:
-        return self.broker_url or "filesystem://"
+        return self.broker_url or "filesystem://localhost/"  # with no host, kombu warns at every connection
 
     @property
     def broker_is_filesystem(self) -> bool:

@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import warnings
 from collections.abc import Sequence
 
 from service import request_id
@@ -117,7 +118,13 @@ def worker(args: argparse.Namespace) -> None:
     # Asks the driver (NVML) whether there is a GPU without initializing CUDA, which a forked child could
     # not use afterwards.
     os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
+    # OpenMP threads that wait for each other spin by default; while other processes hold the cores, the
+    # spinning thread burns the time slice the thread it waits for needs, and an epoch takes a hundred times longer
+    # (bench/contention.py). Waiting threads that sleep cost nothing on a quiet machine. Read when torch
+    # loads OpenMP, so it must be set before the import.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch
+    from celery.exceptions import SecurityWarning
 
     import workers.training.engine  # noqa: F401  (imported once here, so forked children start warm)
     from service.db.engine import Database
@@ -135,6 +142,9 @@ def worker(args: argparse.Namespace) -> None:
     torch.set_num_threads(threads_per_job(len(os.sched_getaffinity(0)), concurrency))  # inherited by each child
     reconciler = Reconciler(Database(settings.resolved_database_url, pooled=False), TaskQueue(settings), settings)
     reconciler.start()
+    # Celery's warning to root is about pickled messages running code as root; it refuses those outright, and
+    # our workers accept only JSON.
+    warnings.filterwarnings("ignore", "You're running the worker with superuser privileges", SecurityWarning)
     app.worker_main(
         [
             "worker",

@@ -213,14 +213,26 @@ class Process:
         return True
 
 
-def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
+def wait_for(
+    condition: Callable[[], Any],
+    timeout: float,
+    what: str,
+    interval: float = 0.1,
+    progress: Callable[[], Any] | None = None,
+) -> Any:
+    """Call `condition` until it returns something truthy, and return that. It fails after `timeout` seconds;
+    with `progress`, after `timeout` seconds in which `progress()` returned nothing new: a loaded machine
+    trains slowly but on, a stuck job stands still, and only the second is a failure."""
     deadline = time.monotonic() + timeout
+    mark = progress() if progress is not None else None
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
+        if progress is not None and (now := progress()) != mark:
+            mark, deadline = now, time.monotonic() + timeout
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    raise AssertionError(f"{timeout}s {'without progress ' if progress else ''}waiting for {what}")
 
 
 def wait_until_healthy(base_url: str, process: Process, timeout: float = 60) -> None:
@@ -235,15 +247,25 @@ def wait_until_healthy(base_url: str, process: Process, timeout: float = 60) -> 
     wait_for(healthy, timeout, f"{base_url}/healthz")
 
 
-def wait_for_job(client: httpx.Client, job_id: str, timeout: float = 120, statuses: tuple[str, ...] = ()) -> Any:
-    """Poll until the job is in one of `statuses` (default: any terminal status); returns the job."""
+def wait_for_job(
+    client: httpx.Client, job_id: str, stall: float = 120, statuses: tuple[str, ...] = (), epochs: int = 0
+) -> Any:
+    """Poll until the job is in one of `statuses` (default: any terminal status), or has `epochs` epochs when
+    given; returns the job. Fails only when the job stands still (no new status, attempt or epoch) for `stall`
+    seconds, however long it takes to get there on a loaded machine."""
     wanted = statuses or ("succeeded", "failed", "cancelled")
+    last: dict[str, Any] = {}
 
     def done() -> Any:
-        job = client.get(f"/v1/jobs/{job_id}").json()
-        return job if job["status"] in wanted else None
+        last.update(client.get(f"/v1/jobs/{job_id}").json())
+        reached = last["epochs_completed"] >= epochs if epochs else last["status"] in wanted
+        return dict(last) if reached else None
 
-    return wait_for(done, timeout, f"job {job_id} to be {wanted}", interval=0.2)
+    def moved() -> Any:
+        return last.get("status"), last.get("attempts"), last.get("epochs_completed")
+
+    goal = f"{epochs} epochs" if epochs else str(wanted)
+    return wait_for(done, stall, f"job {job_id}: {goal}", interval=0.2, progress=moved)
 
 
 def sweep_body(**overrides: Any) -> dict[str, Any]:

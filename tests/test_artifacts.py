@@ -13,7 +13,7 @@ from moto.server import ThreadedMotoServer
 
 from service.artifacts import ArtifactStore, LocalArtifactStore, S3ArtifactStore, artifact_store
 from service.settings import Settings
-from tests.fixtures import DIGITS_SPEC, Process, free_port, settings_env, wait_for, wait_for_job
+from tests.fixtures import DIGITS_SPEC, Process, free_port, settings_env, wait_for_job
 
 
 @pytest.fixture
@@ -76,10 +76,10 @@ def test_a_job_resumes_on_another_machine_from_its_checkpoint_in_s3(
     second: Process | None = None
     try:
         job_id = api_server.post("/v1/jobs", json=DIGITS_SPEC).json()["id"]
-        wait_for(lambda: api_server.get(f"/v1/jobs/{job_id}").json()["epochs_completed"] >= 3, 60, "three epochs")
+        wait_for_job(api_server, job_id, epochs=3)
         first.stop(signal.SIGKILL)
         second = Process(["worker", "--concurrency", "1"], machines[1], tmp_path / "second.log")
-        job = wait_for_job(api_server, job_id, timeout=120)
+        job = wait_for_job(api_server, job_id)
     finally:
         first.stop()
         if second is not None:

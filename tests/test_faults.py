@@ -26,7 +26,6 @@ from tests.fixtures import (
     create_key,
     free_port,
     settings_env,
-    wait_for,
     wait_for_job,
     wait_until_healthy,
 )
@@ -60,7 +59,7 @@ def without_timing(epochs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def run_to_the_end(http: httpx.Client, spec: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     job_id = http.post("/v1/jobs", json=spec).json()["id"]
-    job = wait_for_job(http, job_id, timeout=120)
+    job = wait_for_job(http, job_id)
     return job, http.get(f"/v1/jobs/{job_id}/metrics").json()["items"]
 
 
@@ -69,11 +68,11 @@ def test_a_worker_killed_mid_job_is_replaced_and_the_job_ends_as_if_undisturbed(
 ) -> None:
     first = start_worker("first")
     job_id = api_server.post("/v1/jobs", json=DIGITS_SPEC).json()["id"]
-    wait_for(lambda: api_server.get(f"/v1/jobs/{job_id}").json()["epochs_completed"] >= 3, 120, "three epochs")
+    wait_for_job(api_server, job_id, epochs=3)
 
     first.stop(signal.SIGKILL)  # kill -9 the worker and the child training the job
     second = start_worker("second")
-    resumed = wait_for_job(api_server, job_id, timeout=120)
+    resumed = wait_for_job(api_server, job_id)
     resumed_epochs = api_server.get(f"/v1/jobs/{job_id}/metrics").json()["items"]
     undisturbed, undisturbed_epochs = run_to_the_end(api_server, DIGITS_SPEC)
 
@@ -96,7 +95,7 @@ def test_jobs_survive_a_broker_that_lost_its_queue(
     broker.delete(settings.queue_name)  # what a Redis restart without persistence does to the queue
 
     start_worker("after-the-loss")
-    jobs = [wait_for_job(api_server, job_id, timeout=120) for job_id in job_ids]
+    jobs = [wait_for_job(api_server, job_id) for job_id in job_ids]
 
     assert [(job["status"], job["epochs_completed"], job["attempts"]) for job in jobs] == [("succeeded", 3, 1)] * 3
 
@@ -107,12 +106,12 @@ def test_sigterm_hands_the_running_job_back_and_another_worker_finishes_it(
     spec = {**DIGITS_SPEC, "early_stopping": None, "training": {"epochs": 12, "batch_size": 64, "seed": 5}}
     first = start_worker("first")
     job_id = api_server.post("/v1/jobs", json=spec).json()["id"]
-    wait_for(lambda: api_server.get(f"/v1/jobs/{job_id}").json()["epochs_completed"] >= 2, 120, "two epochs")
+    wait_for_job(api_server, job_id, epochs=2)
 
     first.stop(signal.SIGTERM, group=False)  # what `docker stop` sends to the worker's main process
     handed_back = api_server.get(f"/v1/jobs/{job_id}").json()
     start_worker("second")
-    finished = wait_for_job(api_server, job_id, timeout=120)
+    finished = wait_for_job(api_server, job_id)
     epochs = api_server.get(f"/v1/jobs/{job_id}/metrics").json()["items"]
     undisturbed, undisturbed_epochs = run_to_the_end(api_server, spec)
 
@@ -147,14 +146,14 @@ def test_a_database_restart_mid_job_loses_no_epoch_and_the_api_answers_503_meanw
         key = create_key(private_postgres.url, "alice")
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10, headers=bearer(key)) as http:
             job_id = http.post("/v1/jobs", json=spec).json()["id"]
-            wait_for(lambda: http.get(f"/v1/jobs/{job_id}").json()["epochs_completed"] >= 2, 120, "two epochs")
+            wait_for_job(http, job_id, epochs=2)
 
             private_postgres.stop()
             during_get, during_health = http.get(f"/v1/jobs/{job_id}"), http.get("/healthz")
             time.sleep(3)  # the next epoch ends while the database is away: its write must wait, not vanish
             private_postgres.start()
 
-            job = wait_for_job(http, job_id, timeout=120)
+            job = wait_for_job(http, job_id)
             epochs = http.get(f"/v1/jobs/{job_id}/metrics").json()["items"]
             undisturbed, undisturbed_epochs = run_to_the_end(http, spec)
     finally:

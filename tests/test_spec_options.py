@@ -100,7 +100,7 @@ def test_every_option_trains_and_reports_every_metric(api_server: httpx.Client, 
         submitted[label] = response.json()
 
     for label, job in submitted.items():
-        finished = wait_for_job(api_server, job["id"], timeout=120)
+        finished = wait_for_job(api_server, job["id"])
         epochs = api_server.get(f"/v1/jobs/{job['id']}/metrics").json()["items"]
         assert finished["status"] == "succeeded", (label, finished["error"])
         assert epochs, label

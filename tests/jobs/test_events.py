@@ -18,7 +18,7 @@ from service.events.hub import ChangeHub, ChangePublisher
 from service.jobs import repository
 from service.settings import Settings
 from service.spec import JobSpec
-from tests.fixtures import DIGITS_SPEC, Process, tiny_spec, wait_for, wait_for_job
+from tests.fixtures import DIGITS_SPEC, Process, tiny_spec, wait_for_job
 
 
 def read_events(http: httpx.Client, path: str, headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
@@ -47,7 +47,7 @@ def test_the_stream_carries_each_epoch_then_ends_after_the_final_status(
     job_id = api_server.post("/v1/jobs", json=DIGITS_SPEC).json()["id"]
 
     events = read_events(api_server, f"/v1/jobs/{job_id}/events")
-    job = wait_for_job(api_server, job_id, timeout=5)
+    job = wait_for_job(api_server, job_id, stall=5)
 
     epochs = [e for e in events if e["event"] == "epoch"]
     statuses = [e["data"]["status"] for e in events if e["event"] == "status"]
@@ -60,7 +60,7 @@ def test_the_stream_carries_each_epoch_then_ends_after_the_final_status(
 
 def test_a_reconnect_with_last_event_id_resumes_after_that_epoch(api_server: httpx.Client, worker: Process) -> None:
     job_id = api_server.post("/v1/jobs", json=DIGITS_SPEC).json()["id"]
-    wait_for(lambda: api_server.get(f"/v1/jobs/{job_id}").json()["epochs_completed"] >= 3, 60, "three epochs")
+    wait_for_job(api_server, job_id, epochs=3)
 
     events = read_events(api_server, f"/v1/jobs/{job_id}/events", headers={"Last-Event-ID": "3"})
 

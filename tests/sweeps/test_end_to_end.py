@@ -37,12 +37,15 @@ def create(http: httpx.Client, body: dict[str, Any]) -> str:
     return sweep_id
 
 
-def wait_for_sweep(http: httpx.Client, sweep_id: str, timeout: float = 120) -> dict[str, Any]:
-    def ended() -> Any:
-        sweep = http.get(f"/v1/sweeps/{sweep_id}").json()
-        return sweep if sweep["status"] != "running" else None
+def wait_for_sweep(http: httpx.Client, sweep_id: str, stall: float = 120) -> dict[str, Any]:
+    """Poll until the sweep has ended, for as long as its trial counts keep changing at least every `stall` s."""
+    last: dict[str, Any] = {}
 
-    return wait_for(ended, timeout, f"sweep {sweep_id} to end", interval=0.2)
+    def ended() -> Any:
+        last.update(http.get(f"/v1/sweeps/{sweep_id}").json())
+        return dict(last) if last["status"] != "running" else None
+
+    return wait_for(ended, stall, f"sweep {sweep_id} to end", interval=0.2, progress=lambda: last.get("trials"))
 
 
 def leaderboard(http: httpx.Client, sweep_id: str) -> list[dict[str, Any]]:
@@ -101,7 +104,8 @@ def test_every_algorithm_and_pruner_runs_its_trials_as_jobs_on_two_workers(
             boards_while_running.append(board)
         return not running
 
-    wait_for(example_ended, 120, "the example sweep to end", interval=0.2)
+    # For as long as the trials' epochs keep coming.
+    wait_for(example_ended, 120, "the example sweep", interval=0.2, progress=lambda: boards_while_running[-1:])
     swept = {sweep_id: wait_for_sweep(http, sweep_id) for sweep_id in (example, grid, median, asha)}
 
     assert all(sweep["status"] == "succeeded" for sweep in swept.values()), swept

@@ -239,7 +239,7 @@ def test_the_dashboard_follows_a_live_job_and_compares_three(
     page.open("/ui/compare?ids=" + ",".join(study_ids))
     names = ["digits-dropout-0.0", "digits-dropout-0.2", "digits-dropout-0.5"]
     wait_for(lambda: set(page.plotted("Validation loss")) == set(names), 10, "three series in the compare view")
-    jobs = [wait_for_job(api_server, job_id, timeout=120) for job_id in study_ids]
+    jobs = [wait_for_job(api_server, job_id) for job_id in study_ids]
     assert [job["status"] for job in jobs] == ["succeeded"] * 3
     finished = {job["name"]: job["epochs_completed"] for job in jobs}
     wait_for(lambda: page.plotted("Validation loss") == finished, 10, "every epoch of the three jobs")
