@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
@@ -23,6 +24,10 @@ from tests.fixtures import (
     settings_env,
     wait_until_healthy,
 )
+
+# The engine tests train in this process: its OpenMP threads sleep rather than spin while they wait, as a
+# worker's do (steadyfit/cli.py), or a busy machine slows them a hundredfold. Read when torch loads, later.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 @pytest.hookimpl(wrapper=True)
