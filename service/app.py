@@ -14,7 +14,7 @@ from service.artifacts import artifact_store
 from service.caching import BodyCache, ReadsInFlight
 from service.datasets.router import router as datasets_router
 from service.db.engine import Database
-from service.errors import AUTH_ERRORS, install_error_handlers
+from service.errors import AUTH_ERRORS, REQUEST_LIMITS, install_error_handlers
 from service.events.hub import ChangeHub
 from service.events.stream import JobFeeds
 from service.health.router import router as health_router
@@ -76,9 +76,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["*"],
             expose_headers=["Location", "ETag", "X-Request-ID", "Retry-After"],
         )
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes, path_prefix="/v1/datasets")
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        upload_path="/v1/datasets",
+        upload_bytes=settings.max_upload_bytes,
+    )
     for router in (jobs_router, sweeps_router, datasets_router, keys_router):
-        app.include_router(router, dependencies=[Depends(authenticate)], responses=AUTH_ERRORS)
+        app.include_router(router, dependencies=[Depends(authenticate)], responses={**AUTH_ERRORS, **REQUEST_LIMITS})
     app.include_router(health_router)
     observability.install(app)
     app.include_router(ui_router)

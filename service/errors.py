@@ -109,6 +109,10 @@ AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     },
     403: {"model": Problem, "description": "The API key was revoked, or this route needs an admin's key."},
 }
+# What any /v1 request may meet before its route runs (service/limits.py).
+REQUEST_LIMITS: dict[int | str, dict[str, Any]] = {
+    413: {"model": Problem, "description": "The body is over `MAX_BODY_BYTES` (an upload: `MAX_UPLOAD_BYTES`)."},
+}
 IDEMPOTENCY_CONFLICT: dict[str, Any] = {
     "model": Problem,
     "description": "The `Idempotency-Key` was already used with a different body.",

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     key_cache_seconds: float = Field(
         5.0, ge=0, description="How long an API process trusts a key it has looked up; a revocation waits this long."
     )
+    max_body_bytes: int = Field(
+        2**20, gt=0, description="Largest request body on any route but a data set upload, in bytes (413 past it)."
+    )
     # Limits; each can be overridden per owner (`steadyfit limits set`). Job counts are per owner.
     max_upload_bytes: int = Field(100 * 2**20, gt=0, description="Largest data set upload, in bytes.")
     max_upload_rows: int = Field(1_000_000, gt=0, description="Most rows in an uploaded data set.")
