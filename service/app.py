@@ -22,6 +22,7 @@ from service.jobs.router import router as jobs_router
 from service.jobs.versions import VersionTable
 from service.limits import BodySizeLimit
 from service.queue import TaskQueue
+from service.rate_limits import RateLimit, buckets_for
 from service.request_id import RequestIdMiddleware
 from service.settings import Settings
 from service.sweeps.router import router as sweeps_router
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.queue = TaskQueue(settings)
         app.state.artifacts = artifact_store(settings)
         app.state.hub = ChangeHub(settings)
+        app.state.rate_limits = buckets_for(settings)
         app.state.feeds = JobFeeds(app.state.database, app.state.hub)
         app.state.versions = VersionTable(settings.resolved_database_url)
         app.state.bodies = BodyCache(settings.response_cache_mib * 2**20)
@@ -62,6 +64,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await app.state.versions.stop()
             await app.state.hub.stop()
+            if app.state.rate_limits is not None:
+                await app.state.rate_limits.close()
             app.state.queue.close()
             app.state.database.dispose()
 
@@ -82,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         upload_path="/v1/datasets",
         upload_bytes=settings.max_upload_bytes,
     )
+    app.add_middleware(RateLimit, settings=settings)  # outside the body limit: a refused request sends no body
     for router in (jobs_router, sweeps_router, datasets_router, keys_router):
         app.include_router(router, dependencies=[Depends(authenticate)], responses={**AUTH_ERRORS, **REQUEST_LIMITS})
     app.include_router(health_router)

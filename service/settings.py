@@ -56,6 +56,15 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         2**20, gt=0, description="Largest request body on any route but a data set upload, in bytes (413 past it)."
     )
+    rate_limit_per_second: float = Field(
+        500.0,
+        ge=0,
+        description="Requests per second that one API key, and one client address, may make to /v1 on average "
+        "(429 past it); 0: no limit.",
+    )
+    rate_limit_burst: int = Field(
+        5000, gt=0, description="Requests one API key, or one client address, may make at once before the rate applies."
+    )
     # Limits; each can be overridden per owner (`steadyfit limits set`). Job counts are per owner.
     max_upload_bytes: int = Field(100 * 2**20, gt=0, description="Largest data set upload, in bytes.")
     max_upload_rows: int = Field(1_000_000, gt=0, description="Most rows in an uploaded data set.")
