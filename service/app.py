@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from service import observability
 from service.artifacts import artifact_store
+from service.browsers import BrowserGuard
 from service.caching import BodyCache, ReadsInFlight
 from service.datasets.router import router as datasets_router
 from service.db.engine import Database
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         upload_bytes=settings.max_upload_bytes,
     )
     app.add_middleware(RateLimit, settings=settings)  # outside the body limit: a refused request sends no body
+    app.add_middleware(BrowserGuard, settings=settings)
     for router in (jobs_router, sweeps_router, datasets_router, keys_router):
         app.include_router(router, dependencies=[Depends(authenticate)], responses={**AUTH_ERRORS, **REQUEST_LIMITS})
     app.include_router(health_router)

@@ -107,7 +107,11 @@ AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
         "description": "No API key, or an unknown one (send `Authorization: Bearer <key>`).",
         "headers": {"WWW-Authenticate": {"description": "`Bearer`.", "schema": {"type": "string"}}},
     },
-    403: {"model": Problem, "description": "The API key was revoked, or this route needs an admin's key."},
+    403: {
+        "model": Problem,
+        "description": "The API key was revoked, or this route needs an admin's key; on a server without keys, a "
+        "browser sent this request from another site.",
+    },
 }
 # What any /v1 request may meet before its route runs (service/limits.py, service/rate_limits.py).
 REQUEST_LIMITS: dict[int | str, dict[str, Any]] = {

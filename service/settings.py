@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         2**20, gt=0, description="Largest request body on any route but a data set upload, in bytes (413 past it)."
     )
+    allowed_hosts: list[str] | None = Field(
+        None,
+        description="`Host` header values the API answers (`name` or `name:port`; `*` for any), others a 400. "
+        "Unset: any while keys are on; without keys only 127.0.0.1, localhost and [::1] at the port it listens on.",
+    )
     rate_limit_per_second: float = Field(
         500.0,
         ge=0,
