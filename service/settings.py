@@ -6,7 +6,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     )
     rate_limit_burst: int = Field(
         5000, gt=0, description="Requests one API key, or one client address, may make at once before the rate applies."
+    )
+    metrics_token: SecretStr | None = Field(
+        None, description="A bearer token that may read /metrics while keys are on (an admin's key may too)."
+    )
+    metrics_refresh_seconds: float = Field(
+        10.0, ge=0, description="How long /metrics reuses its reading of the jobs table before reading it again."
     )
     # Limits; each can be overridden per owner (`steadyfit limits set`). Job counts are per owner.
     max_upload_bytes: int = Field(100 * 2**20, gt=0, description="Largest data set upload, in bytes.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections import OrderedDict
 from typing import Annotated
@@ -74,6 +75,21 @@ async def require_admin(principal: Annotated[Principal, Depends(authenticate)]) 
     if not principal.admin:
         raise Forbidden("this route needs an admin's API key")
     return principal
+
+
+async def require_metrics_reader(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> None:
+    """Who may read /metrics: anyone when the server runs without keys; else `METRICS_TOKEN` or an admin's key."""
+    settings = request.app.state.settings
+    token = settings.metrics_token
+    if settings.auth == "off" or (
+        credentials is not None
+        and token is not None
+        and secrets.compare_digest(credentials.credentials.encode(), token.get_secret_value().encode())
+    ):
+        return
+    await require_admin(await authenticate(request, credentials))
 
 
 PrincipalDep = Annotated[Principal, Depends(authenticate)]
