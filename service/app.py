@@ -12,10 +12,11 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from service import apidocs, observability
 from service.artifacts import artifact_store
+from service.browsers import BrowserGuard
 from service.caching import BodyCache, ReadsInFlight
 from service.datasets.router import router as datasets_router
 from service.db.engine import Database
-from service.errors import AUTH_ERRORS, install_error_handlers
+from service.errors import AUTH_ERRORS, REQUEST_LIMITS, install_error_handlers
 from service.events.hub import ChangeHub
 from service.events.stream import JobFeeds
 from service.health.router import router as health_router
@@ -23,6 +24,7 @@ from service.jobs.router import router as jobs_router
 from service.jobs.versions import VersionTable
 from service.limits import BodySizeLimit
 from service.queue import TaskQueue
+from service.rate_limits import RateLimit, buckets_for
 from service.request_id import RequestIdMiddleware
 from service.settings import Settings
 from service.sweeps.router import router as sweeps_router
@@ -52,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.artifacts = artifact_store(settings)
         app.state.parsing = threading.Lock()  # one upload parses at a time: its caps bound this process
         app.state.hub = ChangeHub(settings)
+        app.state.rate_limits = buckets_for(settings)
         app.state.feeds = JobFeeds(app.state.database, app.state.hub)
         app.state.versions = VersionTable(settings.resolved_database_url)
         app.state.bodies = BodyCache(settings.response_cache_mib * 2**20)
@@ -64,6 +67,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await app.state.versions.stop()
             await app.state.hub.stop()
+            if app.state.rate_limits is not None:
+                await app.state.rate_limits.close()
             app.state.queue.close()
             app.state.database.dispose()
 
@@ -85,9 +90,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["*"],
             expose_headers=["Location", "ETag", "X-Request-ID", "Retry-After"],
         )
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes, path_prefix="/v1/datasets")
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        upload_path="/v1/datasets",
+        upload_bytes=settings.max_upload_bytes,
+    )
+    app.add_middleware(RateLimit, settings=settings)  # outside the body limit: a refused request sends no body
+    app.add_middleware(BrowserGuard, settings=settings)
     for router in (jobs_router, sweeps_router, datasets_router, keys_router):
-        app.include_router(router, dependencies=[Depends(authenticate)], responses=AUTH_ERRORS)
+        app.include_router(router, dependencies=[Depends(authenticate)], responses={**AUTH_ERRORS, **REQUEST_LIMITS})
     app.include_router(health_router)
     observability.install(app)
     app.include_router(ui_router)

@@ -112,7 +112,20 @@ AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
         "description": "No API key, or an unknown one (send `Authorization: Bearer <key>`).",
         "headers": {"WWW-Authenticate": {"description": "`Bearer`.", "schema": {"type": "string"}}},
     },
-    403: {"model": Problem, "description": "The API key was revoked, or this route needs an admin's key."},
+    403: {
+        "model": Problem,
+        "description": "The API key was revoked, or this route needs an admin's key; on a server without keys, a "
+        "browser sent this request from another site.",
+    },
+}
+# What any /v1 request may meet before its route runs (service/limits.py, service/rate_limits.py).
+REQUEST_LIMITS: dict[int | str, dict[str, Any]] = {
+    413: {"model": Problem, "description": "The body is over `MAX_BODY_BYTES` (an upload: `MAX_UPLOAD_BYTES`)."},
+    429: {
+        "model": Problem,
+        "description": "Too many requests from this API key or client address; see `Retry-After`.",
+        "headers": {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}},
+    },
 }
 IDEMPOTENCY_CONFLICT: dict[str, Any] = {
     "model": Problem,
@@ -120,7 +133,8 @@ IDEMPOTENCY_CONFLICT: dict[str, Any] = {
 }
 TOO_MANY_JOBS: dict[str, Any] = {
     "model": Problem,
-    "description": "Too many jobs are queued or running; `detail` names the limit; see `Retry-After`.",
+    "description": "Too many jobs are queued or running, or too many requests were made; `detail` names the "
+    "limit; see `Retry-After`.",
     "headers": {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}},
 }
 

@@ -2,57 +2,50 @@
 
 from __future__ import annotations
 
+from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import problem
 
 
-class BodyTooLarge(Exception):
-    pass
+class BodyTooLarge(HTTPException):
+    """An HTTPException, so that FastAPI's body parsing lets it through (any other error there is a 400)."""
+
+    def __init__(self, upload: bool, cap: int) -> None:
+        super().__init__(413, f"{'the upload' if upload else 'the request body'} is over the limit of {cap} bytes")
 
 
 class BodySizeLimit:
-    """Answers 413 to a request under `path_prefix` whose body is over `max_bytes`.
+    """Answers 413 to a request whose body is over its cap: `upload_bytes` for a data set upload (`upload_path`),
+    `max_bytes` for every other request, so no route parses a body larger than it could need.
 
     A declared Content-Length over the cap is refused before a byte is read; a chunked body is
     counted as it arrives and cut off at the cap.
     """
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int, path_prefix: str) -> None:
-        self.app, self.max_bytes, self.path_prefix = app, max_bytes, path_prefix
+    def __init__(self, app: ASGIApp, *, max_bytes: int, upload_path: str, upload_bytes: int) -> None:
+        self.app, self.max_bytes, self.upload_path, self.upload_bytes = app, max_bytes, upload_path, upload_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(self.path_prefix):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        upload = scope["path"] == self.upload_path
+        cap = self.upload_bytes if upload else self.max_bytes
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, receive, send)
+        if declared is not None and declared.isdigit() and int(declared) > cap:
+            too_large = BodyTooLarge(upload, cap)
+            await problem(too_large.status_code, too_large.detail)(scope, receive, send)
             return
         received = 0
-        started = False
 
         async def counted_receive() -> Message:
             nonlocal received
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise BodyTooLarge
+                if received > cap:
+                    raise BodyTooLarge(upload, cap)  # answered by the app's handler for HTTP errors
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counted_receive, tracking_send)
-        except BodyTooLarge:
-            if started:
-                raise
-            await self._refuse(scope, receive, send)
-
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem(413, f"the upload is over the limit of {self.max_bytes} bytes")
-        await response(scope, receive, send)
+        await self.app(scope, counted_receive, send)

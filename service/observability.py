@@ -1,20 +1,23 @@
 """Prometheus metrics of the service itself at GET /metrics (a job's own metrics are under /v1/jobs).
 
 Gauges that describe the fleet (jobs by status, queue depth, epochs trained, worker heartbeats) are read
-from the database and the broker at scrape time, so every API process reports the same truth. Request
-latency is measured in each process; `steadyfit api --workers N` shares it through prometheus-client's
-multiprocess mode (PROMETHEUS_MULTIPROC_DIR, set by the command).
+from the database and the broker, so every API process reports the same truth; a reading serves every scrape
+for METRICS_REFRESH_SECONDS (see FleetCollector). Request latency is measured in each process;
+`steadyfit api --workers N` shares it through prometheus-client's multiprocess mode (PROMETHEUS_MULTIPROC_DIR,
+set by the command). With keys on, only an admin's key or METRICS_TOKEN may read them.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
+import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -24,8 +27,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.db.engine import Database
 from service.db.models import Job
+from service.errors import AUTH_ERRORS
 from service.queue import TaskQueue
 from service.settings import Settings
+from service.tenants.deps import require_metrics_reader
 
 log = logging.getLogger(__name__)
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
@@ -39,12 +44,32 @@ REQUEST_SECONDS = Histogram(
 
 
 class FleetCollector(Collector):
-    """What the database and the broker say about all jobs and workers, read at each scrape."""
+    """What the database and the broker say about all jobs and workers, read at most once per `refresh` seconds.
+
+    Why a reading kept for a while rather than counters: jobs change state in workers and in every API process,
+    so counters kept by one API process would count only its own share of the changes; the database is the one
+    place where they all meet. Reading it at most once per METRICS_REFRESH_SECONDS (10 s, under Prometheus's
+    usual scrape interval of 15 s) bounds what scrapes cost the database whatever their number (several
+    Prometheus servers, several API processes, someone reloading the page), at the price of figures that
+    old. Scrapes that arrive together wait for one reading.
+    """
 
     def __init__(self, database: Database, queue: TaskQueue, settings: Settings) -> None:
         self.database, self.queue, self.lease = database, queue, timedelta(seconds=settings.lease_seconds)
+        self.refresh = settings.metrics_refresh_seconds
+        self._lock = threading.Lock()  # scrapes run in the thread pool
+        self._reading: list[Metric] = []
+        self._read_at = -math.inf
 
     def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            if time.monotonic() - self._read_at >= self.refresh:
+                self._reading = list(self._read())
+                self._read_at = time.monotonic()
+            reading = self._reading
+        yield from reading
+
+    def _read(self) -> Iterator[Metric]:
         jobs = GaugeMetricFamily("steadyfit_jobs", "Jobs by status.", labels=["status"])
         epochs = CounterMetricFamily("steadyfit_epochs_trained", "Epochs trained, over all jobs.")
         heartbeats = GaugeMetricFamily(
@@ -128,7 +153,8 @@ router = APIRouter(tags=["health"])
     "/metrics",
     operation_id="prometheus_metrics",
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format."}},
+    dependencies=[Depends(require_metrics_reader)],
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format."}, **AUTH_ERRORS},
 )
 async def prometheus_metrics(request: Request) -> Response:
     """The service's own metrics for Prometheus: jobs by status, queue depth, epochs, latency, heartbeats."""

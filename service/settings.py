@@ -6,7 +6,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -52,6 +52,29 @@ class Settings(BaseSettings):
     )
     key_cache_seconds: float = Field(
         5.0, ge=0, description="How long an API process trusts a key it has looked up; a revocation waits this long."
+    )
+    max_body_bytes: int = Field(
+        2**20, gt=0, description="Largest request body on any route but a data set upload, in bytes (413 past it)."
+    )
+    allowed_hosts: list[str] | None = Field(
+        None,
+        description="`Host` header values the API answers (`name` or `name:port`; `*` for any), others a 400. "
+        "Unset: any while keys are on; without keys only 127.0.0.1, localhost and [::1] at the port it listens on.",
+    )
+    rate_limit_per_second: float = Field(
+        500.0,
+        ge=0,
+        description="Requests per second that one API key, and one client address, may make to /v1 on average "
+        "(429 past it); 0: no limit.",
+    )
+    rate_limit_burst: int = Field(
+        5000, gt=0, description="Requests one API key, or one client address, may make at once before the rate applies."
+    )
+    metrics_token: SecretStr | None = Field(
+        None, description="A bearer token that may read /metrics while keys are on (an admin's key may too)."
+    )
+    metrics_refresh_seconds: float = Field(
+        10.0, ge=0, description="How long /metrics reuses its reading of the jobs table before reading it again."
     )
     # Limits; each can be overridden per owner (`steadyfit limits set`). Job counts are per owner.
     max_upload_bytes: int = Field(100 * 2**20, gt=0, description="Largest data set upload, in bytes.")

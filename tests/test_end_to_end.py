@@ -26,6 +26,8 @@ from tests.fixtures import (
     DIGITS_SPEC,
     ROOT,
     Process,
+    bearer,
+    create_key,
     free_port,
     settings_env,
     table_csv,
@@ -216,7 +218,8 @@ def test_a_worker_serves_its_training_metrics_to_prometheus(
     assert "steadyfit_epoch_duration_seconds_count 5.0" in text
     assert "steadyfit_worker_epochs_total 5.0" in text
     assert 'steadyfit_worker_jobs_ended_total{status="succeeded"} 1.0' in text
-    fleet = api_server.get("/metrics").text
+    admin = bearer(create_key(settings.resolved_database_url, "ops", admin=True))  # with keys on, /metrics needs one
+    fleet = api_server.get("/metrics", headers=admin).text
     assert "steadyfit_epochs_trained_total 5.0" in fleet
     assert 'steadyfit_jobs{status="succeeded"} 1.0' in fleet
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
 import time
+from collections import OrderedDict
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -21,12 +23,16 @@ class KeyLookup:
     """Keys looked up in the database, remembered for `ttl` seconds so a poll costs no extra query.
 
     Caches the answer for unknown keys too, so a client hammering with a wrong key costs one query per ttl.
-    Used from the event loop only, so the table needs no lock; a cached key costs no thread hop either.
+    At most `max_entries` answers are kept, the least recently used dropped first: a flood of invented keys
+    pushes out other invented keys, while a key in use stays. Used from the event loop only, so the table
+    needs no lock; a cached key costs no thread hop either.
     """
+
+    max_entries = 10_000
 
     def __init__(self, database: Database, ttl: float) -> None:
         self.database, self.ttl = database, ttl
-        self._known: dict[str, tuple[float, Principal | None, bool]] = {}
+        self._known: OrderedDict[str, tuple[float, Principal | None, bool]] = OrderedDict()
 
     async def principal(self, secret: str) -> Principal:
         """The key's principal; from memory when it was looked up within `ttl`, else from the database."""
@@ -35,9 +41,10 @@ class KeyLookup:
         cached = self._known.get(digest)
         if cached is None or cached[0] < now:
             cached = (now + self.ttl, *await run_in_threadpool(self._load, secret))
-            if len(self._known) > 10_000:  # bounded: a flood of made-up keys cannot grow it for ever
-                self._known.clear()
             self._known[digest] = cached
+            if len(self._known) > self.max_entries:
+                self._known.popitem(last=False)
+        self._known.move_to_end(digest)
         _, principal, revoked = cached
         if principal is None:
             raise Unauthorized("unknown API key")
@@ -68,6 +75,21 @@ async def require_admin(principal: Annotated[Principal, Depends(authenticate)]) 
     if not principal.admin:
         raise Forbidden("this route needs an admin's API key")
     return principal
+
+
+async def require_metrics_reader(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> None:
+    """Who may read /metrics: anyone when the server runs without keys; else `METRICS_TOKEN` or an admin's key."""
+    settings = request.app.state.settings
+    token = settings.metrics_token
+    if settings.auth == "off" or (
+        credentials is not None
+        and token is not None
+        and secrets.compare_digest(credentials.credentials.encode(), token.get_secret_value().encode())
+    ):
+        return
+    await require_admin(await authenticate(request, credentials))
 
 
 PrincipalDep = Annotated[Principal, Depends(authenticate)]

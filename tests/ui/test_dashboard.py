@@ -3,7 +3,8 @@ and `steadyfit worker` on PostgreSQL and Redis. Without a key the page asks for 
 in the header, as a user would, and the page names her. It submits a job through the form, watches its curves
 grow while it trains (streamed, then polled), cancels it, reads a sweep's leaderboard where the server has
 sweeps, follows three jobs to their end in the compare view, and forgets the key. Screenshots land in the
-test's tmp dir; the last one is also copied to /tmp/steadyfit-ui.png."""
+test's tmp dir; the last one is also copied to /tmp/steadyfit-ui.png. Against a server without keys, the page's
+own requests still write, and a form of another site does not."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -26,7 +28,7 @@ from service.db.engine import Database
 from service.db.models import EpochMetrics, Job
 from service.settings import Settings
 from service.spec import JobSpec
-from tests.fixtures import Process, tiny_spec, wait_for, wait_for_job
+from tests.fixtures import Process, free_port, settings_env, tiny_spec, wait_for, wait_for_job, wait_until_healthy
 
 LAST_SCREENSHOT = Path("/tmp/steadyfit-ui.png")
 CHROMIUM_FLAGS = [
@@ -345,3 +347,44 @@ def test_the_dashboard_labels_differences_gaps_numbers_and_axes_truly(
     wait_for(lambda: "val gap" in page.main_text(), 10, "the job's figures")
     assert "\N{MINUS SIGN}2.7 %" in page.main_text() and "L2 4.41e-5" in page.main_text()
     assert page.script_errors() == []
+
+
+# Run in the dashboard's page: what its own requests (same origin, no key) get from a server without keys.
+SUBMIT_AND_CANCEL = """
+const done = arguments[arguments.length - 1];
+(async () => {
+  const submitted = await fetch("/v1/jobs", {
+    method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(arguments[0]),
+  });
+  const job = await submitted.json();
+  const cancelled = await fetch(`/v1/jobs/${job.id}/cancel`, {method: "POST"});
+  done([submitted.status, cancelled.status, (await cancelled.json()).status]);
+})().catch((error) => done(String(error)));
+"""
+
+
+def test_without_keys_the_dashboard_writes_and_a_form_of_another_site_cannot(
+    browser: Chrome, settings: Settings, tmp_path: Path
+) -> None:
+    """Real Chromium, real `steadyfit api --auth off`: the browser's own Sec-Fetch-Site and Origin headers let the
+    dashboard's requests through, and make a form on another page (a data: URL, an opaque origin) a 403."""
+    port = free_port()
+    env = {**settings_env(settings), "STEADYFIT_AUTH": "off"}
+    api = Process(["api", "--port", str(port)], env, tmp_path / "api.log")
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(base_url, api)
+        browser.get(f"{base_url}/ui")
+        own = browser.execute_async_script(SUBMIT_AND_CANCEL, tiny_spec())
+        victim = httpx.post(f"{base_url}/v1/jobs", json=tiny_spec()).json()
+        form = f"<form method=post action='{base_url}/v1/jobs/{victim['id']}/cancel'></form>"
+        browser.get("data:text/html," + quote(form + "<script>document.forms[0].submit()</script>"))
+        wait_for(lambda: browser.current_url.endswith("/cancel"), 30, "the form to be sent")
+        answer = json.loads(browser.find_element(By.TAG_NAME, "body").text)
+        after = httpx.get(f"{base_url}/v1/jobs/{victim['id']}").json()
+    finally:
+        api.stop()
+
+    assert own == [202, 202, "cancelled"]
+    assert answer["status"] == 403 and "cross-site" in answer["detail"]
+    assert after["status"] == "queued"
