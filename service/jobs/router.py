@@ -326,9 +326,12 @@ def download_job_artifact(
     job_id: str, name: str, session: SessionDep, store: ArtifactsDep, principal: PrincipalDep
 ) -> Response:
     """Download one artifact. Weights are safetensors: loading them can never run code."""
-    data = service.artifact(session, store, job_id, name, principal)
-    return Response(
-        data,
+    opened = service.artifact(session, store, job_id, name, principal)
+    return StreamingResponse(
+        opened.chunks,
         media_type="application/octet-stream",
-        headers={"Content-Disposition": f'attachment; filename="{job_id}-{name}"'},
+        headers={
+            "Content-Length": str(opened.size),
+            "Content-Disposition": f'attachment; filename="{job_id}-{name}"',
+        },
     )
