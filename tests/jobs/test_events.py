@@ -3,22 +3,37 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from service.db.engine import Database
+from service.db.migrate import upgrade
 from service.db.models import Job
 from service.events import stream
 from service.events.hub import ChangeHub, ChangePublisher
 from service.jobs import repository
 from service.settings import Settings
 from service.spec import JobSpec
-from tests.fixtures import DIGITS_SPEC, Process, tiny_spec, wait_for, wait_for_job
+from steadyfit.client import Client
+from tests.fixtures import (
+    DIGITS_SPEC,
+    Process,
+    bearer,
+    create_key,
+    free_port,
+    settings_env,
+    tiny_spec,
+    wait_for,
+    wait_for_job,
+    wait_until_healthy,
+)
 
 
 def read_events(http: httpx.Client, path: str, headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
@@ -96,11 +111,11 @@ def test_the_streams_of_one_job_share_one_read_per_change(
         return [event async for event in events if not event.startswith(":")]
 
     async def scenario() -> list[list[str]]:
-        hub = ChangeHub(settings)
+        hub = ChangeHub(settings, database)
         await hub.start()
         feeds = stream.JobFeeds(database, hub)
-        tasks = [asyncio.create_task(collect(stream.job_events(feeds, job.id, 0))) for _ in range(10)]
-        tasks.append(asyncio.create_task(collect(stream.job_events(feeds, job.id, 1))))
+        tasks = [asyncio.create_task(collect(stream.job_events(feeds, job.id, 0, 3600))) for _ in range(10)]
+        tasks.append(asyncio.create_task(collect(stream.job_events(feeds, job.id, 1, 3600))))
         while not reads:
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.3)  # every stream has sent epoch 1 by now
@@ -121,3 +136,153 @@ def test_the_streams_of_one_job_share_one_read_per_change(
     assert [epochs(events) for events in results] == [[1, 2]] * 10 + [[2]]
     assert all("event: status" in events[-1] and '"succeeded"' in events[-1] for events in results)
     assert len(reads) <= 4, len(reads)  # per stream it would be 22 or more
+
+
+def test_embedded_streams_share_one_poll_and_read_a_job_only_when_it_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Twenty streams on twenty queued jobs in embedded mode (SQLite, no Redis): one query a round looks at
+    all the jobs, and no stream reads the database while nothing changes; one change is one read per job."""
+    settings = Settings(data_dir=tmp_path)
+    upgrade(settings.resolved_database_url)
+    database = Database(settings.resolved_database_url)
+    spec = JobSpec.model_validate(tiny_spec()).model_dump(mode="json")
+    with database.session() as session:
+        jobs = [
+            repository.add(session, Job(id=str(uuid.uuid4()), status="queued", task="classification", spec=spec)).id
+            for _ in range(20)
+        ]
+    reads: list[str] = []
+    polls: list[int] = []
+    real_read, real_marks = stream._read, repository.change_marks
+
+    def counted_read(database: Database, job_id: str, after_epoch: int) -> Any:
+        reads.append(job_id)
+        return real_read(database, job_id, after_epoch)
+
+    def counted_marks(session: Any, job_ids: Any) -> Any:
+        polls.append(len(job_ids))
+        return real_marks(session, job_ids)
+
+    monkeypatch.setattr(stream, "_read", counted_read)
+    monkeypatch.setattr(repository, "change_marks", counted_marks)
+
+    async def collect(events: AsyncIterator[str]) -> list[str]:
+        return [event async for event in events if not event.startswith(":")]
+
+    async def polls_pass(count: int) -> None:
+        target = len(polls) + count
+        while len(polls) < target:
+            await asyncio.sleep(0.02)
+
+    async def scenario() -> tuple[list[list[str]], int, int]:
+        hub = ChangeHub(settings, database)
+        await hub.start()
+        feeds = stream.JobFeeds(database, hub)
+        tasks = [asyncio.create_task(collect(stream.job_events(feeds, job_id, 0, 3600))) for job_id in jobs]
+        settled = -1
+        while settled != len(reads):  # the first reads done: three rounds in a row without one
+            settled = len(reads)
+            await asyncio.wait_for(polls_pass(3), 10)
+        await polls_pass(10)
+        quiet = len(reads) - settled
+        with database.session() as session:
+            for job_id in jobs:
+                repository.cancel_queued(session, job_id)
+        results = await asyncio.wait_for(asyncio.gather(*tasks), 10)
+        await hub.stop()
+        return results, quiet, len(reads) - settled
+
+    results, reads_while_quiet, reads_after_the_change = asyncio.run(scenario())
+    database.dispose()
+
+    assert reads_while_quiet == 0  # each stream polling on its own would read 200 times in 10 rounds
+    assert reads_after_the_change == 20
+    assert set(polls) == {20}  # every round is one query over all the watched jobs
+    for events in results:
+        statuses = [json.loads(e.split("data: ", 1)[1])["status"] for e in events if "event: status" in e]
+        assert statuses == ["queued", "cancelled"]
+
+
+def open_streams(http: httpx.Client, path: str, count: int, stack: contextlib.ExitStack) -> list[httpx.Response]:
+    responses = [stack.enter_context(http.stream("GET", path)) for _ in range(count)]
+    assert [r.status_code for r in responses] == [200] * count
+    return responses
+
+
+def test_an_owner_holds_at_most_max_streams_per_owner_streams(
+    api_server: httpx.Client, database_url: str, settings: Settings
+) -> None:
+    """The 61st stream of one owner (the default limit is 60) is a 429 with Retry-After; closing one frees a
+    slot; another owner's streams are counted apart."""
+    limit = settings.max_streams_per_owner
+    assert limit == 60
+    job_id = api_server.post("/v1/jobs", json=DIGITS_SPEC).json()["id"]  # stays queued: no worker
+    path = f"/v1/jobs/{job_id}/events"
+    many = httpx.Limits(max_connections=limit + 5)
+    timeout = httpx.Timeout(10, read=60)
+    with (
+        httpx.Client(base_url=api_server.base_url, headers=api_server.headers, limits=many, timeout=timeout) as http,
+        contextlib.ExitStack() as stack,
+    ):
+        streams = open_streams(http, path, limit, stack)
+
+        refused = http.get(path)
+        assert refused.status_code == 429
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert int(refused.headers["retry-after"]) > 0
+        assert "max_streams_per_owner" in refused.json()["detail"]
+        bob = bearer(create_key(database_url, "bob"))
+        bobs_job = http.post("/v1/jobs", json=DIGITS_SPEC, headers=bob).json()["id"]
+        with http.stream("GET", f"/v1/jobs/{bobs_job}/events", headers=bob) as other:
+            assert other.status_code == 200  # another owner is counted apart
+
+        streams[0].close()
+
+        def reopened() -> bool:
+            response = stack.enter_context(http.stream("GET", path))
+            return response.status_code == 200
+
+        wait_for(reopened, 10, "a slot freed by the closed stream")
+
+
+def test_a_stream_ends_at_its_lifetime_with_a_reconnect_event_and_resumes_exactly(
+    settings: Settings, tmp_path: Path, api_key: str
+) -> None:
+    """With a half-second lifetime a job's stream ends many times with `event: reconnect` (carrying `retry:`
+    and the last id); reconnecting with Last-Event-ID gives every epoch once. The Python client does the
+    same by itself and never hands the reconnect event to its caller."""
+    env = {**settings_env(settings), "STEADYFIT_MAX_STREAM_SECONDS": "0.5"}
+    port = free_port()
+    api = Process(["api", "--port", str(port)], env, tmp_path / "api.log")
+    worker = Process(["worker", "--concurrency", "1"], env, tmp_path / "worker.log")
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(base_url, api)
+        with httpx.Client(base_url=base_url, timeout=10, headers=bearer(api_key)) as http:
+            job_id = http.post("/v1/jobs", json=DIGITS_SPEC).json()["id"]
+            epochs, reconnects, last = [], [], "0"
+            while True:
+                events = read_events(http, f"/v1/jobs/{job_id}/events", headers={"Last-Event-ID": last})
+                epochs += [int(e["id"]) for e in events if e["event"] == "epoch"]
+                last = str(epochs[-1]) if epochs else "0"
+                if events[-1]["event"] != "reconnect":
+                    break
+                reconnects.append(events[-1])
+                assert events[-1]["id"] == last and events[-1]["data"]["last_event_id"] == int(last)
+                assert int(events[-1]["retry"]) > 0
+            job = wait_for_job(http, job_id, timeout=5)
+            followed = list(
+                Client(base_url, api_key=api_key).events(http.post("/v1/jobs", json=DIGITS_SPEC).json()["id"])
+            )
+    finally:
+        worker.stop()
+        api.stop()
+
+    assert events[-1]["event"] == "status" and events[-1]["data"]["status"] == "succeeded"
+    assert reconnects
+    assert epochs == list(range(1, job["epochs_completed"] + 1))
+    assert {event.event for event in followed} == {"epoch", "status"}
+    followed_epochs = [event.data["epoch"] for event in followed if event.event == "epoch"]
+    assert followed_epochs == list(range(1, len(followed_epochs) + 1)) and len(followed_epochs) > 5
+    assert followed[-1].data["status"] == "succeeded"
