@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import threading
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,14 +27,13 @@ from steadyfit.client import Client
 from tests.fixtures import (
     DIGITS_SPEC,
     Process,
+    api_process,
     bearer,
     create_key,
-    free_port,
     settings_env,
     tiny_spec,
     wait_for,
     wait_for_job,
-    wait_until_healthy,
 )
 
 
@@ -246,43 +247,84 @@ def test_an_owner_holds_at_most_max_streams_per_owner_streams(
         wait_for(reopened, 10, "a slot freed by the closed stream")
 
 
+class Trainer:
+    """Plays a worker's part on a job: writes its epochs and status, then tells the API processes."""
+
+    def __init__(self, settings: Settings, job_id: str) -> None:
+        self.database, self.job_id = Database(settings.resolved_database_url), job_id
+        self.publisher = ChangePublisher(settings)
+        with self.database.session() as session:
+            repository.claim(session, job_id, "w", lease_seconds=600, max_attempts=3)
+
+    def epochs(self, *numbers: int) -> None:
+        with self.database.session() as session:
+            for epoch in numbers:
+                repository.record_epoch(session, self.job_id, "w", epoch, {"val_loss": 1 / epoch}, epoch, {})
+        self.publisher.job_changed(self.job_id)
+
+    def finish(self) -> None:
+        with self.database.session() as session:
+            repository.finish(session, self.job_id, "w", "succeeded", stop_reason="max_epochs")
+        self.publisher.job_changed(self.job_id)
+        self.database.dispose()
+
+
+def follow(http: httpx.Client, job_id: str, last: int, until_epoch: int) -> tuple[list[int], int, dict[str, Any]]:
+    """Streams of the job, each resumed with Last-Event-ID after the one before ends at its lifetime, until
+    epoch `until_epoch` has come or the job has ended: (the epochs received, the last id, the last event)."""
+    epochs: list[int] = []
+    while True:
+        events = read_events(http, f"/v1/jobs/{job_id}/events", headers={"Last-Event-ID": str(last)})
+        epochs += [int(e["id"]) for e in events if e["event"] == "epoch"]
+        last = epochs[-1] if epochs else last
+        end = events[-1]
+        if end["event"] == "status":
+            return epochs, last, end
+        assert end["event"] == "reconnect"
+        assert int(end["id"]) == last and end["data"] == {"last_event_id": last, "retry_ms": int(end["retry"])}
+        assert int(end["retry"]) > 0
+        if last >= until_epoch:
+            return epochs, last, end
+
+
 def test_a_stream_ends_at_its_lifetime_with_a_reconnect_event_and_resumes_exactly(
     settings: Settings, tmp_path: Path, api_key: str
 ) -> None:
-    """With a half-second lifetime a job's stream ends many times with `event: reconnect` (carrying `retry:`
-    and the last id); reconnecting with Last-Event-ID gives every epoch once. The Python client does the
-    same by itself and never hands the reconnect event to its caller."""
-    env = {**settings_env(settings), "STEADYFIT_MAX_STREAM_SECONDS": "0.5"}
-    port = free_port()
-    api = Process(["api", "--port", str(port)], env, tmp_path / "api.log")
-    worker = Process(["worker", "--concurrency", "1"], env, tmp_path / "worker.log")
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_healthy(base_url, api)
-        with httpx.Client(base_url=base_url, timeout=10, headers=bearer(api_key)) as http:
-            job_id = http.post("/v1/jobs", json=DIGITS_SPEC).json()["id"]
-            epochs, reconnects, last = [], [], "0"
-            while True:
-                events = read_events(http, f"/v1/jobs/{job_id}/events", headers={"Last-Event-ID": last})
-                epochs += [int(e["id"]) for e in events if e["event"] == "epoch"]
-                last = str(epochs[-1]) if epochs else "0"
-                if events[-1]["event"] != "reconnect":
-                    break
-                reconnects.append(events[-1])
-                assert events[-1]["id"] == last and events[-1]["data"]["last_event_id"] == int(last)
-                assert int(events[-1]["retry"]) > 0
-            job = wait_for_job(http, job_id, timeout=5)
-            followed = list(
-                Client(base_url, api_key=api_key).events(http.post("/v1/jobs", json=DIGITS_SPEC).json()["id"])
-            )
-    finally:
-        worker.stop()
-        api.stop()
+    """With a one-second lifetime a stream ends with `event: reconnect`, which carries `retry:` and the last
+    epoch sent as its id; reconnecting with Last-Event-ID gives each later epoch once. The Python client
+    does the same by itself and never hands the reconnect event to its caller."""
+    env = {**settings_env(settings), "STEADYFIT_MAX_STREAM_SECONDS": "1"}
+    with (
+        api_process(env, tmp_path / "api.log") as base_url,
+        httpx.Client(base_url=base_url, timeout=10, headers=bearer(api_key)) as http,
+    ):
+        job_id = http.post("/v1/jobs", json=tiny_spec()).json()["id"]
+        trainer = Trainer(settings, job_id)
+        trainer.epochs(1, 2)
+        first, last, end = follow(http, job_id, 0, until_epoch=2)
+        assert end["event"] == "reconnect" and last == 2
+        again, last, end = follow(http, job_id, last, until_epoch=2)  # nothing new: the same resume point
+        assert again == [] and end["event"] == "reconnect" and last == 2
+        trainer.epochs(3, 4)
+        then, last, end = follow(http, job_id, last, until_epoch=4)
+        assert end["event"] == "reconnect"
+        trainer.epochs(5)
+        trainer.finish()
+        rest, last, end = follow(http, job_id, last, until_epoch=5)
+        assert end["event"] == "status" and end["data"]["status"] == "succeeded"
+        assert first + then + rest == [1, 2, 3, 4, 5]
 
-    assert events[-1]["event"] == "status" and events[-1]["data"]["status"] == "succeeded"
-    assert reconnects
-    assert epochs == list(range(1, job["epochs_completed"] + 1))
-    assert {event.event for event in followed} == {"epoch", "status"}
-    followed_epochs = [event.data["epoch"] for event in followed if event.event == "epoch"]
-    assert followed_epochs == list(range(1, len(followed_epochs) + 1)) and len(followed_epochs) > 5
-    assert followed[-1].data["status"] == "succeeded"
+        followed_id = http.post("/v1/jobs", json=tiny_spec()).json()["id"]
+        followed: list[Any] = []
+        reader = threading.Thread(target=lambda: followed.extend(Client(base_url, api_key=api_key).events(followed_id)))
+        reader.start()
+        trainer = Trainer(settings, followed_id)
+        for epoch in (1, 2, 3):
+            time.sleep(2.5)  # longer than a stream lives: the client reconnects meanwhile
+            trainer.epochs(epoch)
+        trainer.finish()
+        reader.join(30)
+
+    assert [event.event for event in followed if event.event != "status"] == ["epoch"] * 3
+    assert [event.data["epoch"] for event in followed if event.event == "epoch"] == [1, 2, 3]
+    assert followed[-1].event == "status" and followed[-1].data["status"] == "succeeded"
