@@ -18,6 +18,7 @@ from service.datasets.router import router as datasets_router
 from service.db.engine import Database
 from service.errors import AUTH_ERRORS, REQUEST_LIMITS, install_error_handlers
 from service.events.hub import ChangeHub
+from service.events.slots import StreamSlots
 from service.events.stream import JobFeeds
 from service.health.router import router as health_router
 from service.jobs.router import router as jobs_router
@@ -53,9 +54,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.queue = TaskQueue(settings)
         app.state.artifacts = artifact_store(settings)
         app.state.parsing = threading.Lock()  # one upload parses at a time: its caps bound this process
-        app.state.hub = ChangeHub(settings)
+        app.state.hub = ChangeHub(settings, app.state.database)
         app.state.rate_limits = buckets_for(settings)
         app.state.feeds = JobFeeds(app.state.database, app.state.hub)
+        app.state.stream_slots = StreamSlots(settings.max_streams_per_owner)
         app.state.versions = VersionTable(settings.resolved_database_url)
         app.state.bodies = BodyCache(settings.response_cache_mib * 2**20)
         app.state.reads_in_flight = ReadsInFlight()

@@ -10,11 +10,37 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
 from service.settings import Settings
+
+CHUNK_BYTES = 2**20  # what a download holds in memory at a time
+
+
+class Readable(Protocol):
+    def read(self, size: int, /) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class OpenedArtifact:
+    """An artifact being read: its size, and its bytes a chunk at a time (the source closes at the end)."""
+
+    size: int
+    chunks: Iterator[bytes]
+
+
+def _chunks(source: Readable) -> Iterator[bytes]:
+    try:
+        while chunk := source.read(CHUNK_BYTES):
+            yield chunk
+    finally:
+        source.close()
 
 
 class ArtifactStore(Protocol):
@@ -22,6 +48,10 @@ class ArtifactStore(Protocol):
         """Store atomically: a reader sees the old object or the new one, never half of one."""
 
     def get(self, key: str) -> bytes | None: ...
+
+    def open(self, key: str) -> OpenedArtifact | None:
+        """To send an artifact without holding it whole in memory; None when there is no such artifact."""
+        ...
 
     def list(self, prefix: str) -> list[tuple[str, int]]:
         """(key, size) of every artifact under a prefix, sorted by key."""
@@ -68,6 +98,15 @@ class LocalArtifactStore:
         path = self._path(key)
         return path.read_bytes() if path.exists() else None
 
+    def open(self, key: str) -> OpenedArtifact | None:
+        # The open file keeps the version it opened (a checkpoint is replaced each epoch), so the size
+        # sent as Content-Length stays true to the bytes that follow.
+        try:
+            file = self._path(key).open("rb")
+        except FileNotFoundError:
+            return None
+        return OpenedArtifact(os.fstat(file.fileno()).st_size, _chunks(file))
+
     def list(self, prefix: str) -> list[tuple[str, int]]:
         base = self._path(prefix)
         if not base.is_dir():
@@ -104,6 +143,13 @@ class S3ArtifactStore:
             return None
         data: bytes = response["Body"].read()
         return data
+
+    def open(self, key: str) -> OpenedArtifact | None:
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)
+        except self.client.exceptions.NoSuchKey:
+            return None
+        return OpenedArtifact(response["ContentLength"], _chunks(response["Body"]))
 
     def list(self, prefix: str) -> list[tuple[str, int]]:
         found: list[tuple[str, int]] = []

@@ -106,6 +106,19 @@ class TooManyJobs(ApiError):
         )
 
 
+class TooManyStreams(ApiError):
+    """A caller's event streams are at their cap: 429, with the limit named and a Retry-After."""
+
+    status = HTTPStatus.TOO_MANY_REQUESTS
+
+    def __init__(self, limit: int, retry_after_seconds: int) -> None:
+        super().__init__(
+            f"{limit} event streams are open already: the limit `max_streams_per_owner` is {limit}; close one "
+            "or retry later",
+            headers={"Retry-After": str(retry_after_seconds)},
+        )
+
+
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {
         "model": Problem,
@@ -135,6 +148,12 @@ TOO_MANY_JOBS: dict[str, Any] = {
     "model": Problem,
     "description": "Too many jobs are queued or running, or too many requests were made; `detail` names the "
     "limit; see `Retry-After`.",
+    "headers": {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}},
+}
+
+TOO_MANY_STREAMS: dict[str, Any] = {
+    "model": Problem,
+    "description": "This caller has `max_streams_per_owner` streams open already; see `Retry-After`.",
     "headers": {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}},
 }
 

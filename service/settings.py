@@ -42,6 +42,18 @@ class Settings(BaseSettings):
     response_cache_mib: int = Field(
         8, ge=0, description="Memory per API process for response bodies kept by ETag (jobs, metrics pages); 0: none."
     )
+    max_streams_per_owner: int = Field(
+        60,
+        gt=0,
+        description="Most event streams one owner (without keys: one client address) may hold open on one API "
+        "process; past it a 429.",
+    )
+    max_stream_seconds: float = Field(
+        3600.0,
+        gt=0,
+        description="How long an event stream stays open; then it ends with a `reconnect` event and the client "
+        "resumes with Last-Event-ID.",
+    )
     max_wall_seconds: float | None = Field(
         None, gt=0, description="Server-wide cap on a job's training time; a job that reaches it stops with `timeout`."
     )

@@ -123,12 +123,16 @@ class Client:
         return path
 
     def events(self, job_id: str, after_epoch: int = 0) -> Iterator[Event]:
-        """The job's live events until it ends; reconnects after a dropped connection, losing nothing."""
+        """The job's live events until it ends; reconnects after a dropped connection or at the stream's
+        lifetime, losing nothing and repeating no epoch."""
         last_epoch = after_epoch
         while True:
             finished = False
             try:
                 for event in self._stream(job_id, last_epoch):
+                    if event.event == "reconnect":  # the stream's lifetime is up: come back when told, resume
+                        time.sleep(event.data["retry_ms"] / 1000)
+                        continue
                     if event.event == "epoch":
                         last_epoch = int(event.data["epoch"])
                     finished = event.event == "status" and event.data["status"] in ("succeeded", "failed", "cancelled")

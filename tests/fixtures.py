@@ -247,6 +247,19 @@ def wait_until_healthy(base_url: str, process: Process, timeout: float = 60) -> 
     wait_for(healthy, timeout, f"{base_url}/healthz")
 
 
+@contextmanager
+def api_process(env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """`steadyfit api` as a real process with this environment, healthy; yields its base URL."""
+    port = free_port()
+    process = Process(["api", "--port", str(port)], env, log_path)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(base_url, process)
+        yield base_url
+    finally:
+        process.stop()
+
+
 def wait_for_job(
     client: httpx.Client, job_id: str, stall: float = 120, statuses: tuple[str, ...] = (), epochs: int = 0
 ) -> Any:

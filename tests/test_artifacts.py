@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import boto3
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from moto.server import ThreadedMotoServer
 
-from service.artifacts import ArtifactStore, LocalArtifactStore, S3ArtifactStore, artifact_store
+from service.artifacts import CHUNK_BYTES, ArtifactStore, LocalArtifactStore, S3ArtifactStore, artifact_store
 from service.settings import Settings
-from tests.fixtures import DIGITS_SPEC, Process, free_port, settings_env, wait_for_job
+from tests.fixtures import DIGITS_SPEC, Process, free_port, settings_env, tiny_spec, wait_for_job
+
+BIG = os.urandom(2 * CHUNK_BYTES + 7)  # three chunks
 
 
 @pytest.fixture
@@ -58,6 +62,54 @@ def test_the_s3_store_round_trips_under_its_prefix(s3: str) -> None:
     round_trip(store)
     keys = [o["Key"] for o in boto3.client("s3", endpoint_url=s3).list_objects_v2(Bucket="steadyfit")["Contents"]]
     assert all(key.startswith("deploy-1/jobs/") for key in keys)
+
+
+def read_in_chunks(store: ArtifactStore) -> None:
+    store.put("jobs/a/weights.safetensors", BIG)
+
+    opened = store.open("jobs/a/weights.safetensors")
+    assert opened is not None and opened.size == len(BIG)
+    assert not isinstance(opened.chunks, bytes | bytearray)
+    chunks = list(opened.chunks)
+    assert [len(chunk) for chunk in chunks] == [CHUNK_BYTES, CHUNK_BYTES, 7]
+    assert b"".join(chunks) == BIG
+    assert store.open("jobs/a/missing") is None
+
+
+def test_the_local_store_opens_a_file_to_read_in_chunks_as_it_was_when_opened(tmp_path: Path) -> None:
+    store = LocalArtifactStore(tmp_path)
+    read_in_chunks(store)
+    opened = store.open("jobs/a/weights.safetensors")
+    assert opened is not None
+    store.put("jobs/a/weights.safetensors", b"replaced while a download runs")
+    assert b"".join(opened.chunks) == BIG  # the length sent stays true
+
+
+def test_the_s3_store_opens_an_object_to_read_in_chunks(s3: str) -> None:
+    read_in_chunks(artifact_store(Settings(artifact_url="s3://steadyfit/deploy-1", s3_endpoint_url=s3)))
+
+
+def download(client: TestClient, store: ArtifactStore) -> None:
+    job_id = client.post("/v1/jobs", json=tiny_spec()).json()["id"]
+    store.put(f"jobs/{job_id}/weights.safetensors", BIG)
+
+    response = client.get(f"/v1/jobs/{job_id}/artifacts/weights.safetensors")
+
+    assert response.status_code == 200
+    assert response.content == BIG
+    assert response.headers["content-length"] == str(len(BIG))
+    assert response.headers["content-disposition"] == f'attachment; filename="{job_id}-weights.safetensors"'
+    assert client.get(f"/v1/jobs/{job_id}/artifacts/checkpoint.safetensors").status_code == 404
+
+
+def test_an_artifact_downloads_byte_exact_from_disk(client: TestClient, settings: Settings) -> None:
+    download(client, artifact_store(settings))
+
+
+def test_an_artifact_downloads_byte_exact_from_s3(s3: str, client_with: Callable[..., TestClient]) -> None:
+    store = {"artifact_url": "s3://steadyfit/downloads", "s3_endpoint_url": s3}
+    with client_with(**store) as client:
+        download(client, client.app.state.artifacts)  # type: ignore[attr-defined]
 
 
 def test_a_bad_artifact_url_is_refused() -> None:

@@ -2,7 +2,9 @@
 
 Epoch events carry `id: <epoch>`, so a client that reconnects with `Last-Event-ID: N` receives exactly
 the epochs after N and then the live tail. Status events carry no id (they do not move the resume
-point). The stream ends after the terminal status.
+point). The stream ends after the terminal status, or at its lifetime (`max_stream_seconds`, so no
+connection is held for ever) with a `reconnect` event: it carries `retry:` and the last epoch sent as its
+id, so a browser's EventSource comes back by itself and resumes exactly where it was.
 
 All the streams of one job in an API process share one `JobFeed`: on each change notification it reads
 the job and its new epochs once and formats each event once, and every stream sends from it. So a
@@ -28,6 +30,7 @@ from service.jobs import repository
 from service.jobs.schemas import TERMINAL_STATUSES, JobRead
 
 KEEPALIVE_SECONDS = 15.0
+RECONNECT_MS = 1000  # how soon a client told to reconnect comes back
 log = logging.getLogger(__name__)
 
 
@@ -51,6 +54,11 @@ def _read(database: Database, job_id: str, after_epoch: int) -> Snapshot | None:
 def format_event(event: str, data: str, event_id: int | None = None) -> str:
     head = f"id: {event_id}\n" if event_id is not None else ""
     return f"{head}event: {event}\ndata: {data}\n\n"
+
+
+def reconnect_event(last_epoch: int) -> str:
+    data = json.dumps({"last_event_id": last_epoch, "retry_ms": RECONNECT_MS})
+    return f"retry: {RECONNECT_MS}\n" + format_event("reconnect", data, last_epoch)
 
 
 class JobFeed:
@@ -137,22 +145,29 @@ class JobFeeds:
             await feed.stop()
 
 
-async def _next_read(feed: JobFeed, reads: int) -> bool:
-    """Whether the feed has read the job again since `reads`, within the keep-alive interval."""
+async def _next_read(feed: JobFeed, reads: int, timeout: float) -> bool:
+    """Whether the feed has read the job again since `reads`, within `timeout` seconds."""
     async with feed.changed:
         try:
-            await asyncio.wait_for(feed.changed.wait_for(lambda: feed.reads != reads), KEEPALIVE_SECONDS)
+            await asyncio.wait_for(feed.changed.wait_for(lambda: feed.reads != reads), timeout)
         except TimeoutError:
             return False
     return True
 
 
-async def job_events(feeds: JobFeeds, job_id: str, after_epoch: int) -> AsyncIterator[str]:
+async def job_events(feeds: JobFeeds, job_id: str, after_epoch: int, lifetime: float) -> AsyncIterator[str]:
+    """The job's events after `after_epoch`, for at most `lifetime` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + lifetime
     feed = feeds.join(job_id)
     try:
         sent_epoch, sent_status, reads = after_epoch, None, 0
         while True:
-            if not await _next_read(feed, reads):
+            wait = min(KEEPALIVE_SECONDS, deadline - loop.time())
+            if wait <= 0:
+                yield reconnect_event(sent_epoch)
+                return
+            if not await _next_read(feed, reads, wait):
                 yield ": keepalive\n\n"
                 continue
             reads = feed.reads

@@ -71,6 +71,12 @@ def version(session: Session, job_id: str) -> tuple[str, datetime, int, str, int
     return None if row is None else (row[0], row[1], row[2], row[3], row[4])
 
 
+def change_marks(session: Session, job_ids: Collection[str]) -> dict[str, tuple[datetime, int]]:
+    """(updated_at, epochs_completed) of each job that exists: one moves whenever a client could see a change."""
+    query = select(Job.id, Job.updated_at, Job.epochs_completed).where(Job.id.in_(job_ids))
+    return {job_id: (updated_at, epochs) for job_id, updated_at, epochs in session.execute(query)}
+
+
 def epochs_after(
     session: Session, job_id: str, after_epoch: int, limit: int | None, up_to: int | None = None
 ) -> list[dict[str, Any]]:

@@ -17,7 +17,8 @@ from service import caching
 from service.caching import BodyCache, ReadsInFlight
 from service.db.engine import Database, after_commit
 from service.deps import ArtifactsDep, IdempotencyKeyDep, QueueDep, SessionDep, SettingsDep
-from service.errors import IDEMPOTENCY_CONFLICT, TOO_MANY_JOBS, Problem
+from service.errors import IDEMPOTENCY_CONFLICT, TOO_MANY_JOBS, TOO_MANY_STREAMS, Problem
+from service.events import slots
 from service.events.stream import job_events
 from service.idempotency import service as idempotency
 from service.jobs import service
@@ -261,17 +262,20 @@ def _read_metrics(request: Request, job_id: str, principal: Principal, query: Me
     response_class=StreamingResponse,
     responses={
         **NOT_FOUND,
+        429: TOO_MANY_STREAMS,
         200: {
             "content": {
                 "text/event-stream": {"example": 'id: 1\nevent: epoch\ndata: {"epoch": 1, "val_loss": 0.7}\n\n'}
             },
-            "description": "Server-sent events: `epoch` (id = the epoch) and `status`; ends after the final status.",
+            "description": "Server-sent events: `epoch` (id = the epoch) and `status`; ends after the final status, "
+            "or at `max_stream_seconds` with `reconnect` (`retry:` and the last id: reconnect with Last-Event-ID).",
         },
     },
 )
 async def stream_job_events(
     job_id: JobId,
     request: Request,
+    settings: SettingsDep,
     principal: PrincipalDep,
     last_event_id: Annotated[
         int | None, Header(ge=0, description="Resume after this epoch (browsers send it on reconnect).")
@@ -281,10 +285,11 @@ async def stream_job_events(
     """Live events of one job: each finished epoch's metrics as it ends, and each status change."""
     database = request.app.state.database
     await run_in_threadpool(_require, database, job_id, principal)
+    release = request.app.state.stream_slots.take(slots.holder(request, principal))
     start = last_event_id if last_event_id is not None else after_epoch
-    return StreamingResponse(
-        job_events(request.app.state.feeds, job_id, start),
-        media_type="text/event-stream",
+    return slots.SlotStream(
+        job_events(request.app.state.feeds, job_id, start, settings.max_stream_seconds),
+        release,
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
@@ -328,9 +333,12 @@ def download_job_artifact(
     job_id: JobId, name: ArtifactName, session: SessionDep, store: ArtifactsDep, principal: PrincipalDep
 ) -> Response:
     """Download one artifact. Weights are safetensors: loading them can never run code."""
-    data = service.artifact(session, store, job_id, name, principal)
-    return Response(
-        data,
+    opened = service.artifact(session, store, job_id, name, principal)
+    return StreamingResponse(
+        opened.chunks,
         media_type="application/octet-stream",
-        headers={"Content-Disposition": f'attachment; filename="{job_id}-{name}"'},
+        headers={
+            "Content-Length": str(opened.size),
+            "Content-Disposition": f'attachment; filename="{job_id}-{name}"',
+        },
     )

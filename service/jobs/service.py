@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from service.artifacts import ArtifactStore
+from service.artifacts import ArtifactStore, OpenedArtifact
 from service.caching import BodyCache
 from service.datasets import repository as datasets_repository
 from service.db.engine import after_commit
@@ -235,10 +235,11 @@ def artifacts(session: Session, store: ArtifactStore, job_id: str, principal: Pr
     return ArtifactList(job_id=job_id, items=items)
 
 
-def artifact(session: Session, store: ArtifactStore, job_id: str, name: str, principal: Principal) -> bytes:
-    """One artifact's bytes; `name` must be one the listing returned, so no user path reaches the disk."""
+def artifact(session: Session, store: ArtifactStore, job_id: str, name: str, principal: Principal) -> OpenedArtifact:
+    """One artifact, opened to be sent in chunks; `name` must be one the listing returned, so no user path
+    reaches the disk."""
     listed = {item.name for item in artifacts(session, store, job_id, principal).items}
-    data = store.get(f"jobs/{job_id}/{name}") if name in listed else None
-    if data is None:
+    opened = store.open(f"jobs/{job_id}/{name}") if name in listed else None
+    if opened is None:
         raise NotFound(f"job `{job_id}` has no artifact `{name}`")
-    return data
+    return opened

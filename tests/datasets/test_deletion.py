@@ -20,7 +20,7 @@ def test_a_job_queued_on_a_deleted_data_set_fails_saying_so(
     assert api_server.delete(f"/v1/datasets/{dataset['id']}").status_code == 204
     worker = Process(["worker", "--concurrency", "1"], settings_env(settings), tmp_path / "worker.log")
     try:
-        job = wait_for_job(api_server, job_id, timeout=90)
+        job = wait_for_job(api_server, job_id, stall=90)
     finally:
         worker.stop()
 

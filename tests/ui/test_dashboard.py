@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +29,17 @@ from service.db.engine import Database
 from service.db.models import EpochMetrics, Job
 from service.settings import Settings
 from service.spec import JobSpec
-from tests.fixtures import Process, free_port, settings_env, tiny_spec, wait_for, wait_for_job, wait_until_healthy
+from tests.fixtures import (
+    Process,
+    api_process,
+    bearer,
+    free_port,
+    settings_env,
+    tiny_spec,
+    wait_for,
+    wait_for_job,
+    wait_until_healthy,
+)
 
 LAST_SCREENSHOT = Path("/tmp/steadyfit-ui.png")
 CHROMIUM_FLAGS = [
@@ -263,6 +274,32 @@ def test_the_dashboard_follows_a_live_job_and_compares_three(
     browser.find_element(By.ID, "forget-key").click()
     wait_for(lambda: "API key needed" in page.main_text(), 10, "the key prompt after forgetting the key")
     assert page.stored_key() is None and page.whoami() == ""
+
+
+def test_the_job_page_streams_on_across_the_streams_lifetime(
+    settings: Settings, api_key: str, worker: Process, browser: Chrome, tmp_path: Path
+) -> None:
+    """With a one-second stream lifetime, the page reconnects after each `reconnect` event and keeps streaming
+    (it would fall back to polling after three failures), then holds every epoch once."""
+    env = {**settings_env(settings), "STEADYFIT_MAX_STREAM_SECONDS": "1"}
+    with (
+        api_process(env, tmp_path / "api.log") as base_url,
+        httpx.Client(base_url=base_url, timeout=10, headers=bearer(api_key)) as http,
+    ):
+        page = Dashboard(browser, base_url, tmp_path / "screenshots")
+        store_key = f"localStorage.setItem('steadyfit.apiKey', {json.dumps(api_key)})"  # before the page's scripts
+        browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": store_key})
+        job_id = http.post("/v1/jobs", json=ENDLESS).json()["id"]
+        page.open(f"/ui/jobs/{job_id}")
+        watch_curve_grow(page)
+        time.sleep(5)  # five lifetimes of the stream, more than the three failures the page tolerates
+        assert page.live_mode() == "stream"
+        watch_curve_grow(page)
+        http.post(f"/v1/jobs/{job_id}/cancel")
+        job = wait_for_job(http, job_id, stall=30)
+        wait_for(lambda: page.job_status() == "cancelled", 20, "the job to be cancelled")
+        wait_for(lambda: page.plotted("Loss").get("validation") == job["epochs_completed"], 10, "every epoch once")
+        assert page.script_errors() == []
 
 
 def open_sweeps(page: Dashboard, sweep_id: str | None) -> None:

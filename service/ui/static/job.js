@@ -117,6 +117,8 @@ class JobFeed {
     this.source = source;
     source.addEventListener("open", () => this.opened());
     for (const type of ["epoch", "status"]) source.addEventListener(type, (event) => this.received(type, event.data));
+    // At the stream's lifetime the server sends `reconnect` with `retry:` and ends it; EventSource comes back
+    // by itself after that time, sending Last-Event-ID, so no epoch is lost or repeated.
     source.addEventListener("error", () => {
       // CLOSED: this server has no stream for us (or refused it); CONNECTING: the browser retries.
       if (source.readyState === EventSource.CLOSED) this.streamGone();
@@ -124,28 +126,32 @@ class JobFeed {
   }
 
   // The same stream read with fetch(), which sends the API key. Like EventSource it reconnects after a broken
-  // connection (resuming after the last epoch it has), and gives up for polling when the server refuses.
+  // connection (resuming after the last epoch it has), and gives up for polling when the server refuses. A
+  // `reconnect` event (the stream's lifetime is up) is no failure: it comes back after the time it names.
   async fetchStream() {
     const controller = new AbortController();
     const source = { close: () => controller.abort() };
     this.source = source;
     let failures = 0;
     while (this.source === source && failures < STREAM_RETRIES) {
+      let retryMs = 0;
       try {
         await readEvents(`/v1/jobs/${this.id}/events?after_epoch=${this.last}`, {
           signal: controller.signal,
           onOpen: () => this.opened(),
           onEvent: (event) => {
             failures = 0;
-            this.received(event.type, event.data);
+            if (event.type === "reconnect") retryMs = JSON.parse(event.data).retry_ms;
+            else this.received(event.type, event.data);
           },
         });
       } catch (error) {
         if (controller.signal.aborted) return;
         if (error.status >= 400) break; // no stream for us (or refused): poll instead
+        retryMs = 0;
       }
-      failures += 1; // ended or broke off before the final status: reconnect, but not for ever
-      if (this.source === source) await sleep(1000);
+      if (!retryMs) failures += 1; // ended or broke off before the final status: reconnect, but not for ever
+      if (this.source === source) await sleep(retryMs || 1000);
     }
     if (this.source === source) this.streamGone();
   }
