@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import redis
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from service.db.engine import Database
 from service.db.models import Job
@@ -207,12 +208,12 @@ def test_the_job_list_answers_304_until_any_job_changes(client: TestClient) -> N
     assert after_submit.status_code == 200 and len(after_submit.json()["items"]) == 2
 
 
-def test_prometheus_metrics_count_jobs_by_status_and_time_requests(client: TestClient) -> None:
-    submit(client, tiny_spec())
-    cancelled = submit(client, tiny_spec())
-    client.post(f"/v1/jobs/{cancelled['id']}/cancel")
-
-    text = client.get("/metrics").text
+def test_prometheus_metrics_count_jobs_by_status_and_time_requests(client_with: Callable[..., TestClient]) -> None:
+    with client_with(metrics_token=SecretStr("scrape-token")) as client:
+        submit(client, tiny_spec())
+        cancelled = submit(client, tiny_spec())
+        client.post(f"/v1/jobs/{cancelled['id']}/cancel")
+        text = client.get("/metrics", headers={"Authorization": "Bearer scrape-token"}).text
 
     assert 'steadyfit_jobs{status="queued"} 1.0' in text
     assert 'steadyfit_jobs{status="cancelled"} 1.0' in text
