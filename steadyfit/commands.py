@@ -235,6 +235,10 @@ def run(handler: Any, args: argparse.Namespace) -> None:
             f"steadyfit {args.command}: no answer from {url} ({exc or type(exc).__name__}); is the server running? "
             "(`steadyfit serve` starts one; --url or STEADYFIT_URL names another)"
         ) from None
+    except KeyboardInterrupt:
+        # Ctrl-C is the user's own stop, not a failure to explain; a followed job trains on.
+        print(f"steadyfit {args.command}: interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
 
 
 def api_error(exc: ApiError) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from service.db.engine import Database
 from service.db.models import Job
 from service.settings import Settings
 from steadyfit.commands import FollowProgress
-from tests.fixtures import ROOT, Process, free_port, tiny_spec
+from tests.fixtures import ROOT, Process, free_port, tiny_spec, wait_for
 
 BAR = "━"
 
@@ -130,3 +131,19 @@ def test_submit_follow_shows_the_whole_run_in_80_columns(
     bar = next(line for line in lines if "5/5" in line)
     assert bar.startswith("succeeded ") and BAR * 40 in bar, result.stdout
     assert any(line.startswith("train_loss ") and "val_accuracy" in line for line in lines), result.stdout
+
+
+def test_ctrl_c_while_following_stops_quietly_and_the_job_trains_on(api_server: httpx.Client, tmp_path: Path) -> None:
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(tiny_spec()))
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("STEADYFIT_")}
+    environ.update(COLUMNS="80", **against(api_server))
+    command = [sys.executable, "-m", "steadyfit.cli", "submit", str(spec), "--follow"]
+    follow = subprocess.Popen(command, cwd=ROOT, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: api_server.get("/v1/jobs").json()["items"], 60, "the job to be submitted")
+    follow.send_signal(signal.SIGINT)
+    _, stderr = follow.communicate(timeout=60)
+
+    assert follow.returncode == 130
+    assert "Traceback" not in stderr and "interrupted" in stderr
+    assert api_server.get("/v1/jobs").json()["items"][0]["status"] == "queued"  # no worker here; not cancelled
