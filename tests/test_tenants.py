@@ -24,8 +24,8 @@ from tests.fixtures import (
     free_port,
     settings_env,
     sweep_body,
-    table_csv,
     tiny_spec,
+    upload_table,
     wait_for,
 )
 
@@ -108,14 +108,7 @@ def test_only_an_admin_manages_keys_and_a_new_key_works_at_once(app_client: Test
 
 def alice_owns_everything(client: TestClient, alice: dict[str, str], settings: Settings) -> dict[str, str]:
     """Alice's data set, a job on it with an artifact, and a sweep: their ids."""
-    upload = client.post(
-        "/v1/datasets",
-        files={"file": ("toy.csv", table_csv(), "text/csv")},
-        data={"target": "label", "task": "classification"},
-        headers=alice,
-    )
-    assert upload.status_code == 201, upload.text
-    dataset_id = upload.json()["id"]
+    dataset_id = upload_table(client, alice)
     job = client.post("/v1/jobs", json=tiny_spec(dataset={"id": dataset_id}), headers=alice)
     assert job.status_code == 202, job.text
     job_id = job.json()["id"]
@@ -232,6 +225,7 @@ def test_keys_and_limits_from_the_command_line(api_server: httpx.Client, setting
         "owner": "dana",
         "admin": False,
         "limits": {**api_server.get("/v1/me").json()["limits"]},
+        "bounds": {"max_data_bytes": 2 * 2**30, "max_activation_bytes": 2**30, "max_wall_seconds": 86_400.0},
     }
     listed = steadyfit(["keys", "list", "--owner", "dana"], settings)
     assert "dana" in listed.stdout and secret not in listed.stdout

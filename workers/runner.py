@@ -83,7 +83,7 @@ class JobRunner:
         sweep_id = self._run(job_id)
         if sweep_id is not None:
             # The trial has ended (or gone back to the queue): its sweep may start the next ones, or finish.
-            schedule_next_trials(self.database, self.queue, sweep_id)
+            schedule_next_trials(self.database, self.queue, self.settings, sweep_id)
 
     def _run(self, job_id: str) -> str | None:
         """Claim, train and record the job. Returns the sweep it is a trial of, if any."""
@@ -108,9 +108,8 @@ class JobRunner:
         with heartbeat:
             try:
                 spec = JobSpec.model_validate(raw_spec)
-                limits = [x for x in (spec.training.max_wall_seconds, self.settings.max_wall_seconds) if x]
-                if limits:
-                    heartbeat.stop_after(min(limits))
+                asked = spec.training.max_wall_seconds
+                heartbeat.stop_after(min(asked or math.inf, self.settings.max_wall_seconds))
                 data = self._load_data(spec)
                 result = self._train(job_id, spec, data, heartbeat, sweep_id)
                 self._record_result(job_id, spec, data, result)

@@ -11,7 +11,7 @@ from sqlalchemy import update
 
 from service.db.models import Job
 from service.jobs.quotas import data_shape, parameter_count
-from service.spec import JobSpec, output_size
+from service.spec import JobSpec
 from tests.fixtures import sweep_body, table_csv, tiny_spec
 from workers.training.model import build_model
 
@@ -103,8 +103,8 @@ def test_the_parameter_count_is_what_the_engine_builds(spec: dict[str, Any]) -> 
     task = parsed.dataset.task
     assert task is not None
     parsed = parsed.with_task(task)
-    input_shape, classes = data_shape(None, parsed)  # type: ignore[arg-type]
-    outputs = output_size(task, parsed.loss_spec, classes)
+    shape = data_shape(parsed)
+    input_shape, outputs = shape.input_shape, shape.outputs(parsed)
     model = build_model(parsed.model, input_shape, outputs)
     built = sum(p.numel() for p in model.parameters() if p.requires_grad)
     assert parameter_count(parsed.model, input_shape, outputs) == built
