@@ -7,6 +7,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import httpx
@@ -311,7 +312,7 @@ def test_a_worker_fails_a_job_whose_spec_names_another_owners_data_set_or_weight
     queue.close()
 
     for what, (_, error) in foreign.items():
-        job = wait_for(lambda job_id=rows[what]: ended(job_id, owners["bob"]), 180, f"bob's job on alice's {what}")
+        job = wait_for(partial(ended, rows[what], owners["bob"]), 180, f"bob's job on alice's {what}")
         assert job["status"] == "failed", (what, job)
         assert job["error"] == f"NotTheOwners: {error}", what
         assert job["epochs_completed"] == 0
