@@ -161,7 +161,7 @@ class JobRunner:
                 pruning.after_epoch(end.epoch)  # a pruned trial stops here, keeping this epoch
 
         return train(
-            spec.with_task(data.task),
+            spec,  # as admitted: checked against its task once, at submission, with the default loss filled in
             data,
             on_epoch_end=on_epoch_end,
             should_stop=heartbeat.stop_reason,

@@ -63,8 +63,9 @@ EXAMPLE_SPEC = {
         409: IDEMPOTENCY_CONFLICT,
         422: {
             "model": Problem,
-            "description": "The spec is invalid or over a limit (`training.epochs`, `model`); `errors` names each "
-            "field.",
+            "description": "The spec is invalid, names a data set or job that is not the caller's, or is over a "
+            "limit or cost bound (`training.epochs`, `model`, `dataset`, `training.max_wall_seconds`); `errors` "
+            "names each field.",
         },
         429: TOO_MANY_JOBS,
     },
