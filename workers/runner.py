@@ -161,7 +161,8 @@ class JobRunner:
                 pruning.after_epoch(end.epoch)  # a pruned trial stops here, keeping this epoch
 
         return train(
-            spec,  # as admitted: checked against its task once, at submission, with the default loss filled in
+            # Checked at admission; again here against the data's own task, for a row that bypassed it.
+            spec.with_task(data.task),
             data,
             on_epoch_end=on_epoch_end,
             should_stop=heartbeat.stop_reason,

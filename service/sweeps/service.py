@@ -4,7 +4,8 @@
 batch), a worker after each trial it ran has ended, and every worker's reconciler on its rounds (for
 trials that ended without a worker: cancelled while queued, failed for lost workers, or a worker killed
 between finishing a trial and scheduling). It takes the sweep's row lock first, so schedulers racing for
-the same sweep take turns and each sees the trials the others made.
+the same sweep take turns and each sees the trials the others made, then its owner's (admission.hold), so
+trials and the owner's other submissions count against one job quota in turn.
 """
 
 from __future__ import annotations
