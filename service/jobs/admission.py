@@ -45,6 +45,13 @@ def hold(session: Session, settings: Settings, owner: str) -> Limits:
     return owner_limits.hold(session, settings, owner)
 
 
+def hold_for_one(session: Session, settings: Settings, owner: str) -> Limits:
+    """As `hold`, for a submission: a 429 naming the limit when the owner's job quota has no room."""
+    limits = hold(session, settings, owner)
+    quotas.check_job_quota(session, owner, limits, settings.retry_after_seconds)
+    return limits
+
+
 def admit(
     session: Session,
     settings: Settings,

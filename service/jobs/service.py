@@ -17,7 +17,7 @@ from service.caching import BodyCache
 from service.db.engine import after_commit
 from service.db.models import Job
 from service.errors import Conflict, NotFound, invalid_cursor_is_422
-from service.jobs import admission, quotas, repository
+from service.jobs import admission, repository
 from service.jobs.downsample import downsample
 from service.jobs.schemas import TERMINAL_STATUSES, ArtifactList, ArtifactRead, JobRead, MetricsPage
 from service.jobs.versions import Version, VersionTable
@@ -32,8 +32,7 @@ SAFETENSORS = "application/octet-stream"
 def create(session: Session, queue: TaskQueue, spec: JobSpec, settings: Settings, principal: Principal) -> Job:
     """A job submitted through the API: within its owner's job quotas, admitted, then submitted. The owner's
     lock (admission.hold) is held from the count of its jobs until this one is committed."""
-    limits = admission.hold(session, settings, principal.owner)
-    quotas.check_job_quota(session, principal.owner, limits, settings.retry_after_seconds)
+    limits = admission.hold_for_one(session, settings, principal.owner)
     return submit(session, queue, admission.admit(session, settings, spec, principal.owner, limits))
 
 

@@ -41,8 +41,7 @@ def create(session: Session, queue: TaskQueue, body: SweepCreate, settings: Sett
     range's ends) as a job of its owner; store it, and queue its first trials. Its trials are its owner's
     jobs and act as that owner, an admin's included: they reach only the owner's data sets and jobs."""
     owner = principal.owner
-    limits = admission.hold(session, settings, owner)
-    quotas.check_job_quota(session, owner, limits, settings.retry_after_seconds)
+    limits = admission.hold_for_one(session, settings, owner)
     try:
         base = admission.admit(session, settings, body.base, owner, limits)
     except ApiError as exc:
