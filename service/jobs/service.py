@@ -24,16 +24,19 @@ from service.jobs.versions import Version, VersionTable
 from service.queue import TaskQueue
 from service.settings import Settings
 from service.spec import JobSpec, metrics_for
+from service.tenants.limits import limits_for
 from service.tenants.principal import Principal
 
 SAFETENSORS = "application/octet-stream"
 
 
 def create(session: Session, queue: TaskQueue, spec: JobSpec, settings: Settings, principal: Principal) -> Job:
-    """A job submitted through the API: within its owner's job quotas, admitted, then submitted. The owner's
-    lock (admission.hold) is held from the count of its jobs until this one is committed."""
-    limits = admission.hold_for_one(session, settings, principal.owner)
-    return submit(session, queue, admission.admit(session, settings, spec, principal.owner, limits))
+    """A job submitted through the API: admitted, then within its owner's job quotas, then submitted. The
+    owner's lock (admission.hold_for_one) is held from the count of its jobs until this one is committed,
+    and taken after admission, which only reads, so that submissions wait on each other no longer than that."""
+    admitted = admission.admit(session, settings, spec, principal.owner, limits_for(session, settings, principal.owner))
+    admission.hold_for_one(session, settings, principal.owner)
+    return submit(session, queue, admitted)
 
 
 def submit(session: Session, queue: TaskQueue, admitted: admission.Admission) -> Job:
