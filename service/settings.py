@@ -54,8 +54,11 @@ class Settings(BaseSettings):
         description="How long an event stream stays open; then it ends with a `reconnect` event and the client "
         "resumes with Last-Event-ID.",
     )
-    max_wall_seconds: float | None = Field(
-        None, gt=0, description="Server-wide cap on a job's training time; a job that reaches it stops with `timeout`."
+    max_wall_seconds: float = Field(
+        86_400.0,
+        gt=0,
+        description="Server-wide cap on a job's training time (a day by default); a job that reaches it stops "
+        "with `timeout`, and a spec asking for more is a 422.",
     )
     auth: Literal["keys", "off"] = Field(
         "keys",
@@ -119,6 +122,13 @@ class Settings(BaseSettings):
     )
     max_epochs: int = Field(
         100_000, gt=0, description="Most epochs a spec may ask for (422 past it); the spec's own bound by default."
+    )
+    # Cost bounds (service/jobs/cost.py), server-wide; with max_wall_seconds above.
+    max_data_bytes: int = Field(
+        2 * 2**30, gt=0, description="Largest data set a job may generate or load, as float64 rows by features (422)."
+    )
+    max_activation_bytes: int = Field(
+        2**30, gt=0, description="Largest activation of one training step: batch size by widest layer by 4 bytes (422)."
     )
     retry_after_seconds: int = Field(30, gt=0, description="The Retry-After of a 429 for a full job quota.")
     idempotency_key_hours: float = Field(

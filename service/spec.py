@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 Task = Literal["classification", "regression"]
 
@@ -57,8 +57,9 @@ def metrics_for(task: Task) -> tuple[str, ...]:
 
 
 class SpecModel(BaseModel):
-    # strict: `true` is not the number 1, nor `2.5` an integer (lax pydantic would take both)
-    model_config = ConfigDict(extra="forbid", strict=True)
+    # strict: `true` is not the number 1, nor `2.5` an integer (lax pydantic would take both). Numbers are
+    # finite: JSON has no NaN or infinity, and a stored spec must read back as the JSON it was.
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class DatasetSpec(SpecModel):
@@ -270,6 +271,20 @@ class EarlyStoppingSpec(SpecModel):
     divergence_threshold: float | None = Field(
         None, description="Stop with `diverged` as soon as the metric is this bad or worse."
     )
+
+    @field_validator("divergence_threshold")
+    @classmethod
+    def _diverges_on_the_bad_side(cls, value: float | None, info: ValidationInfo) -> float | None:
+        """A divergence threshold the metric reaches no later than the stopping threshold would call every
+        run that succeeds diverged."""
+        stopping, mode = info.data.get("stopping_threshold"), info.data.get("mode")
+        if value is None or stopping is None or mode is None:
+            return value
+        maximized = mode == "max" or (mode == "auto" and info.data.get("monitor") in MAXIMIZED_METRICS)
+        if (value >= stopping) if maximized else (value <= stopping):
+            side, direction = ("below", "maximized") if maximized else ("above", "minimized")
+            raise ValueError(f"must lie {side} `stopping_threshold` ({stopping}) for a {direction} metric")
+        return value
 
 
 class InitFromSpec(SpecModel):

@@ -74,6 +74,19 @@ def table_csv(rows: int = 60) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
+def upload_table(client: Any, headers: dict[str, str]) -> str:
+    """Uploads `table_csv()` as a classification data set through `client`; returns its id."""
+    response = client.post(
+        "/v1/datasets",
+        files={"file": ("table.csv", table_csv(), "text/csv")},
+        data={"target": "label", "task": "classification"},
+        headers=headers,
+    )
+    assert response.status_code == 201, response.text
+    dataset_id: str = response.json()["id"]
+    return dataset_id
+
+
 def admin_engine() -> Any:
     return create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
 

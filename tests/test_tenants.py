@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import httpx
@@ -15,17 +17,22 @@ from fastapi.testclient import TestClient
 from service.app import create_app
 from service.artifacts import artifact_store
 from service.db.engine import Database
+from service.db.models import Job
+from service.jobs import repository as jobs_repository
+from service.queue import TaskQueue
 from service.settings import Settings
+from service.spec import JobSpec
 from service.tenants import limits
 from tests.fixtures import (
     ROOT,
+    Process,
     bearer,
     create_key,
     free_port,
     settings_env,
     sweep_body,
-    table_csv,
     tiny_spec,
+    upload_table,
     wait_for,
 )
 
@@ -108,14 +115,7 @@ def test_only_an_admin_manages_keys_and_a_new_key_works_at_once(app_client: Test
 
 def alice_owns_everything(client: TestClient, alice: dict[str, str], settings: Settings) -> dict[str, str]:
     """Alice's data set, a job on it with an artifact, and a sweep: their ids."""
-    upload = client.post(
-        "/v1/datasets",
-        files={"file": ("toy.csv", table_csv(), "text/csv")},
-        data={"target": "label", "task": "classification"},
-        headers=alice,
-    )
-    assert upload.status_code == 201, upload.text
-    dataset_id = upload.json()["id"]
+    dataset_id = upload_table(client, alice)
     job = client.post("/v1/jobs", json=tiny_spec(dataset={"id": dataset_id}), headers=alice)
     assert job.status_code == 202, job.text
     job_id = job.json()["id"]
@@ -232,6 +232,7 @@ def test_keys_and_limits_from_the_command_line(api_server: httpx.Client, setting
         "owner": "dana",
         "admin": False,
         "limits": {**api_server.get("/v1/me").json()["limits"]},
+        "bounds": {"max_data_bytes": 2 * 2**30, "max_activation_bytes": 2**30, "max_wall_seconds": 86_400.0},
     }
     listed = steadyfit(["keys", "list", "--owner", "dana"], settings)
     assert "dana" in listed.stdout and secret not in listed.stdout
@@ -266,3 +267,53 @@ def test_serve_refuses_a_public_address_without_keys_unless_told(settings: Setti
     )
     assert refused.returncode != 0
     assert "--auth keys" in refused.stderr and "--auth off" in refused.stderr
+
+
+def test_a_worker_fails_a_job_whose_spec_names_another_owners_data_set_or_weights(
+    app_client: TestClient, owners: Any, settings: Settings, worker: Process
+) -> None:
+    """Admission never stores such a job; a row that says so anyway (written here straight to the
+    database) is failed by the worker before it reads the other owner's data or weights."""
+    alice = owners["alice"]
+    dataset_id = upload_table(app_client, alice)
+    alices_job = app_client.post("/v1/jobs", json=tiny_spec(), headers=alice).json()["id"]
+
+    def ended(job_id: str, headers: dict[str, str]) -> Any:
+        job = app_client.get(f"/v1/jobs/{job_id}", headers=headers).json()
+        return job if job["status"] in ("succeeded", "failed", "cancelled") else None
+
+    assert wait_for(lambda: ended(alices_job, alice), 180, "alice's job")["status"] == "succeeded"
+    foreign = {
+        "data set": (tiny_spec(dataset={"id": dataset_id}), f"data set {dataset_id} is not one of bob's data sets"),
+        "weights": (
+            tiny_spec(init_from={"job_id": alices_job}),
+            f"job {alices_job} is not one of bob's jobs to start from",
+        ),
+    }
+    database = Database(settings.resolved_database_url, pooled=False)
+    with database.session() as session:
+        rows = {
+            what: jobs_repository.add(
+                session,
+                Job(
+                    id=str(uuid.uuid4()),
+                    owner="bob",
+                    status="queued",
+                    task="classification",
+                    spec=JobSpec.model_validate(spec).with_task("classification").model_dump(mode="json"),
+                ),
+            ).id
+            for what, (spec, _) in foreign.items()
+        }
+    database.dispose()
+    queue = TaskQueue(settings)
+    for job_id in rows.values():
+        queue.send_train(job_id)
+    queue.close()
+
+    for what, (_, error) in foreign.items():
+        job = wait_for(partial(ended, rows[what], owners["bob"]), 180, f"bob's job on alice's {what}")
+        assert job["status"] == "failed", (what, job)
+        assert job["error"] == f"NotTheOwners: {error}", what
+        assert job["epochs_completed"] == 0
+        assert artifact_store(settings).list(f"jobs/{rows[what]}/") == []

@@ -53,7 +53,7 @@ class Reconciler:
         with self.database.session() as session:
             sweep_ids = sweeps_repository.running_ids(session)
         for sweep_id in sweep_ids:
-            schedule_next_trials(self.database, self.queue, sweep_id)
+            schedule_next_trials(self.database, self.queue, self.settings, sweep_id)
         return job_ids
 
     def start(self) -> None:

@@ -60,6 +60,10 @@ def finite_or_none(metrics: dict[str, float]) -> dict[str, float | None]:
     return {key: (value if math.isfinite(value) else None) for key, value in metrics.items()}
 
 
+class NotTheOwners(PermissionError):
+    """A job's spec names another owner's data set or job: the job fails without reading it."""
+
+
 class JobRunner:
     def __init__(
         self, database: Database, artifacts: ArtifactStore, queue: TaskQueue, settings: Settings, owner: str
@@ -83,7 +87,7 @@ class JobRunner:
         sweep_id = self._run(job_id)
         if sweep_id is not None:
             # The trial has ended (or gone back to the queue): its sweep may start the next ones, or finish.
-            schedule_next_trials(self.database, self.queue, sweep_id)
+            schedule_next_trials(self.database, self.queue, self.settings, sweep_id)
 
     def _run(self, job_id: str) -> str | None:
         """Claim, train and record the job. Returns the sweep it is a trial of, if any."""
@@ -92,7 +96,7 @@ class JobRunner:
             if job is None:
                 log.info("job %s is not claimable (finished, cancelled or running elsewhere)", job_id)
                 return None
-            raw_spec, cancel_requested, sweep_id = job.spec, job.cancel_requested, job.sweep_id
+            raw_spec, cancel_requested, sweep_id, job_owner = job.spec, job.cancel_requested, job.sweep_id, job.owner
         log.info("job %s claimed by %s", job_id, self.owner)
         self.changes.job_changed(job_id)
         if cancel_requested:
@@ -108,11 +112,10 @@ class JobRunner:
         with heartbeat:
             try:
                 spec = JobSpec.model_validate(raw_spec)
-                limits = [x for x in (spec.training.max_wall_seconds, self.settings.max_wall_seconds) if x]
-                if limits:
-                    heartbeat.stop_after(min(limits))
-                data = self._load_data(spec)
-                result = self._train(job_id, spec, data, heartbeat, sweep_id)
+                asked = spec.training.max_wall_seconds
+                heartbeat.stop_after(min(asked or math.inf, self.settings.max_wall_seconds))
+                data = self._load_data(spec, job_owner)
+                result = self._train(job_id, spec, data, heartbeat, sweep_id, job_owner)
                 self._record_result(job_id, spec, data, result)
             except Exception as exc:
                 log.exception("job %s failed", job_id)
@@ -120,7 +123,13 @@ class JobRunner:
         return sweep_id
 
     def _train(
-        self, job_id: str, spec: JobSpec, data: PreparedData, heartbeat: Heartbeat, sweep_id: str | None
+        self,
+        job_id: str,
+        spec: JobSpec,
+        data: PreparedData,
+        heartbeat: Heartbeat,
+        sweep_id: str | None,
+        job_owner: str,
     ) -> TrainResult:
         device = pick_device()
         with self.database.session() as session:
@@ -152,11 +161,12 @@ class JobRunner:
                 pruning.after_epoch(end.epoch)  # a pruned trial stops here, keeping this epoch
 
         return train(
+            # Checked at admission; again here against the data's own task, for a row that bypassed it.
             spec.with_task(data.task),
             data,
             on_epoch_end=on_epoch_end,
             should_stop=heartbeat.stop_reason,
-            init_weights=self._init_weights(spec),
+            init_weights=self._init_weights(spec, job_owner),
             resume=resume,
             device=device,
         )
@@ -165,23 +175,31 @@ class JobRunner:
         data = self.artifacts.get(checkpoint_key(job_id))
         return None if data is None else checkpoint_from_bytes(data)
 
-    def _init_weights(self, spec: JobSpec) -> dict[str, torch.Tensor] | None:
-        """The kept weights of the job named by `init_from`, for a warm start."""
+    def _init_weights(self, spec: JobSpec, job_owner: str) -> dict[str, torch.Tensor] | None:
+        """The kept weights of the job named by `init_from`, for a warm start: one of the same owner's jobs
+        (admission checked it; this is the second line, should a row ever say otherwise)."""
         if spec.init_from is None:
             return None
+        with self.database.session() as session:
+            source = repository.get(session, spec.init_from.job_id)
+            if source is None or source.owner != job_owner:
+                raise NotTheOwners(f"job {spec.init_from.job_id} is not one of {job_owner}'s jobs to start from")
         data = self.artifacts.get(f"jobs/{spec.init_from.job_id}/weights.safetensors")
         if data is None:
             raise LookupError(f"job {spec.init_from.job_id} has no stored weights to start from")
         weights, _card = weights_from_bytes(data)
         return weights
 
-    def _load_data(self, spec: JobSpec) -> PreparedData:
+    def _load_data(self, spec: JobSpec, job_owner: str) -> PreparedData:
+        """The job's data; an uploaded data set must be its owner's (as admission checked)."""
         if spec.dataset.id is None:
             return load_dataset(spec.dataset, spec.training.seed)
         with self.database.session() as session:
             dataset = datasets_repository.get(session, spec.dataset.id)
             if dataset is None:
                 raise LookupError(f"data set {spec.dataset.id} no longer exists")
+            if dataset.owner != job_owner:
+                raise NotTheOwners(f"data set {spec.dataset.id} is not one of {job_owner}'s data sets")
             task = dataset.task
         arrays = storage.load_arrays(self.artifacts, spec.dataset.id)
         return prepare_arrays(

@@ -7,6 +7,7 @@ import logging
 
 from service.db.engine import Database
 from service.queue import TaskQueue
+from service.settings import Settings
 from service.sweeps import repository as sweeps_repository
 from service.sweeps import service as sweeps_service
 from service.sweeps.schemas import SweepCreate
@@ -53,12 +54,12 @@ class TrialPruning:
             raise StopTraining(PRUNED)
 
 
-def schedule_next_trials(database: Database, queue: TaskQueue, sweep_id: str) -> None:
+def schedule_next_trials(database: Database, queue: TaskQueue, settings: Settings, sweep_id: str) -> None:
     """Create the sweep's next trials (or finish it). A failure is logged, not raised: the reconciler's
     next round does the same."""
     try:
         with database.session() as session:
-            created = sweeps_service.schedule(session, queue, sweep_id)
+            created = sweeps_service.schedule(session, queue, settings, sweep_id)
     except Exception:
         log.exception("sweep %s: could not schedule its next trials; the reconciler will", sweep_id)
         return

@@ -7,13 +7,15 @@ builds it: Linear and Conv2d weights and biases, and batch normalization's scale
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import cast
 
 from sqlalchemy.orm import Session
 
-from service.datasets import repository as datasets_repository
+from service.db.models import Dataset
 from service.errors import InvalidSpec, TooManyJobs
 from service.jobs import repository
-from service.spec import JobSpec, ModelSpec, Task, output_size
+from service.spec import BUILTIN_DATASETS, SYNTHETIC_DATASETS, JobSpec, ModelSpec, Task, output_size
 from service.tenants.limits import Limits
 
 # (input shape, classes; 0 for regression) of the built-in data sets.
@@ -24,8 +26,18 @@ BUILTIN_SHAPES: dict[str, tuple[tuple[int, ...], int]] = {
     "breast_cancer": ((30,), 2),
     "diabetes": ((10,), 0),
 }
+BUILTIN_ROWS = {"digits": 1797, "iris": 150, "wine": 178, "breast_cancer": 569, "diabetes": 442}
 DEFAULT_SYNTHETIC_FEATURES = 20
 DEFAULT_SYNTHETIC_CLASSES = 2
+DEFAULT_SYNTHETIC_ROWS = 1000
+
+
+def free_slots(session: Session, owner: str, limits: Limits) -> int:
+    """How many more jobs the owner may queue now: none while its running jobs are at their limit."""
+    counts = repository.count_active(session, owner)
+    if counts["running"] >= limits.max_running_jobs:
+        return 0
+    return max(0, limits.max_queued_jobs - counts["queued"])
 
 
 def check_job_quota(session: Session, owner: str, limits: Limits, retry_after_seconds: int) -> None:
@@ -47,15 +59,13 @@ def check_job_quota(session: Session, owner: str, limits: Limits, retry_after_se
         )
 
 
-def check_spec_limits(session: Session, spec: JobSpec, task: Task, limits: Limits) -> None:
+def check_spec_limits(spec: JobSpec, shape: DataShape, limits: Limits) -> None:
     """422 for a spec past the epoch or model-size limits. `spec` has its loss resolved (with_task)."""
     if spec.training.epochs > limits.max_epochs:
         raise InvalidSpec(
             "training.epochs", f"{spec.training.epochs} epochs is over the limit `max_epochs` of {limits.max_epochs}"
         )
-    input_shape, n_classes = data_shape(session, spec)
-    outputs = output_size(task, spec.loss_spec, n_classes)
-    count = parameter_count(spec.model, input_shape, outputs)
+    count = parameter_count(spec.model, shape.input_shape, shape.outputs(spec))
     if count > limits.max_model_parameters:
         raise InvalidSpec(
             "model",
@@ -64,18 +74,34 @@ def check_spec_limits(session: Session, spec: JobSpec, task: Task, limits: Limit
         )
 
 
-def data_shape(session: Session, spec: JobSpec) -> tuple[tuple[int, ...], int]:
-    """The input shape and the class count (0 for regression) of the spec's data set."""
+@dataclass(frozen=True)
+class DataShape:
+    """What the limits and the cost model need to know of a spec's data set."""
+
+    task: Task
+    input_shape: tuple[int, ...]
+    n_classes: int  # 0 for regression
+    rows: int
+
+    def outputs(self, spec: JobSpec) -> int:
+        """The network's outputs; `spec` has its loss resolved."""
+        return output_size(self.task, spec.loss_spec, self.n_classes)
+
+
+def data_shape(spec: JobSpec, uploaded: Dataset | None = None) -> DataShape:
+    """The shape of the spec's data set: a built-in or synthetic one from the spec, an uploaded one from its row."""
     source = spec.dataset
     if source.name is None:
-        dataset = datasets_repository.get(session, source.id or "")
-        assert dataset is not None, "checked() has found the uploaded data set"
-        return (len(dataset.feature_names),), len(dataset.class_counts or {})
+        assert uploaded is not None, "an uploaded data set is looked up by the caller"
+        task = cast(Task, uploaded.task)
+        return DataShape(task, (len(uploaded.feature_names),), len(uploaded.class_counts or {}), uploaded.rows)
+    task = BUILTIN_DATASETS.get(source.name) or SYNTHETIC_DATASETS[source.name]
     if source.name in BUILTIN_SHAPES:
-        return BUILTIN_SHAPES[source.name]
+        input_shape, classes = BUILTIN_SHAPES[source.name]
+        return DataShape(task, input_shape, classes, BUILTIN_ROWS[source.name])
     features = 2 if source.name in ("moons", "circles") else source.n_features or DEFAULT_SYNTHETIC_FEATURES
     classes = 0 if source.name == "regression" else source.n_classes or DEFAULT_SYNTHETIC_CLASSES
-    return (features,), classes
+    return DataShape(task, (features,), classes, source.n_samples or DEFAULT_SYNTHETIC_ROWS)
 
 
 def parameter_count(model: ModelSpec, input_shape: tuple[int, ...], n_outputs: int) -> int:

@@ -47,13 +47,14 @@ EXAMPLE_SPEC = json.loads((files("service.jobs") / "digits.json").read_text())
         409: IDEMPOTENCY_CONFLICT,
         422: {
             "model": Problem,
-            "description": "The spec is invalid or over a limit (`training.epochs`, `model`); `errors` names each "
-            "field.",
+            "description": "The spec is invalid, names a data set or job that is not the caller's, or is over a "
+            "limit or cost bound (`training.epochs`, `model`, `dataset`, `training.max_wall_seconds`); `errors` "
+            "names each field.",
         },
         429: TOO_MANY_JOBS,
     },
 )
-def create_job(
+async def create_job(
     spec: Annotated[JobSpec, Body(openapi_examples={"digits": {"value": EXAMPLE_SPEC}})],
     session: SessionDep,
     queue: QueueDep,
@@ -63,19 +64,26 @@ def create_job(
     idempotency_key: IdempotencyKeyDep = None,
 ) -> JobRead:
     """Submit a training job. It is queued at once and trained by the next free worker."""
-    job, replayed = idempotency.create_once(
-        session,
-        settings,
-        owner=principal.owner,
-        key=idempotency_key,
-        route="jobs",
-        body_hash=idempotency.request_hash(spec.model_dump(mode="json")),
-        create=lambda: service.create(session, queue, spec, settings, principal),
-        resource_id=lambda job: job.id,
-        load=lambda job_id: service.get(session, job_id, principal),
-    )
-    idempotency.mark_created(response, f"/v1/jobs/{job.id}", replayed)
-    return JobRead.model_validate(job)
+
+    def create() -> JobRead:
+        job, replayed = idempotency.create_once(
+            session,
+            settings,
+            owner=principal.owner,
+            key=idempotency_key,
+            route="jobs",
+            body_hash=idempotency.request_hash(spec.model_dump(mode="json")),
+            create=lambda: service.create(session, queue, spec, settings, principal),
+            resource_id=lambda job: job.id,
+            load=lambda job_id: service.get(session, job_id, principal),
+        )
+        idempotency.mark_created(response, f"/v1/jobs/{job.id}", replayed)
+        return JobRead.model_validate(job)
+
+    # Async, with the work in the thread pool: the commit that releases the owner's lock (admission.hold)
+    # comes after the answer is serialized, which for a sync route needs a pool thread, while submissions
+    # waiting on that lock hold the pool's threads.
+    return await run_in_threadpool(create)
 
 
 @router.get("", operation_id="list_jobs", response_model=JobList, responses=NOT_MODIFIED)

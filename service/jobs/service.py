@@ -14,82 +14,46 @@ from sqlalchemy.orm import Session
 
 from service.artifacts import ArtifactStore, OpenedArtifact
 from service.caching import BodyCache
-from service.datasets import repository as datasets_repository
 from service.db.engine import after_commit
 from service.db.models import Job
-from service.errors import Conflict, InvalidSpec, NotFound, invalid_cursor_is_422
-from service.jobs import quotas, repository
+from service.errors import Conflict, NotFound, invalid_cursor_is_422
+from service.jobs import admission, repository
 from service.jobs.downsample import downsample
 from service.jobs.schemas import TERMINAL_STATUSES, ArtifactList, ArtifactRead, JobRead, MetricsPage
 from service.jobs.versions import Version, VersionTable
 from service.queue import TaskQueue
 from service.settings import Settings
-from service.spec import JobSpec, SpecTaskError, Task, metrics_for
-from service.tenants.limits import Limits, limits_for
+from service.spec import JobSpec, metrics_for
+from service.tenants.limits import limits_for
 from service.tenants.principal import Principal
 
 SAFETENSORS = "application/octet-stream"
 
 
 def create(session: Session, queue: TaskQueue, spec: JobSpec, settings: Settings, principal: Principal) -> Job:
-    """A job submitted through the API: within its owner's job quotas and spec limits, then submitted."""
-    limits = limits_for(session, settings, principal.owner)
-    quotas.check_job_quota(session, principal.owner, limits, settings.retry_after_seconds)
-    return submit(session, queue, checked(session, spec, principal, limits)[0], principal.owner)
+    """A job submitted through the API: admitted, then within its owner's job quotas, then submitted. The
+    owner's lock (admission.hold_for_one) is held from the count of its jobs until this one is committed,
+    and taken after admission, which only reads, so that submissions wait on each other no longer than that."""
+    admitted = admission.admit(session, settings, spec, principal.owner, limits_for(session, settings, principal.owner))
+    admission.hold_for_one(session, settings, principal.owner)
+    return submit(session, queue, admitted)
 
 
-def submit(session: Session, queue: TaskQueue, spec: JobSpec, owner: str) -> Job:
-    """Validate what needs the task, store the job as queued, and queue it once the row is committed."""
-    spec, task = checked(session, spec)
+def submit(session: Session, queue: TaskQueue, admitted: admission.Admission) -> Job:
+    """Store the admitted job as queued, and queue it once the row is committed."""
     job = repository.add(
         session,
         Job(
             id=str(uuid.uuid4()),
-            owner=owner,
-            name=spec.name,
+            owner=admitted.owner,
+            name=admitted.spec.name,
             status="queued",
-            task=task,
-            spec=spec.model_dump(mode="json"),
+            task=admitted.task,
+            spec=admitted.spec.model_dump(mode="json"),
         ),
     )
     after_commit(session, lambda: queue.send_train(job.id))
     return job
-
-
-def checked(
-    session: Session, spec: JobSpec, principal: Principal | None = None, limits: Limits | None = None
-) -> tuple[JobSpec, Task]:
-    """The spec as a job stores it, and its task, after the checks that need the data set's task.
-    Given a principal, the data set and `init_from` job must be ones it sees; given limits, the spec
-    must be within the epoch and model-size limits."""
-    scope = principal.scope if principal is not None else None
-    task = _task_of(session, spec, scope)
-    try:
-        spec = spec.with_task(task)
-    except SpecTaskError as exc:
-        raise InvalidSpec(exc.field, str(exc)) from exc
-    if limits is not None:
-        quotas.check_spec_limits(session, spec, task, limits)
-    if spec.init_from is not None:
-        _check_init_from(session, spec.init_from.job_id, scope)
-    return spec, task
-
-
-def _task_of(session: Session, spec: JobSpec, scope: str | None) -> Task:
-    if spec.dataset.task is not None:
-        return spec.dataset.task
-    dataset = datasets_repository.get(session, spec.dataset.id or "")
-    if dataset is None or scope not in (None, dataset.owner):
-        raise InvalidSpec("dataset.id", f"no uploaded data set `{spec.dataset.id}`", "not_found")
-    return dataset.task  # type: ignore[return-value]
-
-
-def _check_init_from(session: Session, job_id: str, scope: str | None) -> None:
-    source = repository.get(session, job_id)
-    if source is None or scope not in (None, source.owner):
-        raise InvalidSpec("init_from.job_id", f"no job `{job_id}`", "not_found")
-    if source.status != "succeeded":
-        raise InvalidSpec("init_from.job_id", f"job `{job_id}` is {source.status}, not succeeded")
 
 
 def get(session: Session, job_id: str, principal: Principal) -> Job:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Path, Query, Response, status
+from fastapi.concurrency import run_in_threadpool
 
 from service.deps import IdempotencyKeyDep, QueueDep, SessionDep, SettingsDep
 from service.errors import IDEMPOTENCY_CONFLICT, TOO_MANY_JOBS, Problem
@@ -48,7 +49,7 @@ EXAMPLE_SWEEP = {
         429: TOO_MANY_JOBS,
     },
 )
-def create_sweep(
+async def create_sweep(
     body: Annotated[SweepCreate, Body(openapi_examples={"digits": {"value": EXAMPLE_SWEEP}})],
     session: SessionDep,
     queue: QueueDep,
@@ -58,19 +59,24 @@ def create_sweep(
     idempotency_key: IdempotencyKeyDep = None,
 ) -> SweepRead:
     """Start a hyperparameter search. Its first trials are queued at once; each trial is a job."""
-    sweep, replayed = idempotency.create_once(
-        session,
-        settings,
-        owner=principal.owner,
-        key=idempotency_key,
-        route="sweeps",
-        body_hash=idempotency.request_hash(body.model_dump(mode="json")),
-        create=lambda: service.create(session, queue, body, settings, principal),
-        resource_id=lambda sweep: sweep.id,
-        load=lambda sweep_id: service.get(session, sweep_id, principal),
-    )
-    idempotency.mark_created(response, f"/v1/sweeps/{sweep.id}", replayed)
-    return service.read(session, sweep.id, principal)
+
+    def create() -> SweepRead:
+        sweep, replayed = idempotency.create_once(
+            session,
+            settings,
+            owner=principal.owner,
+            key=idempotency_key,
+            route="sweeps",
+            body_hash=idempotency.request_hash(body.model_dump(mode="json")),
+            create=lambda: service.create(session, queue, body, settings, principal),
+            resource_id=lambda sweep: sweep.id,
+            load=lambda sweep_id: service.get(session, sweep_id, principal),
+        )
+        idempotency.mark_created(response, f"/v1/sweeps/{sweep.id}", replayed)
+        return service.read(session, sweep.id, principal)
+
+    # Async, with the work in the thread pool, for the reason create_job gives (the owner's lock).
+    return await run_in_threadpool(create)
 
 
 @router.get("", operation_id="list_sweeps")

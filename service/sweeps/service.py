@@ -4,7 +4,8 @@
 batch), a worker after each trial it ran has ended, and every worker's reconciler on its rounds (for
 trials that ended without a worker: cancelled while queued, failed for lost workers, or a worker killed
 between finishing a trial and scheduling). It takes the sweep's row lock first, so schedulers racing for
-the same sweep take turns and each sees the trials the others made.
+the same sweep take turns and each sees the trials the others made, then its owner's (admission.hold), so
+trials and the owner's other submissions count against one job quota in turn.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import math
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from typing import cast
 
 import optuna
 from pydantic import ValidationError
@@ -21,30 +23,34 @@ from sqlalchemy.orm import Session
 from service.db.base import utcnow
 from service.db.models import Job, Sweep
 from service.errors import ApiError, Conflict, FieldError, NotFound, invalid_cursor_is_422
-from service.jobs import quotas
+from service.jobs import admission, quotas
 from service.jobs import repository as jobs_repository
 from service.jobs import service as jobs_service
 from service.queue import TaskQueue
 from service.settings import Settings
+from service.spec import Task
 from service.sweeps import repository, space, study
 from service.sweeps.repository import ACTIVE
 from service.sweeps.schemas import SweepCreate, SweepList, SweepRead, TrialCounts, TrialList, TrialRead
-from service.tenants.limits import limits_for
+from service.tenants.limits import Limits
 from service.tenants.principal import Principal
 
 
 def create(session: Session, queue: TaskQueue, body: SweepCreate, settings: Settings, principal: Principal) -> Sweep:
-    """Check the sweep against its base spec and its owner's limits, store it, and queue its first trials.
-    Its trials belong to its owner."""
-    limits = limits_for(session, settings, principal.owner)
-    quotas.check_job_quota(session, principal.owner, limits, settings.retry_after_seconds)
+    """Check the sweep against its owner's quota, and every point of its space (the grid's exactly, each
+    range's ends) as a job of its owner; store it, and queue its first trials. Its trials are its owner's
+    jobs and act as that owner, an admin's included: they reach only the owner's data sets and jobs."""
+    owner = principal.owner
+    limits = admission.hold_for_one(session, settings, owner)
     try:
-        base, task = jobs_service.checked(session, body.base, principal, limits)
+        base = admission.admit(session, settings, body.base, owner, limits)
     except ApiError as exc:
         errors = [FieldError(field=f"base.{e.field}", message=e.message, type=e.type) for e in exc.errors or []]
         raise _invalid(errors) from exc
-    body = body.model_copy(update={"base": base})
-    errors = space.check(body, task)
+    body = body.model_copy(update={"base": base.spec})
+    errors = space.check(
+        body, base.task, lambda spec: admission.admit(session, settings, spec, owner, limits, base.task)
+    )
     if errors:
         raise _invalid(errors)
     body = body.model_copy(update={"max_trials": body.trial_budget})
@@ -52,14 +58,14 @@ def create(session: Session, queue: TaskQueue, body: SweepCreate, settings: Sett
         session,
         Sweep(
             id=str(uuid.uuid4()),
-            owner=principal.owner,
+            owner=owner,
             name=body.name,
             status="running",
-            task=task,
+            task=base.task,
             spec=body.model_dump(mode="json"),
         ),
     )
-    schedule(session, queue, sweep.id)
+    schedule(session, queue, settings, sweep.id)
     return sweep
 
 
@@ -67,9 +73,10 @@ def _invalid(errors: list[FieldError]) -> ApiError:
     return ApiError("; ".join(f"{e.field}: {e.message}" for e in errors), errors, status=422)
 
 
-def schedule(session: Session, queue: TaskQueue, sweep_id: str) -> list[Job]:
-    """Create the sweep's next trials, up to `max_parallel` queued or running and `max_trials` in all,
-    and finish the sweep once every trial has ended. Returns the trials created."""
+def schedule(session: Session, queue: TaskQueue, settings: Settings, sweep_id: str) -> list[Job]:
+    """Create the sweep's next trials, up to `max_parallel` queued or running, `max_trials` in all, and
+    the room its owner's job quota has now (under the owner's lock, as for any submission; the rest come
+    at a later call), and finish the sweep once every trial has ended. Returns the trials created."""
     sweep = repository.lock(session, sweep_id)
     if sweep is None:
         return []
@@ -78,14 +85,37 @@ def schedule(session: Session, queue: TaskQueue, sweep_id: str) -> list[Job]:
     active = sum(trial.status in ACTIVE for trial in trials)
     created: list[Job] = []
     if len(trials) < body.trial_budget and active < body.max_parallel:
-        search = rebuild_study(session, sweep, body, trials)
-        while len(trials) < body.trial_budget and active < body.max_parallel:
-            trial = _new_trial(session, queue, sweep, body, search, number=len(trials))
-            trials.append(trial)
-            created.append(trial)
-            active += trial.status in ACTIVE
+        created = _new_trials(session, queue, settings, sweep, body, trials, room=body.max_parallel - active)
+        trials += created
+        active += sum(trial.status in ACTIVE for trial in created)
     if len(trials) >= body.trial_budget and active == 0:
         repository.finish(session, sweep_id, "succeeded" if best_trial(trials, body) else "failed")
+    return created
+
+
+def _new_trials(
+    session: Session,
+    queue: TaskQueue,
+    settings: Settings,
+    sweep: Sweep,
+    body: SweepCreate,
+    trials: Sequence[Job],
+    room: int,
+) -> list[Job]:
+    """New trials up to the sweep's budget, `room` more active ones, and the room its owner's job quota
+    has now (counted under the owner's lock, as for any submission)."""
+    limits = admission.hold(session, settings, sweep.owner)
+    room = min(room, quotas.free_slots(session, sweep.owner, limits))
+    if room <= 0:
+        return []
+    search = rebuild_study(session, sweep, body, trials)
+    created: list[Job] = []
+    number = len(trials)
+    while number < body.trial_budget and room > 0:
+        trial = _new_trial(session, queue, settings, limits, sweep, body, search, number)
+        created.append(trial)
+        number += 1
+        room -= trial.status in ACTIVE
     return created
 
 
@@ -119,15 +149,26 @@ def trial_record(trial: Job, curve: Mapping[int, float | None], metric: str) -> 
 
 
 def _new_trial(
-    session: Session, queue: TaskQueue, sweep: Sweep, body: SweepCreate, search: optuna.Study, number: int
+    session: Session,
+    queue: TaskQueue,
+    settings: Settings,
+    limits: Limits,
+    sweep: Sweep,
+    body: SweepCreate,
+    search: optuna.Study,
+    number: int,
 ) -> Job:
-    """Trial `number`, queued like any job; a combination of parameters that is not a valid spec becomes
-    a failed trial with the reason (it keeps the base spec, the only valid one it has)."""
+    """Trial `number`, admitted and queued as a job of the sweep's owner; a combination of parameters that
+    is not a valid spec, or not one the owner may run, becomes a failed trial with the reason (it keeps the
+    base spec, the only valid one it has)."""
     proposal = study.propose(search, body)
     name = f"{sweep.name or 'sweep'} #{number}"
     try:
         trial_spec = space.trial_spec(body, proposal.params).model_copy(update={"name": name})
-        job = jobs_service.submit(session, queue, trial_spec, sweep.owner)
+        task = cast(Task, sweep.task)
+        job = jobs_service.submit(
+            session, queue, admission.admit(session, settings, trial_spec, sweep.owner, limits, task)
+        )
     except (ValidationError, ApiError) as exc:
         study.discard(search, proposal)
         reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else exc.detail

@@ -2,9 +2,12 @@
 
 A path names a field of the base spec as `POST /v1/jobs` would store it (every default filled in), e.g.
 `model.dropout`, `optimizer.lr` or `model.hidden_layers.0`. Each listed value, and both ends of each range
-with one point inside it, must make a valid spec on its own, so a bad space is a 422 at submission and
-not a failed trial later; a grid is tried whole. Other combinations are not all tried: one that turns out
-invalid (say, validation and test splits that add up to too much) becomes a failed trial with the reason.
+with one point inside it, must make a spec that its owner may run on its own (valid, its data sets and
+jobs the owner's, within the owner's limits and the cost bounds: `admit` says), so a bad space is a 422
+at submission and not a failed trial later; a grid is tried whole. Other combinations are not all tried:
+one that turns out invalid (say, validation and test splits that add up to too much, or a batch size and
+a layer width each within bounds and too large together) becomes a failed trial with the reason, since
+each trial is admitted again when it is created.
 """
 
 from __future__ import annotations
@@ -12,13 +15,13 @@ from __future__ import annotations
 import copy
 import itertools
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic import ValidationError
 
-from service.errors import FieldError, field_path
-from service.spec import JobSpec, SpecTaskError, Task, metrics_for
+from service.errors import ApiError, FieldError, field_path
+from service.spec import JobSpec, Task, metrics_for
 from service.sweeps.schemas import MAX_TRIALS, SweepCreate
 
 
@@ -61,7 +64,11 @@ def trial_spec(body: SweepCreate, params: Mapping[str, Any]) -> JobSpec:
     return JobSpec.model_validate(apply(body.base.model_dump(mode="json"), params))
 
 
-def check(body: SweepCreate, task: Task) -> list[FieldError]:
+# Raises ApiError (a 422 naming a field) when its owner may not run the spec; see service/jobs/admission.py.
+Admit = Callable[[JobSpec], object]
+
+
+def check(body: SweepCreate, task: Task, admit: Admit) -> list[FieldError]:
     """Everything wrong with the sweep that its schema alone cannot see; empty when it can run."""
     errors = _check_budget(body) + _check_overlaps(body)
     base = body.base.model_dump(mode="json")
@@ -76,7 +83,7 @@ def check(body: SweepCreate, task: Task) -> list[FieldError]:
             errors.append(FieldError(field=field, message=str(exc), type="no_such_field"))
             continue
         for value in parameter.corners():
-            if (problem := _rejection(base, path, value, task)) is not None:
+            if (problem := _rejection(base, path, value, admit)) is not None:
                 errors.append(FieldError(field=field, message=f"{_show(value)}: {problem}", type="value_error"))
                 break
     known = metrics_for(task)
@@ -86,21 +93,26 @@ def check(body: SweepCreate, task: Task) -> list[FieldError]:
     if not errors and body.pruner.min_epochs > body.max_epochs:
         message = f"more than the {body.max_epochs} epochs a trial trains at most"
         errors.append(FieldError(field="pruner.min_epochs", message=message, type="value_error"))
-    return errors or _check_grid_points(body)
+    return errors or _check_grid_points(body, admit)
 
 
-def _check_grid_points(body: SweepCreate) -> list[FieldError]:
-    """A grid is small enough to try whole: a point that is not a valid spec is a 422 now, too."""
+def _check_grid_points(body: SweepCreate, admit: Admit) -> list[FieldError]:
+    """A grid is small enough to try whole: a point that is not a spec its owner may run is a 422 now, too."""
     if body.algorithm != "grid" or len(body.parameters) < 2:
         return []
     paths = list(body.parameters)
     for point in itertools.product(*(body.parameters[path].values or [] for path in paths)):
         params = dict(zip(paths, point, strict=True))
         try:
-            trial_spec(body, params)
+            admit(trial_spec(body, params))
         except ValidationError as exc:
-            message = f"the grid point {json.dumps(params)} is not a valid spec: {exc.errors()[0]['msg']}"
-            return [FieldError(field="parameters", message=message, type="value_error")]
+            reason = exc.errors()[0]["msg"]
+        except ApiError as exc:
+            reason = exc.detail
+        else:
+            continue
+        message = f"the grid point {json.dumps(params)} is not a valid spec: {reason}"
+        return [FieldError(field="parameters", message=message, type="value_error")]
     return []
 
 
@@ -129,16 +141,17 @@ def _check_overlaps(body: SweepCreate) -> list[FieldError]:
     ]
 
 
-def _rejection(base: dict[str, Any], path: str, value: Any, task: Task) -> str | None:
-    """Why the base spec with `path` set to `value` is not a valid job for this task, or None."""
+def _rejection(base: dict[str, Any], path: str, value: Any, admit: Admit) -> str | None:
+    """Why the base spec with `path` set to `value` is not a job its owner may run, or None."""
     try:
-        JobSpec.model_validate(apply(base, {path: value})).with_task(task)
+        admit(JobSpec.model_validate(apply(base, {path: value})))
     except ValidationError as exc:
         first = exc.errors()[0]
         where = field_path(first["loc"])
         return first["msg"] if where in (path, "body") else f"{where}: {first['msg']}"
-    except SpecTaskError as exc:
-        return f"{exc.field}: {exc}"
+    except ApiError as exc:
+        error = (exc.errors or [FieldError(field="", message=exc.detail, type="value_error")])[0]
+        return error.message if error.field == path else f"{error.field}: {error.message}"
     return None
 
 

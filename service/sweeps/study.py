@@ -149,7 +149,13 @@ def propose(study: optuna.Study, body: SweepCreate) -> Proposal:
 
 def discard(study: optuna.Study, proposal: Proposal) -> None:
     """The proposal could not become a job: it counts as a failed trial."""
-    study.tell(proposal.trial, state=TrialState.FAIL)
+    try:
+        study.tell(proposal.trial, state=TrialState.FAIL)
+    except RuntimeError as exc:
+        # The grid sampler stops its study when the last point ends, and Study.stop raises outside
+        # optimize(); the trial is failed by then (Optuna records the state in a `finally`).
+        if "Study.stop" not in str(exc):
+            raise
 
 
 def prune(study: optuna.Study, number: int) -> tuple[bool, dict[str, Any]]:

@@ -6,6 +6,9 @@ from dataclasses import dataclass, fields, replace
 from typing import Annotated
 
 from pydantic import Field
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from service.db.models import OwnerLimits
@@ -40,6 +43,24 @@ def limits_for(session: Session, settings: Settings, owner: str) -> Limits:
     if row is None:
         return limits
     return replace(limits, **{name: getattr(row, name) for name in NAMES if getattr(row, name) is not None})
+
+
+def hold(session: Session, settings: Settings, owner: str) -> Limits:
+    """The owner's limits, read under a lock on the owner's limits row that this transaction keeps until it
+    ends, so that two submissions of one owner count its jobs and add theirs in turn, never both at once.
+
+    The row is made first when the owner has none (no overrides: all its values null). On PostgreSQL the
+    lock is the row's (`SELECT … FOR UPDATE`), so other owners are not held up. On SQLite the insert,
+    which writes even when the row exists and nothing is inserted, takes the database's one write lock.
+    """
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    session.execute(insert(OwnerLimits).values(owner=owner).on_conflict_do_nothing(index_elements=["owner"]))
+    locked = select(OwnerLimits).where(OwnerLimits.owner == owner).with_for_update()
+    row = session.scalars(locked.execution_options(populate_existing=True)).one()
+    return replace(
+        server_limits(settings), **{name: getattr(row, name) for name in NAMES if getattr(row, name) is not None}
+    )
 
 
 def overrides(session: Session, owner: str) -> dict[str, int]:

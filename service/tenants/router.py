@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, Path, status
 
 from service.deps import SessionDep, SettingsDep
 from service.errors import NotFound, Problem
+from service.jobs.cost import cost_bounds
 from service.tenants import keys
 from service.tenants.deps import AdminDep, PrincipalDep
 from service.tenants.limits import limits_for
@@ -22,9 +23,9 @@ EXAMPLE_KEY = {"owner": "alice", "admin": False}
 
 @router.get("/me", operation_id="get_identity")
 def get_identity(session: SessionDep, settings: SettingsDep, principal: PrincipalDep) -> Identity:
-    """The owner this request acts for, whether it is an admin, and the limits that apply to it."""
+    """The owner this request acts for, whether it is an admin, and the limits and cost bounds that apply to it."""
     limits = limits_for(session, settings, principal.owner)
-    return Identity(owner=principal.owner, admin=principal.admin, limits=limits)
+    return Identity(owner=principal.owner, admin=principal.admin, limits=limits, bounds=cost_bounds(settings))
 
 
 @router.get("/keys", operation_id="list_keys")

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.jobs.cost import CostBounds
 from service.tenants.keys import OWNER_PATTERN
 from service.tenants.limits import Limits
 
@@ -40,3 +41,7 @@ class Identity(BaseModel):
     owner: str = Field(description="Who this key acts for (`local` when the server runs without keys).")
     admin: bool = Field(description="Whether this key is an admin's: it sees and manages every owner's resources.")
     limits: Limits = Field(description="The limits that apply to this owner, overrides included.")
+    bounds: CostBounds = Field(
+        description="The server's bounds on what one job may cost (data bytes, activation bytes, wall seconds); "
+        "a spec past one is a 422 naming it."
+    )

@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
+from service.db.engine import Database
+from service.db.migrate import upgrade
 from service.db.models import Job
 from service.jobs.quotas import data_shape, parameter_count
-from service.spec import JobSpec, output_size
-from tests.fixtures import sweep_body, table_csv, tiny_spec
+from service.settings import Settings
+from service.spec import JobSpec
+from service.tenants import limits
+from tests.fixtures import (
+    Process,
+    bearer,
+    create_key,
+    free_port,
+    settings_env,
+    sweep_body,
+    table_csv,
+    tiny_spec,
+    wait_until_healthy,
+)
 from workers.training.model import build_model
 
 
@@ -103,8 +121,44 @@ def test_the_parameter_count_is_what_the_engine_builds(spec: dict[str, Any]) -> 
     task = parsed.dataset.task
     assert task is not None
     parsed = parsed.with_task(task)
-    input_shape, classes = data_shape(None, parsed)  # type: ignore[arg-type]
-    outputs = output_size(task, parsed.loss_spec, classes)
+    shape = data_shape(parsed)
+    input_shape, outputs = shape.input_shape, shape.outputs(parsed)
     model = build_model(parsed.model, input_shape, outputs)
     built = sum(p.numel() for p in model.parameters() if p.requires_grad)
     assert parameter_count(parsed.model, input_shape, outputs) == built
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
+def test_fifty_concurrent_submissions_queue_exactly_the_quota(backend: str, settings: Settings, tmp_path: Path) -> None:
+    """Through a real `steadyfit api`: the count of an owner's jobs and the insert of a new one are one step
+    (the owner's row lock on PostgreSQL, the write lock on SQLite), so no two submissions both see room."""
+    quota, senders = 20, 50
+    if backend == "sqlite":
+        settings = Settings(
+            data_dir=tmp_path / "embedded", broker_url=settings.broker_url, queue_name=settings.queue_name
+        )
+        upgrade(settings.resolved_database_url)
+    key = create_key(settings.resolved_database_url, "carol")
+    database = Database(settings.resolved_database_url, pooled=False)
+    with database.session() as session:
+        limits.set_overrides(session, "carol", {"max_queued_jobs": quota})
+    port = free_port()
+    api = Process(["api", "--port", str(port)], settings_env(settings), tmp_path / "api.log")
+    try:
+        wait_until_healthy(f"http://127.0.0.1:{port}", api)
+        start = threading.Barrier(senders)
+
+        def submit(_: int) -> int:
+            start.wait()
+            url = f"http://127.0.0.1:{port}/v1/jobs"
+            return httpx.post(url, json=tiny_spec(), headers=bearer(key), timeout=120).status_code
+
+        with ThreadPoolExecutor(senders) as pool:
+            statuses = list(pool.map(submit, range(senders)))
+    finally:
+        api.stop()
+    with database.session() as session:
+        stored = session.scalar(select(func.count()).where(Job.owner == "carol", Job.status == "queued"))
+    database.dispose()
+    assert sorted(statuses) == [202] * quota + [429] * (senders - quota)
+    assert stored == quota

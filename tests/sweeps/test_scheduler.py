@@ -36,7 +36,7 @@ class Scheduler:
 
     def schedule(self, sweep_id: str) -> list[str]:
         with self.database.session() as session:
-            return [job.id for job in sweeps.schedule(session, self.queue, sweep_id)]
+            return [job.id for job in sweeps.schedule(session, self.queue, self.settings, sweep_id)]
 
     def close(self) -> None:
         self.queue.close()

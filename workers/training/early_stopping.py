@@ -106,8 +106,10 @@ class EarlyStopping:
     def _improves(self, value: float, reference: float) -> bool:
         """Whether `value` beats `reference` by more than min_delta.
 
-        Written as Keras and Lightning write it, so that decimal boundaries round the same way in all
-        three (0.3 + 0.1 < 0.4 is False in floats, while 0.4 - 0.3 > 0.1 is True).
+        The same expression as Keras and Lightning (`value - min_delta > reference` in max mode), but in
+        float64, where they compute in float32 tensors: near min_delta the answers can differ. In max mode
+        with min_delta 0.1, 0.4 after 0.3 improves here (0.4 - 0.1 > 0.3 in float64) and not in either of
+        them (0.4 - 0.1 rounds to 0.3 in float32). docs/early-stopping.md lists the differences.
         """
         if self.mode == "min":
             return value + self.spec.min_delta < reference

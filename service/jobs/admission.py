@@ -1,0 +1,88 @@
+"""The one place that turns a spec into a job its owner may run: authorized, within limits, costed.
+
+Every path that creates a job comes through here with the principal it acts for: a direct submission
+(`POST /v1/jobs`) with its caller, a sweep's trials with their sweep's owner, and so must anything that
+makes jobs from other jobs (a sweep's path points, a rerun, a suggestion). `admit` checks a spec, in order:
+
+1. Its data set: a built-in or synthetic one, or an uploaded one of the job's owner (another owner's is a
+   422 on `dataset.id`, as if it did not exist; an admin's job is no exception, since the job is the
+   admin's). Its task is the data set's; `task`, when given, must be it (a sweep's trials keep its task).
+2. The spec fits that task (loss, monitored metrics), and the task's default loss is filled in.
+3. `init_from`: a succeeded job of the same owner (another owner's is a 422 on `init_from.job_id`).
+4. The owner's limits: epochs and parameters (quotas.py).
+5. The server's cost bounds: data bytes, activation bytes, wall time (cost.py).
+
+The `Admission` it returns is what `jobs.service.submit` stores: nothing is checked twice. Quotas on how
+many jobs an owner has are not a property of one spec; `hold` takes the owner's lock for them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from service.datasets import repository as datasets_repository
+from service.errors import InvalidSpec
+from service.jobs import cost, quotas, repository
+from service.settings import Settings
+from service.spec import JobSpec, SpecTaskError, Task
+from service.tenants import limits as owner_limits
+from service.tenants.limits import Limits
+
+
+@dataclass(frozen=True)
+class Admission:
+    """A spec admitted for an owner: as the job stores it (default loss filled in), with its task."""
+
+    spec: JobSpec
+    task: Task
+    owner: str
+
+
+def hold(session: Session, settings: Settings, owner: str) -> Limits:
+    """The owner's limits, with the owner's lock held until the transaction ends: count, then add jobs."""
+    return owner_limits.hold(session, settings, owner)
+
+
+def hold_for_one(session: Session, settings: Settings, owner: str) -> Limits:
+    """As `hold`, for a submission: a 429 naming the limit when the owner's job quota has no room."""
+    limits = hold(session, settings, owner)
+    quotas.check_job_quota(session, owner, limits, settings.retry_after_seconds)
+    return limits
+
+
+def admit(
+    session: Session,
+    settings: Settings,
+    spec: JobSpec,
+    owner: str,
+    limits: Limits,
+    task: Task | None = None,
+) -> Admission:
+    """Steps 1-5 of the module's rule for a job of `owner`; a 422 naming the field at the first that fails."""
+    uploaded = None
+    if spec.dataset.id is not None:
+        uploaded = datasets_repository.get(session, spec.dataset.id)
+        if uploaded is None or uploaded.owner != owner:
+            raise InvalidSpec("dataset.id", f"no uploaded data set `{spec.dataset.id}`", "not_found")
+    shape = quotas.data_shape(spec, uploaded)
+    if task is not None and shape.task != task:
+        raise InvalidSpec("dataset", f"a {shape.task} data set, where this needs a {task} one")
+    try:
+        spec = spec.with_task(shape.task)
+    except SpecTaskError as exc:
+        raise InvalidSpec(exc.field, str(exc)) from exc
+    if spec.init_from is not None:
+        _check_init_from(session, spec.init_from.job_id, owner)
+    quotas.check_spec_limits(spec, shape, limits)
+    cost.check(spec, shape.rows, shape.input_shape, shape.outputs(spec), cost.cost_bounds(settings))
+    return Admission(spec, shape.task, owner)
+
+
+def _check_init_from(session: Session, job_id: str, owner: str) -> None:
+    source = repository.get(session, job_id)
+    if source is None or source.owner != owner:
+        raise InvalidSpec("init_from.job_id", f"no job `{job_id}`", "not_found")
+    if source.status != "succeeded":
+        raise InvalidSpec("init_from.job_id", f"job `{job_id}` is {source.status}, not succeeded")
