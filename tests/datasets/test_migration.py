@@ -1,4 +1,4 @@
-"""Migration 0011 counts the data sets stored before it against their owner's storage quota."""
+"""Migration 0010 counts the data sets stored before it against their owner's storage quota."""
 
 from __future__ import annotations
 

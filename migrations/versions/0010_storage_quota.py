@@ -3,7 +3,7 @@
 A data set stored before this revision is counted as its arrays' bytes (float32 features, int64 class
 indices or float32 regression targets), which is its file in the artifact store less the header.
 
-Revision ID: 0011
+Revision ID: 0010
 Revises: 0009
 Create Date: 2026-12-03
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011"
+revision = "0010"
 down_revision = "0009"
 branch_labels = None
 depends_on = None
