@@ -22,6 +22,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Annotated
+
+from pydantic import Field
 
 from service.errors import InvalidSpec
 from service.settings import Settings
@@ -33,9 +36,13 @@ FLOAT32_BYTES = 4
 
 @dataclass(frozen=True)
 class CostBounds:
-    max_data_bytes: int
-    max_activation_bytes: int
-    max_wall_seconds: float
+    max_data_bytes: Annotated[int, Field(description="Bytes of data a job may generate or load (rows * features * 8).")]
+    max_activation_bytes: Annotated[
+        int, Field(description="Bytes of the largest tensor one training step may make (batch * widest layer * 4).")
+    ]
+    max_wall_seconds: Annotated[
+        float, Field(description="Seconds of training after which every job stops (`timeout`).")
+    ]
 
 
 def cost_bounds(settings: Settings) -> CostBounds:
