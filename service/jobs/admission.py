@@ -40,14 +40,10 @@ class Admission:
     owner: str
 
 
-def hold(session: Session, settings: Settings, owner: str) -> Limits:
-    """The owner's limits, with the owner's lock held until the transaction ends: count, then add jobs."""
-    return owner_limits.hold(session, settings, owner)
-
-
 def hold_for_one(session: Session, settings: Settings, owner: str) -> Limits:
-    """As `hold`, for a submission: a 429 naming the limit when the owner's job quota has no room."""
-    limits = hold(session, settings, owner)
+    """The owner's limits under the owner's lock (tenants.limits.hold), for a submission: a 429 naming the
+    limit when the owner's job quota has no room."""
+    limits = owner_limits.hold(session, settings, owner)
     quotas.check_job_quota(session, owner, limits, settings.retry_after_seconds)
     return limits
 

@@ -80,7 +80,7 @@ async def create_job(
         idempotency.mark_created(response, f"/v1/jobs/{job.id}", replayed)
         return JobRead.model_validate(job)
 
-    # Async, with the work in the thread pool: the commit that releases the owner's lock (admission.hold)
+    # Async, with the work in the thread pool: the commit that releases the owner's lock (tenants.limits.hold)
     # comes after the answer is serialized, which for a sync route needs a pool thread, while submissions
     # waiting on that lock hold the pool's threads.
     return await run_in_threadpool(create)

@@ -4,7 +4,7 @@
 batch), a worker after each trial it ran has ended, and every worker's reconciler on its rounds (for
 trials that ended without a worker: cancelled while queued, failed for lost workers, or a worker killed
 between finishing a trial and scheduling). It takes the sweep's row lock first, so schedulers racing for
-the same sweep take turns and each sees the trials the others made, then its owner's (admission.hold), so
+the same sweep take turns and each sees the trials the others made, then its owner's (tenants.limits.hold), so
 trials and the owner's other submissions count against one job quota in turn.
 """
 
@@ -32,6 +32,7 @@ from service.spec import Task
 from service.sweeps import repository, space, study
 from service.sweeps.repository import ACTIVE
 from service.sweeps.schemas import SweepCreate, SweepList, SweepRead, TrialCounts, TrialList, TrialRead
+from service.tenants import limits as owner_limits
 from service.tenants.limits import Limits
 from service.tenants.principal import Principal
 
@@ -104,7 +105,7 @@ def _new_trials(
 ) -> list[Job]:
     """New trials up to the sweep's budget, `room` more active ones, and the room its owner's job quota
     has now (counted under the owner's lock, as for any submission)."""
-    limits = admission.hold(session, settings, sweep.owner)
+    limits = owner_limits.hold(session, settings, sweep.owner)
     room = min(room, quotas.free_slots(session, sweep.owner, limits))
     if room <= 0:
         return []
