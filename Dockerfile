@@ -15,10 +15,11 @@ RUN useradd --create-home --uid 10001 steadyfit \
 WORKDIR /app
 # Dependencies first, so code changes do not reinstall torch.
 COPY pyproject.toml README.md ./
-RUN mkdir service workers steadyfit migrations \
-    && touch service/__init__.py workers/__init__.py steadyfit/__init__.py migrations/__init__.py \
+RUN mkdir core service workers steadyfit migrations \
+    && touch core/__init__.py service/__init__.py workers/__init__.py steadyfit/__init__.py migrations/__init__.py \
     && pip install . \
     && pip uninstall -y steadyfit
+COPY core ./core
 COPY service ./service
 COPY workers ./workers
 COPY steadyfit ./steadyfit

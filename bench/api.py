@@ -52,8 +52,8 @@ from harness import (
     stop_group,
 )
 
-from service.db.engine import Database
-from service.jobs import repository
+from core.db.engine import Database
+from core.jobs import repository
 
 EPOCHS = 1000
 METRICS = ("train_loss", "val_loss", "train_accuracy", "val_accuracy", "lr", "epoch_seconds")

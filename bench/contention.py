@@ -36,7 +36,7 @@ def child(threads: int) -> None:
     """Train the digits job with `threads` torch threads; print the seconds of each epoch as JSON."""
     import torch
 
-    from service.spec import JobSpec
+    from core.spec.job import JobSpec
     from workers.training.data import load_dataset
     from workers.training.engine import EpochEnd, train
 

@@ -30,7 +30,7 @@ from sklearn.datasets import make_classification
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from service.spec import JobSpec, ModelSpec
+from core.spec.job import JobSpec, ModelSpec
 from workers.training.data import PreparedData
 from workers.training.engine import train
 

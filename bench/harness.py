@@ -16,8 +16,8 @@ from pathlib import Path
 import redis
 from sqlalchemy import create_engine, text
 
-from service.db.engine import Database
-from service.tenants import keys
+from core.db.engine import Database
+from core.tenants import keys
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_SERVER = os.environ.get("STEADYFIT_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")

@@ -49,9 +49,9 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
-from service.db.pagination import encode_cursor
-from service.jobs import repository
-from service.spec import JobSpec
+from core.db.pagination import encode_cursor
+from core.jobs import repository
+from core.spec.job import JobSpec
 
 OWNER = "bench"
 PAGE = 50

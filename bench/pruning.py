@@ -22,12 +22,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from service.db.migrate import upgrade
-from service.settings import Settings
-from service.sweeps import repository
+from core.db.migrate import upgrade
+from core.settings import Settings
+from core.spec.sweep import SweepCreate
+from core.sweeps import repository
+from core.tenants.principal import KEYLESS
 from service.sweeps import service as sweeps
-from service.sweeps.schemas import SweepCreate
-from service.tenants.principal import KEYLESS
 from workers.runner import JobRunner
 
 BASE: dict[str, Any] = {

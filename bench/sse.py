@@ -33,10 +33,10 @@ from api import MIB, OWNER, SPEC, epoch_metrics, server, worker_rss
 from harness import REDIS_URL, api_key_headers, free_port, migrated_env, postgres_database, redis_queue
 from sqlalchemy import text
 
-from service.db.engine import Database
-from service.events.hub import ChangePublisher
-from service.jobs import repository
-from service.settings import Settings
+from core.db.changes import ChangePublisher
+from core.db.engine import Database
+from core.jobs import repository
+from core.settings import Settings
 
 TARGET_P99 = 0.250
 

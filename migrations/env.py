@@ -1,12 +1,12 @@
-"""Alembic environment. The URL comes from the caller (service.db.migrate) or from STEADYFIT_ settings."""
+"""Alembic environment. The URL comes from the caller (core.db.migrate) or from STEADYFIT_ settings."""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import create_engine
 
-from service.db.models import Base
-from service.settings import Settings
+from core.db.models import Base
+from core.settings import Settings
 
 config = context.config
 url = config.get_main_option("sqlalchemy.url") or Settings().resolved_database_url

@@ -10,24 +10,24 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from core.artifacts import artifact_store
+from core.db.changes import ChangeHub
+from core.db.engine import Database
+from core.queue import TaskQueue
+from core.settings import Settings
 from service import apidocs, observability
-from service.artifacts import artifact_store
 from service.browsers import BrowserGuard
 from service.caching import BodyCache, ReadsInFlight
 from service.datasets.router import router as datasets_router
-from service.db.engine import Database
 from service.errors import AUTH_ERRORS, REQUEST_LIMITS, install_error_handlers
-from service.events.hub import ChangeHub
 from service.events.slots import StreamSlots
 from service.events.stream import JobFeeds
 from service.health.router import router as health_router
 from service.jobs.router import router as jobs_router
 from service.jobs.versions import VersionTable
 from service.limits import BodySizeLimit
-from service.queue import TaskQueue
 from service.rate_limits import RateLimit, buckets_for
 from service.request_id import RequestIdMiddleware
-from service.settings import Settings
 from service.sweeps.router import router as sweeps_router
 from service.tenants.deps import KeyLookup, authenticate
 from service.tenants.router import router as keys_router

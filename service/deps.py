@@ -11,10 +11,10 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from sqlalchemy.orm import Session
 
-from service.artifacts import ArtifactStore
-from service.db.engine import Database
-from service.queue import TaskQueue
-from service.settings import Settings
+from core.artifacts import ArtifactStore
+from core.db.engine import Database
+from core.queue import TaskQueue
+from core.settings import Settings
 
 
 async def get_settings(request: Request) -> Settings:

@@ -10,8 +10,7 @@ from __future__ import annotations
 import difflib
 import json
 import logging
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from types import UnionType
 from typing import Annotated, Any, TypeGuard, Union, get_args, get_origin
@@ -26,18 +25,12 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from service.db.pagination import InvalidCursor
+from core.errors import ApiError, FieldError, field_path
 from service.request_id import HEADER as REQUEST_ID_HEADER
 from service.request_id import current as current_request_id
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger(__name__)
-
-
-class FieldError(BaseModel):
-    field: str = Field(description="Dotted path of the offending field, e.g. `model.dropout`.")
-    message: str = Field(description="What is wrong with it, and how to fix it where that can be said.")
-    type: str = Field(description="A machine-readable error kind, e.g. `less_than`, `extra_forbidden`.")
 
 
 class Problem(BaseModel):
@@ -49,30 +42,6 @@ class Problem(BaseModel):
     detail: str = Field(description="What went wrong, for people.")
     errors: list[FieldError] | None = Field(None, description="Validation errors, one per field.")
     request_id: str | None = Field(None, description="The request's `X-Request-ID`, to find it in the logs.")
-
-
-class ApiError(Exception):
-    """An error with an HTTP status that handlers turn into problem details."""
-
-    status: int = HTTPStatus.INTERNAL_SERVER_ERROR
-
-    def __init__(
-        self,
-        detail: str,
-        errors: list[FieldError] | None = None,
-        status: int | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.errors = errors
-        self.headers = headers
-        if status is not None:
-            self.status = status
-
-
-class NotFound(ApiError):
-    status = HTTPStatus.NOT_FOUND
 
 
 class Unauthorized(ApiError):
@@ -88,22 +57,6 @@ class Forbidden(ApiError):
     """A key the server knows but that may not do this: revoked, or not an admin's."""
 
     status = HTTPStatus.FORBIDDEN
-
-
-class Conflict(ApiError):
-    status = HTTPStatus.CONFLICT
-
-
-class TooManyJobs(ApiError):
-    """A quota of jobs is full: 429, with the limit and its value named and a Retry-After."""
-
-    status = HTTPStatus.TOO_MANY_REQUESTS
-
-    def __init__(self, setting: str, limit: int, what: str, retry_after_seconds: int) -> None:
-        super().__init__(
-            f"{what}: the limit `{setting}` is {limit}; retry later",
-            headers={"Retry-After": str(retry_after_seconds)},
-        )
 
 
 class TooManyStreams(ApiError):
@@ -158,21 +111,6 @@ TOO_MANY_STREAMS: dict[str, Any] = {
 }
 
 
-class InvalidSpec(ApiError):
-    status = HTTPStatus.UNPROCESSABLE_ENTITY
-
-    def __init__(self, field: str, message: str, kind: str = "value_error") -> None:
-        super().__init__(f"{field}: {message}", [FieldError(field=field, message=message, type=kind)])
-
-
-@contextmanager
-def invalid_cursor_is_422() -> Iterator[None]:
-    try:
-        yield
-    except InvalidCursor as exc:
-        raise InvalidSpec("cursor", str(exc), "invalid_cursor") from exc
-
-
 def problem(
     status: int, detail: str, errors: list[FieldError] | None = None, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
@@ -184,21 +122,6 @@ def problem(
     return JSONResponse(
         body.model_dump(exclude_none=True), status_code=status, media_type=PROBLEM_JSON, headers=headers
     )
-
-
-def field_path(loc: Sequence[Any]) -> str:
-    """A pydantic error location as a dotted field path, without the request part or union member names."""
-    parts = [str(p) for p in loc]
-    if len(parts) == 2 and parts[0] == "header":
-        return parts[1]  # a header's name, hyphens and all
-    if parts and parts[0] in ("body", "query", "path", "header"):
-        parts = parts[1:] or parts
-    return ".".join(p for p in parts if not _is_union_tag(p)) or "body"
-
-
-def _is_union_tag(part: str) -> bool:
-    """pydantic names the union member it tried in the path (`float`, `list[...]`, `LossSpec`): not a field."""
-    return part in {"float", "int", "str", "bool"} or part[:1].isupper() or any(c in part for c in "[-")
 
 
 def _validation_errors(request: Request, exc: RequestValidationError) -> list[FieldError]:

@@ -25,11 +25,11 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.db.engine import Database
-from service.db.models import Job
+from core.db.engine import Database
+from core.db.models import Job
+from core.queue import TaskQueue
+from core.settings import Settings
 from service.errors import AUTH_ERRORS
-from service.queue import TaskQueue
-from service.settings import Settings
 from service.tenants.deps import require_metrics_reader
 
 log = logging.getLogger(__name__)

@@ -31,9 +31,9 @@ import redis.asyncio
 from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from core.settings import Settings
+from core.tenants import keys
 from service.errors import problem
-from service.settings import Settings
-from service.tenants import keys
 
 log = logging.getLogger(__name__)
 

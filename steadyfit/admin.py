@@ -8,9 +8,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from service.db.engine import Database
-from service.settings import Settings
-from service.tenants import keys, limits
+from core.db.engine import Database
+from core.settings import Settings
+from core.tenants import keys, limits
 
 console = Console()
 

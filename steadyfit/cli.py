@@ -15,8 +15,8 @@ import sys
 import warnings
 from collections.abc import Sequence
 
+from core.settings import Settings
 from service import request_id
-from service.settings import Settings
 from steadyfit import admin
 from steadyfit import commands as commands_module
 
@@ -25,7 +25,7 @@ log = logging.getLogger("steadyfit")
 
 def migrate(_args: argparse.Namespace) -> None:
     """Bring the database to the newest schema."""
-    from service.db.migrate import upgrade
+    from core.db.migrate import upgrade
 
     settings = Settings()
     upgrade(settings.resolved_database_url)
@@ -134,8 +134,8 @@ def worker(args: argparse.Namespace) -> None:
     from celery.exceptions import SecurityWarning
 
     import workers.training.engine  # noqa: F401  (imported once here, so forked children start warm)
-    from service.db.engine import Database
-    from service.queue import TaskQueue
+    from core.db.engine import Database
+    from core.queue import TaskQueue
     from workers.app import app, threads_per_job
     from workers.reconciler import Reconciler
 

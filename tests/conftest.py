@@ -10,9 +10,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from core.db.migrate import upgrade
+from core.settings import Settings
 from service.app import create_app
-from service.db.migrate import upgrade
-from service.settings import Settings
 from tests.fixtures import (
     PG_SERVER,
     REDIS_URL,

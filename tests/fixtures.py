@@ -20,9 +20,9 @@ from typing import Any, ClassVar
 import httpx
 from sqlalchemy import create_engine, text
 
-from service.db.engine import Database
-from service.settings import Settings
-from service.tenants import keys
+from core.db.engine import Database
+from core.settings import Settings
+from core.tenants import keys
 
 PG_SERVER = os.environ.get("STEADYFIT_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("STEADYFIT_TEST_REDIS", "redis://127.0.0.1:6379/0")

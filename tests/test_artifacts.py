@@ -13,8 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 from moto.server import ThreadedMotoServer
 
-from service.artifacts import CHUNK_BYTES, ArtifactStore, LocalArtifactStore, S3ArtifactStore, artifact_store
-from service.settings import Settings
+from core.artifacts import CHUNK_BYTES, ArtifactStore, LocalArtifactStore, S3ArtifactStore, artifact_store
+from core.settings import Settings
 from tests.fixtures import DIGITS_SPEC, Process, free_port, settings_env, tiny_spec, wait_for_job
 
 BIG = os.urandom(2 * CHUNK_BYTES + 7)  # three chunks

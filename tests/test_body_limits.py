@@ -13,7 +13,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from service.settings import Settings
+from core.settings import Settings
 from tests.fixtures import Process, bearer, free_port, settings_env, wait_until_healthy
 
 HUGE = 150 * 2**20

@@ -14,8 +14,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from core.settings import Settings
 from service.app import create_app
-from service.settings import Settings
 from tests.fixtures import ROOT, Process, bearer, free_port, settings_env, table_csv, tiny_spec, wait_until_healthy
 
 LOCAL = "http://127.0.0.1"

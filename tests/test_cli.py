@@ -13,9 +13,9 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 
-from service.db.engine import Database
-from service.db.models import Job
-from service.settings import Settings
+from core.db.engine import Database
+from core.db.models import Job
+from core.settings import Settings
 from steadyfit.commands import FollowProgress
 from tests.fixtures import ROOT, Process, free_port, tiny_spec, wait_for
 

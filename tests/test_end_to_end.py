@@ -17,11 +17,11 @@ import numpy as np
 from celery import Celery
 from safetensors.numpy import load
 
-from service.artifacts import safetensors_metadata
-from service.db.engine import Database
-from service.db.models import Job
-from service.queue import TRAIN_TASK, celery_config
-from service.settings import Settings
+from core.artifacts import safetensors_metadata
+from core.db.engine import Database
+from core.db.models import Job
+from core.queue import TRAIN_TASK, celery_config
+from core.settings import Settings
 from tests.fixtures import (
     DIGITS_SPEC,
     ROOT,
@@ -230,7 +230,7 @@ def seconds_for_epochs(spec: dict[str, Any], epochs: int) -> float:
     many times slower than a worker's (bench/contention.py)."""
     import torch
 
-    from service.spec import JobSpec
+    from core.spec.job import JobSpec
     from workers.training.data import load_dataset
     from workers.training.engine import train
 

@@ -15,8 +15,8 @@ import httpx
 import pytest
 import redis
 
-from service.db.migrate import upgrade
-from service.settings import Settings
+from core.db.migrate import upgrade
+from core.settings import Settings
 from tests.fixtures import (
     DIGITS_SPEC,
     REDIS_URL,

@@ -14,8 +14,8 @@ from schemathesis.checks import ignored_auth
 from schemathesis.config import SchemathesisConfig
 from schemathesis.python.asgi import shutdown_lifespans
 
+from core.settings import Settings
 from service.app import create_app
-from service.settings import Settings
 from tests.fixtures import bearer, create_key
 
 EXAMPLES = 20  # per operation: enough to reach each validation branch, few enough for CI

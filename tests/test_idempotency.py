@@ -10,7 +10,7 @@ import httpx
 import redis
 from fastapi.testclient import TestClient
 
-from service.settings import Settings
+from core.settings import Settings
 from tests.fixtures import REDIS_URL, sweep_body, table_csv, tiny_spec
 
 

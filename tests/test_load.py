@@ -11,9 +11,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from service.db.engine import Database
-from service.db.models import EpochMetrics, Job
-from service.settings import Settings
+from core.db.engine import Database
+from core.db.models import EpochMetrics, Job
+from core.settings import Settings
 from tests.fixtures import Process, settings_env, tiny_spec, wait_for
 
 JOBS = 300

@@ -8,8 +8,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
 
-from service.db.migrate import upgrade
-from service.db.models import Base
+from core.db.migrate import upgrade
+from core.db.models import Base
 from tests.fixtures import PG_SERVER, postgres_database
 
 

@@ -12,11 +12,11 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import event
 
+from core.db.base import utcnow
+from core.db.engine import Database
+from core.db.models import Job
+from core.settings import Settings
 from service.app import create_app
-from service.db.base import utcnow
-from service.db.engine import Database
-from service.db.models import Job
-from service.settings import Settings
 from tests.fixtures import bearer, create_key
 
 TOKEN = "metrics-token-for-this-test"

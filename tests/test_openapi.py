@@ -8,8 +8,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from core.settings import Settings
 from service.app import create_app
-from service.settings import Settings
 from tests.fixtures import bearer, create_key
 
 # Where a schema holds other schemas: lists of them, and single ones.

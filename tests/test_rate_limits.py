@@ -11,13 +11,13 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from core.db.migrate import upgrade
+from core.settings import Settings
+from core.tenants.principal import Principal
 from service.app import create_app
-from service.db.migrate import upgrade
 from service.errors import Unauthorized
 from service.rate_limits import MemoryBuckets
-from service.settings import Settings
 from service.tenants.deps import KeyLookup
-from service.tenants.principal import Principal
 from tests.fixtures import bearer, create_key
 
 ALICE = Principal(owner="alice")

@@ -8,9 +8,9 @@ import uuid
 import pytest
 from fastapi.testclient import TestClient
 
+from core.settings import Settings
 from service.app import create_app
 from service.request_id import RequestIdFilter
-from service.settings import Settings
 from tests.fixtures import tiny_spec
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from service.spec import metrics_for
+from core.spec.job import metrics_for
 from tests.fixtures import Process, wait_for_job
 
 SPECS: dict[str, dict[str, Any]] = {

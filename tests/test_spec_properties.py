@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from service.errors import field_path
-from service.spec import (
+from core.errors import field_path
+from core.spec.job import (
     BUILTIN_DATASETS,
     CLASSIFICATION_LOSSES,
     REGRESSION_LOSSES,

@@ -14,15 +14,15 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from core.artifacts import artifact_store
+from core.db.engine import Database
+from core.db.models import Job
+from core.jobs import repository as jobs_repository
+from core.queue import TaskQueue
+from core.settings import Settings
+from core.spec.job import JobSpec
+from core.tenants import limits
 from service.app import create_app
-from service.artifacts import artifact_store
-from service.db.engine import Database
-from service.db.models import Job
-from service.jobs import repository as jobs_repository
-from service.queue import TaskQueue
-from service.settings import Settings
-from service.spec import JobSpec
-from service.tenants import limits
 from tests.fixtures import (
     ROOT,
     Process,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from service.settings import Settings
+from core.settings import Settings
 from tests.fixtures import Process, settings_env, wait_for
 from workers.app import threads_per_job
 

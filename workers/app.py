@@ -6,8 +6,8 @@ import logging
 
 from celery import Celery
 
-from service.queue import celery_config
-from service.settings import Settings
+from core.queue import celery_config
+from core.settings import Settings
 
 
 def threads_per_job(cores: int, concurrency: int) -> int:

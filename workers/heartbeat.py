@@ -7,8 +7,8 @@ import threading
 import time
 from types import TracebackType
 
-from service.db.engine import Database
-from service.jobs import repository
+from core.db.engine import Database
+from core.jobs import repository
 from workers import shutdown
 
 log = logging.getLogger(__name__)

@@ -15,11 +15,11 @@ import logging
 import os
 import threading
 
-from service.db.engine import Database
-from service.jobs import repository
-from service.queue import TaskQueue
-from service.settings import Settings
-from service.sweeps import repository as sweeps_repository
+from core.db.engine import Database
+from core.jobs import repository
+from core.queue import TaskQueue
+from core.settings import Settings
+from core.sweeps import repository as sweeps_repository
 from workers.trials import schedule_next_trials
 
 log = logging.getLogger(__name__)

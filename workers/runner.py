@@ -8,15 +8,15 @@ from typing import Any
 
 import torch
 
-from service.artifacts import ArtifactStore, artifact_store
-from service.datasets import repository as datasets_repository
-from service.datasets import storage
-from service.db.engine import Database
-from service.events.hub import ChangePublisher
-from service.jobs import repository
-from service.queue import TaskQueue
-from service.settings import Settings
-from service.spec import JobSpec
+from core.artifacts import ArtifactStore, artifact_store
+from core.datasets import repository as datasets_repository
+from core.datasets import storage
+from core.db.changes import ChangePublisher
+from core.db.engine import Database
+from core.jobs import repository
+from core.queue import TaskQueue
+from core.settings import Settings
+from core.spec.job import JobSpec
 from workers import metrics
 from workers.heartbeat import Heartbeat
 from workers.retry import with_retries

@@ -7,7 +7,7 @@ import socket
 
 from celery.signals import worker_shutting_down
 
-from service.queue import TRAIN_TASK
+from core.queue import TRAIN_TASK
 from workers import shutdown
 from workers.app import app
 from workers.runner import JobRunner

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import logging
 
-from service.db.engine import Database
-from service.queue import TaskQueue
-from service.settings import Settings
-from service.sweeps import repository as sweeps_repository
-from service.sweeps import service as sweeps_service
-from service.sweeps.schemas import SweepCreate
+from core.db.engine import Database
+from core.queue import TaskQueue
+from core.settings import Settings
+from core.spec.sweep import SweepCreate
+from core.sweeps import repository as sweeps_repository
+from core.sweeps import schedule as sweeps_schedule
 from workers.retry import with_retries
 from workers.training.engine import StopTraining
 
@@ -47,7 +47,7 @@ class TrialPruning:
 
         def decide() -> bool:
             with self.database.session() as session:
-                return sweeps_service.prune(session, self.sweep_id, self.job_id, self.owner)
+                return sweeps_schedule.prune(session, self.sweep_id, self.job_id, self.owner)
 
         if with_retries(decide, what=f"job {self.job_id} pruning", give_up_after=self.give_up_after):
             log.info("job %s pruned after epoch %d", self.job_id, epoch)
@@ -59,7 +59,7 @@ def schedule_next_trials(database: Database, queue: TaskQueue, settings: Setting
     next round does the same."""
     try:
         with database.session() as session:
-            created = sweeps_service.schedule(session, queue, settings, sweep_id)
+            created = sweeps_schedule.schedule(session, queue, settings, sweep_id)
     except Exception:
         log.exception("sweep %s: could not schedule its next trials; the reconciler will", sweep_id)
         return

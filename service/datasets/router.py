@@ -6,15 +6,16 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, BackgroundTasks, File, Form, Path, Query, Request, Response, UploadFile, status
 
-from service.artifacts import ArtifactStore
-from service.datasets import service, storage
+from core.artifacts import ArtifactStore
+from core.datasets import storage
+from core.tenants.limits import limits_for
+from service.datasets import service
 from service.datasets.parsing import Imputation
 from service.datasets.schemas import DatasetList, DatasetRead
 from service.deps import ArtifactsDep, IdempotencyKeyDep, SessionDep, SettingsDep
 from service.errors import IDEMPOTENCY_CONFLICT, Problem
 from service.idempotency import service as idempotency
 from service.tenants.deps import PrincipalDep
-from service.tenants.limits import limits_for
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 

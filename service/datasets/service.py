@@ -7,15 +7,15 @@ from typing import Literal
 
 from sqlalchemy.orm import Session
 
-from service.artifacts import ArtifactStore
-from service.datasets import repository, storage
+from core.artifacts import ArtifactStore
+from core.datasets import repository, storage
+from core.db.models import Dataset
+from core.errors import ApiError, NotFound, invalid_cursor_is_422
+from core.settings import Settings
+from core.tenants.limits import Limits
+from core.tenants.principal import Principal
 from service.datasets.parsing import Caps, Imputation, TableError, detect_format, parse
 from service.datasets.schemas import DatasetList, DatasetRead
-from service.db.models import Dataset
-from service.errors import ApiError, NotFound, invalid_cursor_is_422
-from service.settings import Settings
-from service.tenants.limits import Limits
-from service.tenants.principal import Principal
 
 
 def caps(settings: Settings, limits: Limits) -> Caps:

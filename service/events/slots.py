@@ -14,8 +14,8 @@ from fastapi import Request
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from core.tenants.principal import Principal
 from service.errors import TooManyStreams
-from service.tenants.principal import Principal
 
 # A slot frees when one of the caller's streams ends; coming back every few seconds costs next to nothing.
 RETRY_AFTER_SECONDS = 5

@@ -24,9 +24,9 @@ from typing import Any
 
 from fastapi.concurrency import run_in_threadpool
 
-from service.db.engine import Database
-from service.events.hub import ChangeHub
-from service.jobs import repository
+from core.db.changes import ChangeHub
+from core.db.engine import Database
+from core.jobs import repository
 from service.jobs.schemas import TERMINAL_STATUSES, JobRead
 
 KEEPALIVE_SECONDS = 15.0

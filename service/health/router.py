@@ -9,8 +9,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from service.db.engine import Database
-from service.queue import TaskQueue
+from core.db.engine import Database
+from core.queue import TaskQueue
 
 router = APIRouter(tags=["health"])
 log = logging.getLogger(__name__)

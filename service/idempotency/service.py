@@ -15,10 +15,10 @@ from typing import Any, TypeVar
 from fastapi import Response
 from sqlalchemy.orm import Session
 
-from service.db.base import utcnow
-from service.errors import Conflict
-from service.idempotency import repository
-from service.settings import Settings
+from core.db.base import utcnow
+from core.errors import Conflict
+from core.idempotency import repository
+from core.settings import Settings
 
 HEADER = "Idempotency-Key"
 T = TypeVar("T")

@@ -13,9 +13,11 @@ from fastapi import APIRouter, Body, Header, Path, Query, Request, Response, sta
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
+from core.db.engine import Database, after_commit
+from core.spec.job import JobSpec
+from core.tenants.principal import Principal
 from service import caching
 from service.caching import BodyCache, ReadsInFlight
-from service.db.engine import Database, after_commit
 from service.deps import ArtifactsDep, IdempotencyKeyDep, QueueDep, SessionDep, SettingsDep
 from service.errors import IDEMPOTENCY_CONFLICT, TOO_MANY_JOBS, TOO_MANY_STREAMS, Problem
 from service.events import slots
@@ -24,9 +26,7 @@ from service.idempotency import service as idempotency
 from service.jobs import service
 from service.jobs.schemas import ArtifactList, JobList, JobRead, JobStatus, MetricsPage
 from service.jobs.versions import Version, VersionTable
-from service.spec import JobSpec
 from service.tenants.deps import PrincipalDep
-from service.tenants.principal import Principal
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 

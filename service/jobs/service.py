@@ -6,26 +6,24 @@ import csv
 import hashlib
 import io
 import json
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from service.artifacts import ArtifactStore, OpenedArtifact
+from core.artifacts import ArtifactStore, OpenedArtifact
+from core.db.models import Job
+from core.errors import Conflict, NotFound, invalid_cursor_is_422
+from core.jobs import admission, repository
+from core.queue import TaskQueue
+from core.settings import Settings
+from core.spec.job import JobSpec, metrics_for
+from core.tenants.limits import limits_for
+from core.tenants.principal import Principal
 from service.caching import BodyCache
-from service.db.engine import after_commit
-from service.db.models import Job
-from service.errors import Conflict, NotFound, invalid_cursor_is_422
-from service.jobs import admission, repository
 from service.jobs.downsample import downsample
 from service.jobs.schemas import TERMINAL_STATUSES, ArtifactList, ArtifactRead, JobRead, MetricsPage
 from service.jobs.versions import Version, VersionTable
-from service.queue import TaskQueue
-from service.settings import Settings
-from service.spec import JobSpec, metrics_for
-from service.tenants.limits import limits_for
-from service.tenants.principal import Principal
 
 SAFETENSORS = "application/octet-stream"
 
@@ -36,24 +34,7 @@ def create(session: Session, queue: TaskQueue, spec: JobSpec, settings: Settings
     and taken after admission, which only reads, so that submissions wait on each other no longer than that."""
     admitted = admission.admit(session, settings, spec, principal.owner, limits_for(session, settings, principal.owner))
     admission.hold_for_one(session, settings, principal.owner)
-    return submit(session, queue, admitted)
-
-
-def submit(session: Session, queue: TaskQueue, admitted: admission.Admission) -> Job:
-    """Store the admitted job as queued, and queue it once the row is committed."""
-    job = repository.add(
-        session,
-        Job(
-            id=str(uuid.uuid4()),
-            owner=admitted.owner,
-            name=admitted.spec.name,
-            status="queued",
-            task=admitted.task,
-            spec=admitted.spec.model_dump(mode="json"),
-        ),
-    )
-    after_commit(session, lambda: queue.send_train(job.id))
-    return job
+    return admission.submit(session, queue, admitted)
 
 
 def get(session: Session, job_id: str, principal: Principal) -> Job:

@@ -7,11 +7,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Path, Query, Response, status
 from fastapi.concurrency import run_in_threadpool
 
+from core.spec.sweep import SweepCreate
 from service.deps import IdempotencyKeyDep, QueueDep, SessionDep, SettingsDep
 from service.errors import IDEMPOTENCY_CONFLICT, TOO_MANY_JOBS, Problem
 from service.idempotency import service as idempotency
 from service.sweeps import service
-from service.sweeps.schemas import SweepCreate, SweepList, SweepRead, SweepStatus, TrialList
+from service.sweeps.schemas import SweepList, SweepRead, SweepStatus, TrialList
 from service.tenants.deps import PrincipalDep
 
 router = APIRouter(prefix="/v1/sweeps", tags=["sweeps"])

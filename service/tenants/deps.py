@@ -11,10 +11,10 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from service.db.engine import Database
+from core.db.engine import Database
+from core.tenants import keys
+from core.tenants.principal import KEYLESS, Principal
 from service.errors import Forbidden, Unauthorized
-from service.tenants import keys
-from service.tenants.principal import KEYLESS, Principal
 
 bearer = HTTPBearer(auto_error=False, description="An API key, from `steadyfit keys create --owner NAME`.")
 

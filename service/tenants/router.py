@@ -6,12 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, status
 
+from core.errors import NotFound
+from core.jobs.cost import cost_bounds
+from core.tenants import keys
+from core.tenants.limits import limits_for
 from service.deps import SessionDep, SettingsDep
-from service.errors import NotFound, Problem
-from service.jobs.cost import cost_bounds
-from service.tenants import keys
+from service.errors import Problem
 from service.tenants.deps import AdminDep, PrincipalDep
-from service.tenants.limits import limits_for
 from service.tenants.schemas import Identity, KeyCreate, KeyCreated, KeyList, KeyRead
 
 router = APIRouter(prefix="/v1", tags=["keys"])

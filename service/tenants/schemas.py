@@ -6,9 +6,9 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.jobs.cost import CostBounds
-from service.tenants.keys import OWNER_PATTERN
-from service.tenants.limits import Limits
+from core.jobs.cost import CostBounds
+from core.tenants.keys import OWNER_PATTERN
+from core.tenants.limits import Limits
 
 
 class KeyCreate(BaseModel):

@@ -12,7 +12,7 @@ from pathlib import Path
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse, RedirectResponse
 
-from service.errors import NotFound
+from core.errors import NotFound
 
 STATIC_DIR = Path(__file__).parent / "static"
 JAVASCRIPT = "text/javascript"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import httpx
 
-from service.settings import Settings
+from core.settings import Settings
 from tests.fixtures import Process, settings_env, table_csv, tiny_spec, wait_for_job
 
 

@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, text
 
-from service.db.migrate import MIGRATIONS_DIR, upgrade
+from core.db.migrate import MIGRATIONS_DIR, upgrade
 
 
 def test_data_sets_stored_before_the_quota_count_their_arrays_bytes(tmp_path: Path) -> None:

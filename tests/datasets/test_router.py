@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from service.artifacts import artifact_store
+from core.artifacts import artifact_store
+from core.db.engine import Database
+from core.settings import Settings
+from core.tenants import limits
 from service.datasets.parsing import Caps
 from service.datasets.reading import Table, read_table
-from service.db.engine import Database
-from service.settings import Settings
-from service.tenants import limits
 from steadyfit.client import ApiError, Client
 from tests.fixtures import bearer, create_key, table_csv, tiny_spec
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service.artifacts import LocalArtifactStore
-from service.datasets import storage
+from core.artifacts import LocalArtifactStore
+from core.datasets import storage
 
 
 @pytest.mark.parametrize("target", [np.array([0, 2, 1], dtype=np.int64), np.array([0.5, -1, 2], dtype=np.float32)])

@@ -1,4 +1,4 @@
-"""Every job is admitted as its owner's, through one place (service/jobs/admission.py): direct submissions
+"""Every job is admitted as its owner's, through one place (core/jobs/admission.py): direct submissions
 and sweep trials alike reach only their owner's data sets and jobs, stay within their owner's limits and
 job quota, and within the server's cost bounds."""
 
@@ -12,15 +12,15 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
+from core.artifacts import artifact_store
+from core.db.engine import Database
+from core.db.models import Job, Sweep
+from core.jobs.cost import widest_layer
+from core.settings import Settings
+from core.spec.job import ModelSpec
+from core.sweeps.schedule import schedule
+from core.tenants import limits
 from service.app import create_app
-from service.artifacts import artifact_store
-from service.db.engine import Database
-from service.db.models import Job, Sweep
-from service.jobs.cost import widest_layer
-from service.settings import Settings
-from service.spec import ModelSpec
-from service.sweeps import service as sweeps
-from service.tenants import limits
 from tests.fixtures import bearer, create_key, sweep_body, tiny_spec, upload_table
 
 DIGITS_CNN = {"type": "cnn", "conv_layers": [{"filters": 512, "kernel_size": 3}] * 16}
@@ -112,7 +112,7 @@ def test_a_trial_is_admitted_as_its_sweeps_owner_even_when_its_space_was_not_che
     with database.session() as session:
         session.add(Sweep(id=sweep_id, owner="bob", status="running", task="classification", spec=body))
     with database.session() as session:
-        created = sweeps.schedule(session, app.app.state.queue, settings, sweep_id)  # type: ignore[attr-defined]
+        created = schedule(session, app.app.state.queue, settings, sweep_id)  # type: ignore[attr-defined]
         assert [(trial.owner, trial.status) for trial in created] == [("bob", "failed")]
         assert f"no uploaded data set `{dataset_id}`" in (created[0].error or "")
 
@@ -174,7 +174,7 @@ def test_a_sweep_is_refused_when_a_point_of_its_space_is_past_its_owners_limits(
                 update(Job).where(Job.sweep_id == sweep_id, Job.status == "queued").values(status="succeeded")
             )
         with database.session() as session:
-            sweeps.schedule(session, app.app.state.queue, app.app.state.settings, sweep_id)  # type: ignore[attr-defined]
+            schedule(session, app.app.state.queue, app.app.state.settings, sweep_id)  # type: ignore[attr-defined]
         assert queued(database, "bob") <= 1
     with database.session() as session:
         trials = session.scalars(select(Job).where(Job.sweep_id == sweep_id)).all()

@@ -9,9 +9,9 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, event, text
 
+from core.settings import Settings
 from service.caching import BodyCache, ReadsInFlight
 from service.jobs.schemas import JobList, JobRead
-from service.settings import Settings
 from tests.fixtures import tiny_spec, wait_for
 
 

@@ -15,14 +15,14 @@ from typing import Any
 import httpx
 import pytest
 
-from service.db.engine import Database
-from service.db.migrate import upgrade
-from service.db.models import Job
+from core.db.changes import ChangeHub, ChangePublisher
+from core.db.engine import Database
+from core.db.migrate import upgrade
+from core.db.models import Job
+from core.jobs import repository
+from core.settings import Settings
+from core.spec.job import JobSpec
 from service.events import stream
-from service.events.hub import ChangeHub, ChangePublisher
-from service.jobs import repository
-from service.settings import Settings
-from service.spec import JobSpec
 from steadyfit.client import Client
 from tests.fixtures import (
     DIGITS_SPEC,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from service.db.engine import Database
-from service.jobs import repository
-from service.settings import Settings
+from core.db.engine import Database
+from core.jobs import repository
+from core.settings import Settings
 from tests.fixtures import tiny_spec
 
 

@@ -13,13 +13,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
-from service.db.engine import Database
-from service.db.migrate import upgrade
-from service.db.models import Job
-from service.jobs.quotas import data_shape, parameter_count
-from service.settings import Settings
-from service.spec import JobSpec
-from service.tenants import limits
+from core.db.engine import Database
+from core.db.migrate import upgrade
+from core.db.models import Job
+from core.jobs.quotas import data_shape, parameter_count
+from core.settings import Settings
+from core.spec.job import JobSpec
+from core.tenants import limits
 from tests.fixtures import (
     Process,
     bearer,

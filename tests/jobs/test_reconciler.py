@@ -9,11 +9,11 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from service.db.engine import Database
-from service.db.models import Job
-from service.jobs import repository
-from service.queue import TaskQueue
-from service.settings import Settings
+from core.db.engine import Database
+from core.db.models import Job
+from core.jobs import repository
+from core.queue import TaskQueue
+from core.settings import Settings
 from tests.fixtures import REDIS_URL
 from workers.reconciler import Reconciler
 

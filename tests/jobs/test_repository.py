@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from service.db.engine import Database
-from service.db.models import EpochMetrics, Job
-from service.jobs import repository
+from core.db.engine import Database
+from core.db.models import EpochMetrics, Job
+from core.jobs import repository
 
 
 @pytest.fixture

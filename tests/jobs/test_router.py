@@ -10,9 +10,9 @@ import redis
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from service.db.engine import Database
-from service.db.models import Job
-from service.settings import Settings
+from core.db.engine import Database
+from core.db.models import Job
+from core.settings import Settings
 from tests.fixtures import DIGITS_SPEC, REDIS_URL, tiny_spec
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from service.spec import JobSpec
+from core.spec.job import JobSpec
 from tests.fixtures import sweep_body, tiny_spec
 
 # What each object of the spec needs beside the float field set in it.

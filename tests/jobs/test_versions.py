@@ -7,8 +7,8 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, event, text
 
+from core.settings import Settings
 from service.jobs.versions import Version, VersionTable
-from service.settings import Settings
 from tests.fixtures import tiny_spec, wait_for
 
 OLD = Version('"1.000000-0"', False, "alice", "queued", None, 0)

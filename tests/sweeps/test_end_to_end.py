@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from service.settings import Settings
+from core.settings import Settings
 from tests.fixtures import Process, settings_env, sweep_body, tiny_spec, wait_for
 
 WIDE_LR = {"optimizer.lr": {"log_uniform": [1e-4, 1.0]}, "model.dropout": {"values": [0.0, 0.2]}}

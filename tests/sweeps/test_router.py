@@ -8,7 +8,7 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from service.settings import Settings
+from core.settings import Settings
 from tests.fixtures import REDIS_URL, sweep_body, tiny_spec
 
 

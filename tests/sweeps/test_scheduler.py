@@ -10,17 +10,18 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
-from service.db.base import utcnow
-from service.db.engine import Database
-from service.db.models import Job
-from service.jobs import repository as jobs_repository
+from core.db.base import utcnow
+from core.db.engine import Database
+from core.db.models import Job
+from core.jobs import repository as jobs_repository
+from core.queue import TaskQueue
+from core.settings import Settings
+from core.spec.sweep import SweepCreate
+from core.sweeps import repository
+from core.sweeps.schedule import schedule
+from core.tenants.principal import Principal
 from service.jobs import service as jobs_service
-from service.queue import TaskQueue
-from service.settings import Settings
-from service.sweeps import repository
 from service.sweeps import service as sweeps
-from service.sweeps.schemas import SweepCreate
-from service.tenants.principal import Principal
 from tests.fixtures import sweep_body
 from workers.reconciler import Reconciler
 
@@ -36,7 +37,7 @@ class Scheduler:
 
     def schedule(self, sweep_id: str) -> list[str]:
         with self.database.session() as session:
-            return [job.id for job in sweeps.schedule(session, self.queue, self.settings, sweep_id)]
+            return [job.id for job in schedule(session, self.queue, self.settings, sweep_id)]
 
     def close(self) -> None:
         self.queue.close()

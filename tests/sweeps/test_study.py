@@ -8,9 +8,9 @@ from typing import Any
 import optuna
 import pytest
 
-from service.sweeps import study
-from service.sweeps.schemas import SweepCreate
-from service.sweeps.study import TrialRecord
+from core.spec.sweep import SweepCreate
+from core.sweeps import study
+from core.sweeps.study import TrialRecord
 from tests.fixtures import tiny_spec
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from service.spec import DatasetSpec, JobSpec, Task
+from core.spec.job import DatasetSpec, JobSpec, Task
 from workers.training.data import PreparedData, load_dataset
 from workers.training.engine import EpochEnd, TrainResult, train
 

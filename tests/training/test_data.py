@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from service.spec import DatasetSpec
+from core.spec.job import DatasetSpec
 from workers.training.data import PreparedData, load_dataset, prepare_arrays
 
 

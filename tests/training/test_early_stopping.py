@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from service.spec import EarlyStoppingSpec
+from core.spec.job import EarlyStoppingSpec
 from workers.training.early_stopping import EarlyStopping, StopDecision
 
 

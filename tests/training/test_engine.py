@@ -4,7 +4,7 @@ from typing import Any
 import pytest
 import torch
 
-from service.spec import InitFromSpec, JobSpec, metrics_for
+from core.spec.job import InitFromSpec, JobSpec, metrics_for
 from tests.training.factories import (
     digits,
     hand_made,

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from service.spec import LossSpec, output_size
+from core.spec.job import LossSpec, output_size
 from workers.training.losses import build_loss, predict
 
 LN3 = math.log(3)

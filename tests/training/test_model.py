@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from service.spec import Init, ModelSpec
+from core.spec.job import Init, ModelSpec
 from workers.training.model import Dropout, build_model, freeze, init_layer, load_initial_weights, trainable_layers
 
 

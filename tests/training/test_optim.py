@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from service.spec import OptimizerSpec, SchedulerSpec
+from core.spec.job import OptimizerSpec, SchedulerSpec
 from workers.training.optim import LrSchedule, build_optimizer
 from workers.training.penalties import penalty
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from service.spec import ModelSpec
+from core.spec.job import ModelSpec
 from workers.training.model import build_model
 from workers.training.penalties import apply_max_norm, layer_weights, penalty, weight_stats
 

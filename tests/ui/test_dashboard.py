@@ -25,10 +25,10 @@ from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
-from service.db.engine import Database
-from service.db.models import EpochMetrics, Job
-from service.settings import Settings
-from service.spec import JobSpec
+from core.db.engine import Database
+from core.db.models import EpochMetrics, Job
+from core.settings import Settings
+from core.spec.job import JobSpec
 from tests.fixtures import (
     Process,
     api_process,

@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 from selenium.webdriver import Chrome
 from selenium.webdriver.common.by import By
 
+from core.settings import Settings
 from service.app import create_app
-from service.settings import Settings
 from tests.fixtures import wait_for
 from tests.ui.test_dashboard import start_chromium
 

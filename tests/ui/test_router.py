@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from core.settings import Settings
 from service.app import create_app
-from service.settings import Settings
 from service.ui.router import ASSETS, STATIC_DIR
 from tests.fixtures import ROOT
 

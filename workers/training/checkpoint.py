@@ -16,7 +16,7 @@ from typing import Any
 import safetensors.torch
 import torch
 
-from service.artifacts import safetensors_metadata
+from core.artifacts import safetensors_metadata
 
 META_KEY = "steadyfit"
 

@@ -14,7 +14,7 @@ import numpy as np
 from sklearn import datasets
 from sklearn.model_selection import train_test_split
 
-from service.spec import BUILTIN_DATASETS, SYNTHETIC_DATASETS, DatasetSpec, Task
+from core.spec.job import BUILTIN_DATASETS, SYNTHETIC_DATASETS, DatasetSpec, Task
 
 DEFAULT_N_SAMPLES = 1000
 DEFAULT_N_FEATURES = 20

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from service.spec import MAXIMIZED_METRICS, EarlyStoppingSpec
+from core.spec.job import MAXIMIZED_METRICS, EarlyStoppingSpec
 
 
 @dataclass(frozen=True)

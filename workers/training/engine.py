@@ -7,7 +7,7 @@ Speed: the data sits on the training device as tensors and is batched by index f
 (no DataLoader); evaluation runs under inference mode in large batches; the hot loop never waits for the
 device: losses and scores accumulate as device tensors, and the epoch's numbers are read in one go.
 
-Metrics, every key of `service.spec.metrics_for(task)`:
+Metrics, every key of `core.spec.job.metrics_for(task)`:
 - data_loss and penalty are means over the epoch's batches, measured in training mode (dropout on, batch
   statistics) as the batches were stepped; train_loss = data_loss + penalty; train_accuracy / train_mae
   come from the same batches.
@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch.nn.utils import clip_grads_with_norm_, get_total_norm
 
-from service.spec import JobSpec, Task, metrics_for, output_size
+from core.spec.job import JobSpec, Task, metrics_for, output_size
 from workers.training.checkpoint import (
     Checkpoint,
     checkpoint_from_bytes,

@@ -14,7 +14,7 @@ from functools import partial
 import torch
 import torch.nn.functional as F
 
-from service.spec import LossSpec, Task
+from core.spec.job import LossSpec, Task
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from service.spec import Task
+from core.spec.job import Task
 
 CLASSIFICATION_SCORES = ("accuracy", "precision", "recall", "f1")
 REGRESSION_SCORES = ("mae", "rmse", "r2")

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from service.spec import Activation, BatchNormPlacement, Init, ModelSpec
+from core.spec.job import Activation, BatchNormPlacement, Init, ModelSpec
 
 ACTIVATIONS: dict[Activation, Callable[[], nn.Module]] = {
     "relu": nn.ReLU,

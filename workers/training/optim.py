@@ -16,7 +16,7 @@ from typing import Any
 # with this module lets a worker's parent pay that once, rather than the fresh child process of each job.
 import torch._dynamo
 
-from service.spec import OptimizerSpec, SchedulerSpec
+from core.spec.job import OptimizerSpec, SchedulerSpec
 
 
 def build_optimizer(spec: OptimizerSpec, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:

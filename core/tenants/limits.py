@@ -11,8 +11,8 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from service.db.models import OwnerLimits
-from service.settings import Settings
+from core.db.models import OwnerLimits
+from core.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,11 @@ from datetime import datetime
 
 import redis
 import redis.asyncio as aioredis
-from fastapi.concurrency import run_in_threadpool
+from anyio import to_thread
 
-from service.db.engine import Database
-from service.jobs import repository
-from service.settings import Settings
+from core.db.engine import Database
+from core.jobs import repository
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ class ChangeHub:
             await asyncio.sleep(EMBEDDED_POLL_SECONDS)
             watched = list(self._changes)
             try:
-                current = await run_in_threadpool(self._read_marks, watched) if watched else {}
+                current = await to_thread.run_sync(self._read_marks, watched) if watched else {}
             except Exception as exc:  # the database busy or away: the next round looks again
                 log.warning("job change poller: %s", exc)
                 continue

@@ -26,9 +26,9 @@ from typing import Annotated
 
 from pydantic import Field
 
-from service.errors import InvalidSpec
-from service.settings import Settings
-from service.spec import JobSpec, ModelSpec
+from core.errors import InvalidSpec
+from core.settings import Settings
+from core.spec.job import JobSpec, ModelSpec
 
 FLOAT64_BYTES = 8
 FLOAT32_BYTES = 4

@@ -24,7 +24,7 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
-from service.sweeps.schemas import SweepCreate
+from core.spec.sweep import SweepCreate
 
 State = Literal["running", "complete", "pruned", "failed"]
 OPTUNA_STATES: dict[State, TrialState] = {

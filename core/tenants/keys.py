@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from service.db.base import utcnow
-from service.db.models import ApiKey
+from core.db.base import utcnow
+from core.db.models import ApiKey
 
 PREFIX = "sf_"
 OWNER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$"

@@ -15,7 +15,7 @@ from typing import Any, BinaryIO
 import numpy as np
 from safetensors.numpy import load
 
-from service.artifacts import ArtifactStore, safetensors_metadata
+from core.artifacts import ArtifactStore, safetensors_metadata
 
 CHUNK = 2**20
 DTYPES = {np.dtype(np.float32): "F32", np.dtype(np.int64): "I64"}

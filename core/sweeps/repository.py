@@ -14,9 +14,9 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, defer
 
-from service.db.base import utcnow
-from service.db.models import EpochMetrics, Job, Sweep
-from service.db.pagination import newest_first_page
+from core.db.base import utcnow
+from core.db.models import EpochMetrics, Job, Sweep
+from core.db.pagination import newest_first_page
 
 ACTIVE = ("queued", "running")
 

@@ -12,23 +12,27 @@ makes jobs from other jobs (a sweep's path points, a rerun, a suggestion). `admi
 4. The owner's limits: epochs and parameters (quotas.py).
 5. The server's cost bounds: data bytes, activation bytes, wall time (cost.py).
 
-The `Admission` it returns is what `jobs.service.submit` stores: nothing is checked twice. Quotas on how
+The `Admission` it returns is what `submit` stores: nothing is checked twice. Quotas on how
 many jobs an owner has are not a property of one spec; `hold` takes the owner's lock for them.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from service.datasets import repository as datasets_repository
-from service.errors import InvalidSpec
-from service.jobs import cost, quotas, repository
-from service.settings import Settings
-from service.spec import JobSpec, SpecTaskError, Task
-from service.tenants import limits as owner_limits
-from service.tenants.limits import Limits
+from core.datasets import repository as datasets_repository
+from core.db.engine import after_commit
+from core.db.models import Job
+from core.errors import InvalidSpec
+from core.jobs import cost, quotas, repository
+from core.queue import TaskQueue
+from core.settings import Settings
+from core.spec.job import JobSpec, SpecTaskError, Task
+from core.tenants import limits as owner_limits
+from core.tenants.limits import Limits
 
 
 @dataclass(frozen=True)
@@ -82,3 +86,20 @@ def _check_init_from(session: Session, job_id: str, owner: str) -> None:
         raise InvalidSpec("init_from.job_id", f"no job `{job_id}`", "not_found")
     if source.status != "succeeded":
         raise InvalidSpec("init_from.job_id", f"job `{job_id}` is {source.status}, not succeeded")
+
+
+def submit(session: Session, queue: TaskQueue, admitted: Admission) -> Job:
+    """Store the admitted job as queued, and queue it once the row is committed."""
+    job = repository.add(
+        session,
+        Job(
+            id=str(uuid.uuid4()),
+            owner=admitted.owner,
+            name=admitted.spec.name,
+            status="queued",
+            task=admitted.task,
+            spec=admitted.spec.model_dump(mode="json"),
+        ),
+    )
+    after_commit(session, lambda: queue.send_train(job.id))
+    return job

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from service.db.models import Dataset
-from service.db.pagination import newest_first_page
+from core.db.models import Dataset
+from core.db.pagination import newest_first_page
 
 
 def add(session: Session, dataset: Dataset) -> Dataset:

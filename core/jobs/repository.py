@@ -19,9 +19,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from service.db.base import UTCDateTime, utcnow
-from service.db.models import EpochMetrics, Job
-from service.db.pagination import newest_first, page_of
+from core.db.base import UTCDateTime, utcnow
+from core.db.models import EpochMetrics, Job
+from core.db.pagination import newest_first, page_of
 
 
 def add(session: Session, job: Job) -> Job:

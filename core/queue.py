@@ -11,7 +11,7 @@ from typing import Any
 
 from celery import Celery
 
-from service.settings import Settings
+from core.settings import Settings
 
 TRAIN_TASK = "steadyfit.train"
 

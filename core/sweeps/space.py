@@ -20,9 +20,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from service.errors import ApiError, FieldError, field_path
-from service.spec import JobSpec, Task, metrics_for
-from service.sweeps.schemas import MAX_TRIALS, SweepCreate
+from core.errors import ApiError, FieldError, field_path
+from core.spec.job import JobSpec, Task, metrics_for
+from core.spec.sweep import MAX_TRIALS, SweepCreate
 
 
 class PathError(ValueError):
@@ -64,7 +64,7 @@ def trial_spec(body: SweepCreate, params: Mapping[str, Any]) -> JobSpec:
     return JobSpec.model_validate(apply(body.base.model_dump(mode="json"), params))
 
 
-# Raises ApiError (a 422 naming a field) when its owner may not run the spec; see service/jobs/admission.py.
+# Raises ApiError (a 422 naming a field) when its owner may not run the spec; see core/jobs/admission.py.
 Admit = Callable[[JobSpec], object]
 
 

@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from service.db.base import Base, UTCDateTime, utcnow
-from service.tenants.principal import LOCAL_OWNER
+from core.db.base import Base, UTCDateTime, utcnow
+from core.tenants.principal import LOCAL_OWNER
 
 OWNER_LENGTH = 100
 
@@ -40,7 +40,7 @@ class Job(Base):
     device: Mapped[str | None] = mapped_column(String(32))
     last_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow)
     # A sweep's trial: its number in the sweep, its parameters by dotted spec path, and what Optuna's
-    # sampler and pruner keep about it (service/sweeps/study.py).
+    # sampler and pruner keep about it (core/sweeps/study.py).
     sweep_id: Mapped[str | None] = mapped_column(String(36), ForeignKey("sweeps.id"))
     trial_number: Mapped[int | None] = mapped_column(Integer)
     trial_params: Mapped[dict[str, Any] | None] = mapped_column(JSON)

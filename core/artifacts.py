@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
-from service.settings import Settings
+from core.settings import Settings
 
 CHUNK_BYTES = 2**20  # what a download holds in memory at a time
 

@@ -12,11 +12,11 @@ from typing import cast
 
 from sqlalchemy.orm import Session
 
-from service.db.models import Dataset
-from service.errors import InvalidSpec, TooManyJobs
-from service.jobs import repository
-from service.spec import BUILTIN_DATASETS, SYNTHETIC_DATASETS, JobSpec, ModelSpec, Task, output_size
-from service.tenants.limits import Limits
+from core.db.models import Dataset
+from core.errors import InvalidSpec, TooManyJobs
+from core.jobs import repository
+from core.spec.job import BUILTIN_DATASETS, SYNTHETIC_DATASETS, JobSpec, ModelSpec, Task, output_size
+from core.tenants.limits import Limits
 
 # (input shape, classes; 0 for regression) of the built-in data sets.
 BUILTIN_SHAPES: dict[str, tuple[tuple[int, ...], int]] = {

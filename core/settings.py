@@ -123,7 +123,7 @@ class Settings(BaseSettings):
     max_epochs: int = Field(
         100_000, gt=0, description="Most epochs a spec may ask for (422 past it); the spec's own bound by default."
     )
-    # Cost bounds (service/jobs/cost.py), server-wide; with max_wall_seconds above.
+    # Cost bounds (core/jobs/cost.py), server-wide; with max_wall_seconds above.
     max_data_bytes: int = Field(
         2 * 2**30, gt=0, description="Largest data set a job may generate or load, as float64 rows by features (422)."
     )

@@ -9,8 +9,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from service.db.base import utcnow
-from service.db.models import IdempotencyKey
+from core.db.base import utcnow
+from core.db.models import IdempotencyKey
 
 
 def forget_expired(session: Session) -> None:
