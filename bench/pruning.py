@@ -91,7 +91,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="steadyfit-bench-") as folder:
         settings = Settings(data_dir=Path(folder))
         upgrade(settings.resolved_database_url)
-        runner = JobRunner.from_settings(owner="bench", settings=settings)
+        runner = JobRunner.from_settings(worker_id="bench", settings=settings)
         results = {pruner: search(runner, pruner, args.trials, args.seed) for pruner in ("none", "hyperband")}
         runner.database.dispose()
         runner.queue.close()

@@ -37,6 +37,7 @@ from core.db.changes import ChangePublisher
 from core.db.engine import Database
 from core.jobs import repository
 from core.settings import Settings
+from core.states import JobStatus, StopReason
 
 TARGET_P99 = 0.250
 
@@ -135,7 +136,12 @@ class Worker:
             return
         with self.database.session() as session:
             repository.finish(
-                session, self.job_id, OWNER, "succeeded", stop_reason="max_epochs", epochs_completed=epochs
+                session,
+                self.job_id,
+                OWNER,
+                JobStatus.SUCCEEDED,
+                stop_reason=StopReason.MAX_EPOCHS,
+                epochs_completed=epochs,
             )
         self.changes.job_changed(self.job_id)
 

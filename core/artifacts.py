@@ -1,4 +1,5 @@
-"""The artifact store: weights, checkpoints and uploaded data, by key. Keys are never user input.
+"""The artifact store: weights, checkpoints and uploaded data, by key. Keys are never user input: they are
+built here, and only here (`job_prefix`, `weights_key`, …).
 
 A local directory in the embedded mode; any S3-compatible object store in production
 (`STEADYFIT_ARTIFACT_URL=s3://bucket/prefix`), so a job can resume on a worker on another machine.
@@ -19,6 +20,30 @@ from urllib.parse import urlparse
 from core.settings import Settings
 
 CHUNK_BYTES = 2**20  # what a download holds in memory at a time
+
+
+def job_prefix(job_id: str) -> str:
+    """Everything a job leaves is under this prefix; the API lists it as the job's artifacts."""
+    return f"jobs/{job_id}/"
+
+
+def weights_key(job_id: str) -> str:
+    """The kept weights of a finished job, with its model card in the safetensors metadata."""
+    return job_prefix(job_id) + "weights.safetensors"
+
+
+def checkpoint_key(job_id: str) -> str:
+    """The training state after a job's last completed epoch, which a retry resumes from."""
+    return job_prefix(job_id) + "checkpoint.safetensors"
+
+
+def dataset_prefix(dataset_id: str) -> str:
+    """Everything stored for an uploaded data set is under this prefix."""
+    return f"datasets/{dataset_id}/"
+
+
+def dataset_key(dataset_id: str) -> str:
+    return dataset_prefix(dataset_id) + "data.safetensors"
 
 
 class Readable(Protocol):

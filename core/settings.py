@@ -65,6 +65,12 @@ class Settings(BaseSettings):
         description="`keys`: every /v1 request needs `Authorization: Bearer <key>`. `off`: no keys, every caller "
         "is the local administrator (what `steadyfit serve` does on a loopback address).",
     )
+    prometheus_multiproc_dir: Path | None = Field(
+        None,
+        validation_alias="PROMETHEUS_MULTIPROC_DIR",
+        description="Set by `steadyfit api` with several workers (no prefix: prometheus-client reads it too): "
+        "/metrics adds up the metrics every API process writes there.",
+    )
     key_cache_seconds: float = Field(
         5.0, ge=0, description="How long an API process trusts a key it has looked up; a revocation waits this long."
     )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -29,11 +28,11 @@ from core.db.engine import Database
 from core.db.models import Job
 from core.queue import TaskQueue
 from core.settings import Settings
+from core.states import JobStatus
 from service.errors import AUTH_ERRORS
 from service.tenants.deps import require_metrics_reader
 
 log = logging.getLogger(__name__)
-STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 
 REQUEST_SECONDS = Histogram(
     "steadyfit_api_request_duration_seconds",
@@ -81,15 +80,15 @@ class FleetCollector(Collector):
             counts = dict(session.execute(select(Job.status, func.count()).group_by(Job.status)).all())
             epochs.add_metric([], float(session.scalar(select(func.sum(Job.epochs_completed))) or 0))
             leases = session.execute(
-                select(Job.lease_owner, func.max(Job.lease_expires_at))
-                .where(Job.status == "running", Job.lease_owner.is_not(None))
-                .group_by(Job.lease_owner)
+                select(Job.worker_id, func.max(Job.lease_expires_at))
+                .where(Job.status == JobStatus.RUNNING, Job.worker_id.is_not(None))
+                .group_by(Job.worker_id)
             ).all()
-        for status in STATUSES:
+        for status in JobStatus:
             jobs.add_metric([status], float(counts.get(status, 0)))
-        for owner, expires in leases:
-            if owner is not None and expires is not None:
-                heartbeats.add_metric([owner], (expires - self.lease).timestamp())
+        for worker_id, expires in leases:
+            if worker_id is not None and expires is not None:
+                heartbeats.add_metric([worker_id], (expires - self.lease).timestamp())
         yield jobs
         yield epochs
         yield heartbeats
@@ -103,7 +102,7 @@ class FleetCollector(Collector):
 
 def registry_for(database: Database, queue: TaskQueue, settings: Settings) -> CollectorRegistry:
     registry = CollectorRegistry()
-    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+    if settings.prometheus_multiproc_dir is not None:
         multiprocess.MultiProcessCollector(registry)
     else:
         registry.register(REQUEST_SECONDS)

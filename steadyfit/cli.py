@@ -45,7 +45,8 @@ def choose_auth(args: argparse.Namespace, default: str | None) -> None:
     """Settle whether the API needs keys, into STEADYFIT_AUTH (which the API processes read): `--auth`,
     else STEADYFIT_AUTH, else `default`; None means keys are needed unless the address is loopback.
     Without keys on another address, STEADYFIT_ALLOWED_HOSTS must say which names the server answers to."""
-    chosen = args.auth or os.environ.get("STEADYFIT_AUTH") or default
+    settings = Settings()
+    chosen = args.auth or (settings.auth if "auth" in settings.model_fields_set else default)
     if chosen is None:
         if not is_loopback(args.host):
             raise SystemExit(
@@ -55,7 +56,7 @@ def choose_auth(args: argparse.Namespace, default: str | None) -> None:
             )
         chosen = "off"
         log.info("no API keys needed: only this machine reaches %s; pass --auth keys to ask for them", args.host)
-    if chosen == "off" and not is_loopback(args.host) and Settings().allowed_hosts is None:
+    if chosen == "off" and not is_loopback(args.host) and settings.allowed_hosts is None:
         # Without keys the API answers only its loopback names (service/browsers.py), which others do not use.
         raise SystemExit(
             f"steadyfit {args.command}: without API keys on {args.host}, name the hosts clients reach this server "

@@ -20,8 +20,9 @@ import httpx
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.states import JobStatus
 from service.datasets.schemas import DatasetList, DatasetRead
-from service.jobs.schemas import ArtifactList, JobList, JobRead, JobStatus, MetricsPage
+from service.jobs.schemas import ArtifactList, JobList, JobRead, MetricsPage
 
 
 class ClientSettings(BaseSettings):

@@ -38,7 +38,7 @@ def add_jobs(database_url: str, statuses: dict[str, int], epochs: int = 0, worke
                             task="classification",
                             spec={},
                             epochs_completed=epochs,
-                            lease_owner=leased,
+                            worker_id=leased,
                             lease_expires_at=expires,
                         )
                     )

@@ -9,9 +9,14 @@ from types import TracebackType
 
 from core.db.engine import Database
 from core.jobs import repository
+from core.states import StopReason
 from workers import shutdown
 
 log = logging.getLogger(__name__)
+
+# Why training stops besides the stored stop reasons: neither is stored, and the job is not finished by this worker.
+LEASE_LOST = "lease_lost"  # another worker holds the job now: write nothing more
+SHUTDOWN = "shutdown"  # this worker is stopping: hand the job back
 
 
 class Heartbeat:
@@ -22,8 +27,10 @@ class Heartbeat:
     and this worker writes nothing more.
     """
 
-    def __init__(self, database: Database, job_id: str, owner: str, *, lease_seconds: float, interval: float) -> None:
-        self.database, self.job_id, self.owner = database, job_id, owner
+    def __init__(
+        self, database: Database, job_id: str, worker_id: str, *, lease_seconds: float, interval: float
+    ) -> None:
+        self.database, self.job_id, self.worker_id = database, job_id, worker_id
         self.lease_seconds, self.interval = lease_seconds, interval
         self.cancelled = threading.Event()
         self.lease_lost = threading.Event()
@@ -46,20 +53,20 @@ class Heartbeat:
 
     def stop_reason(self) -> str | None:
         if self.lease_lost.is_set():
-            return "lease_lost"
+            return LEASE_LOST
         if shutdown.requested.is_set():
-            return "shutdown"
+            return SHUTDOWN
         if self.cancelled.is_set():
-            return "cancelled"
+            return StopReason.CANCELLED
         if self._deadline is not None and time.monotonic() > self._deadline:
-            return "timeout"
+            return StopReason.TIMEOUT
         return None
 
     def _beat(self) -> None:
         while not self._done.wait(self.interval):
             try:
                 with self.database.session() as session:
-                    cancel = repository.renew_lease(session, self.job_id, self.owner, self.lease_seconds)
+                    cancel = repository.renew_lease(session, self.job_id, self.worker_id, self.lease_seconds)
             except Exception as exc:  # a database blip: keep training, try again next beat
                 log.warning("heartbeat of job %s failed: %s", self.job_id, exc)
                 continue

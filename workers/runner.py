@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from core.artifacts import ArtifactStore, artifact_store
+from core.artifacts import ArtifactStore, artifact_store, checkpoint_key, weights_key
 from core.datasets import repository as datasets_repository
 from core.datasets import storage
 from core.db.changes import ChangePublisher
@@ -17,8 +17,9 @@ from core.jobs import repository
 from core.queue import TaskQueue
 from core.settings import Settings
 from core.spec.job import JobSpec
+from core.states import JobStatus, StopReason
 from workers import metrics
-from workers.heartbeat import Heartbeat
+from workers.heartbeat import LEASE_LOST, SHUTDOWN, Heartbeat
 from workers.retry import with_retries
 from workers.training.checkpoint import (
     Checkpoint,
@@ -32,14 +33,6 @@ from workers.training.engine import EpochEnd, StopTraining, TrainResult, pick_de
 from workers.trials import TrialPruning, schedule_next_trials
 
 log = logging.getLogger(__name__)
-
-CANCELLED = "cancelled"
-LEASE_LOST = "lease_lost"  # another worker holds the job now: write nothing more
-SHUTDOWN = "shutdown"  # this worker is stopping: hand the job back
-
-
-def checkpoint_key(job_id: str) -> str:
-    return f"jobs/{job_id}/checkpoint.safetensors"
 
 
 def model_card(spec: JobSpec, data: PreparedData) -> dict[str, Any]:
@@ -66,21 +59,21 @@ class NotTheOwners(PermissionError):
 
 class JobRunner:
     def __init__(
-        self, database: Database, artifacts: ArtifactStore, queue: TaskQueue, settings: Settings, owner: str
+        self, database: Database, artifacts: ArtifactStore, queue: TaskQueue, settings: Settings, worker_id: str
     ) -> None:
         self.database, self.artifacts, self.queue = database, artifacts, queue
-        self.settings, self.owner = settings, owner
+        self.settings, self.worker_id = settings, worker_id
         self.changes = ChangePublisher(settings)
 
     @classmethod
-    def from_settings(cls, owner: str, settings: Settings | None = None) -> JobRunner:
+    def from_settings(cls, worker_id: str, settings: Settings | None = None) -> JobRunner:
         settings = settings or Settings()
         return cls(
             Database(settings.resolved_database_url),
             artifact_store(settings),
             TaskQueue(settings),
             settings,
-            owner,
+            worker_id,
         )
 
     def run(self, job_id: str) -> None:
@@ -92,20 +85,22 @@ class JobRunner:
     def _run(self, job_id: str) -> str | None:
         """Claim, train and record the job. Returns the sweep it is a trial of, if any."""
         with self.database.session() as session:
-            job = repository.claim(session, job_id, self.owner, self.settings.lease_seconds, self.settings.max_attempts)
+            job = repository.claim(
+                session, job_id, self.worker_id, self.settings.lease_seconds, self.settings.max_attempts
+            )
             if job is None:
                 log.info("job %s is not claimable (finished, cancelled or running elsewhere)", job_id)
                 return None
             raw_spec, cancel_requested, sweep_id, job_owner = job.spec, job.cancel_requested, job.sweep_id, job.owner
-        log.info("job %s claimed by %s", job_id, self.owner)
+        log.info("job %s claimed by %s", job_id, self.worker_id)
         self.changes.job_changed(job_id)
         if cancel_requested:
-            self._finish(job_id, "cancelled", stop_reason=CANCELLED)
+            self._finish(job_id, JobStatus.CANCELLED, stop_reason=StopReason.CANCELLED)
             return sweep_id
         heartbeat = Heartbeat(
             self.database,
             job_id,
-            self.owner,
+            self.worker_id,
             lease_seconds=self.settings.lease_seconds,
             interval=self.settings.heartbeat_seconds,
         )
@@ -119,7 +114,7 @@ class JobRunner:
                 self._record_result(job_id, spec, data, result)
             except Exception as exc:
                 log.exception("job %s failed", job_id)
-                self._finish(job_id, "failed", error=f"{type(exc).__name__}: {exc}")
+                self._finish(job_id, JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
         return sweep_id
 
     def _train(
@@ -146,7 +141,7 @@ class JobRunner:
             pruning = TrialPruning.of_trial(
                 self.database,
                 job_id,
-                self.owner,
+                self.worker_id,
                 sweep_id,
                 epochs=spec.training.epochs,
                 give_up_after=self.settings.db_retry_seconds,
@@ -184,7 +179,7 @@ class JobRunner:
             source = repository.get(session, spec.init_from.job_id)
             if source is None or source.owner != job_owner:
                 raise NotTheOwners(f"job {spec.init_from.job_id} is not one of {job_owner}'s jobs to start from")
-        data = self.artifacts.get(f"jobs/{spec.init_from.job_id}/weights.safetensors")
+        data = self.artifacts.get(weights_key(spec.init_from.job_id))
         if data is None:
             raise LookupError(f"job {spec.init_from.job_id} has no stored weights to start from")
         weights, _card = weights_from_bytes(data)
@@ -205,7 +200,7 @@ class JobRunner:
         return prepare_arrays(
             arrays.features,
             arrays.target,
-            task,  # type: ignore[arg-type]
+            task,
             spec.dataset,
             spec.training.seed,
             feature_names=arrays.feature_names,
@@ -218,7 +213,9 @@ class JobRunner:
         def write() -> bool:
             with self.database.single_statement_session() as session:
                 best_epoch, best_values = (end.epoch, values) if end.is_best else (None, None)
-                return repository.record_epoch(session, job_id, self.owner, end.epoch, values, best_epoch, best_values)
+                return repository.record_epoch(
+                    session, job_id, self.worker_id, end.epoch, values, best_epoch, best_values
+                )
 
         patience = self.settings.db_retry_seconds
         if not with_retries(write, what=f"job {job_id} epoch {end.epoch}", give_up_after=patience):
@@ -233,20 +230,19 @@ class JobRunner:
             return
         if result.stop_reason == SHUTDOWN:
             with self.database.session() as session:
-                released = repository.release(session, job_id, self.owner)
+                released = repository.release(session, job_id, self.worker_id)
             self.changes.job_changed(job_id)
             if released:
                 log.info("job %s handed back to the queue after epoch %d", job_id, result.epochs_completed)
                 self.queue.send_train(job_id)
             return
-        self.artifacts.put(
-            f"jobs/{job_id}/weights.safetensors", weights_to_bytes(result.weights, model_card(spec, data))
-        )
-        status = "cancelled" if result.stop_reason == CANCELLED else "succeeded"
+        self.artifacts.put(weights_key(job_id), weights_to_bytes(result.weights, model_card(spec, data)))
+        cancelled = result.stop_reason == StopReason.CANCELLED
+        status = JobStatus.CANCELLED if cancelled else JobStatus.SUCCEEDED
         self._finish(
             job_id,
             status,
-            stop_reason=result.stop_reason,
+            stop_reason=StopReason(result.stop_reason),
             test_metrics=finite_or_none(result.test_metrics),
             epochs_completed=result.epochs_completed,
             best_epoch=result.best_epoch,
@@ -254,10 +250,10 @@ class JobRunner:
         )
         log.info("job %s %s: %s after %d epochs", job_id, status, result.stop_reason, result.epochs_completed)
 
-    def _finish(self, job_id: str, status: str, **values: Any) -> None:
+    def _finish(self, job_id: str, status: JobStatus, **values: Any) -> None:
         def write() -> bool:
             with self.database.session() as session:
-                return repository.finish(session, job_id, self.owner, status, **values)
+                return repository.finish(session, job_id, self.worker_id, status, **values)
 
         if not with_retries(write, what=f"job {job_id} {status}", give_up_after=self.settings.db_retry_seconds):
             log.warning("job %s: could not record %s; the lease was no longer ours", job_id, status)

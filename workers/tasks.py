@@ -22,7 +22,7 @@ def runner() -> JobRunner:
     """This process's runner, built on first use after a fork (never shared across processes)."""
     global _runner, _runner_pid
     if _runner is None or _runner_pid != os.getpid():
-        _runner = JobRunner.from_settings(owner=f"{socket.gethostname()}:{os.getpid()}")
+        _runner = JobRunner.from_settings(worker_id=f"{socket.gethostname()}:{os.getpid()}")
         _runner_pid = os.getpid()
     return _runner
 

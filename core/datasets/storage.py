@@ -15,7 +15,7 @@ from typing import Any, BinaryIO
 import numpy as np
 from safetensors.numpy import load
 
-from core.artifacts import ArtifactStore, safetensors_metadata
+from core.artifacts import ArtifactStore, dataset_key, safetensors_metadata
 
 CHUNK = 2**20
 DTYPES = {np.dtype(np.float32): "F32", np.dtype(np.int64): "I64"}
@@ -53,17 +53,8 @@ def received(source: BinaryIO, directory: Path) -> Iterator[Received]:
         yield Received(Path(file.name), file.tell(), "sha256:" + digest.hexdigest())
 
 
-def prefix(dataset_id: str) -> str:
-    """Everything stored for a data set is under this prefix."""
-    return f"datasets/{dataset_id}/"
-
-
-def key(dataset_id: str) -> str:
-    return prefix(dataset_id) + "data.safetensors"
-
-
 def serialized(arrays: StoredArrays) -> bytearray:
-    """The file that `store.put(key(dataset_id), ...)` keeps, in safetensors' layout: an 8-byte little-endian
+    """The file that `store.put(dataset_key(dataset_id), ...)` keeps, in safetensors' layout: an 8-byte little-endian
     header size, the JSON header, then each array's bytes, row-major.
 
     Written here rather than by `safetensors.numpy.save`, which holds the file twice (once in Rust, once as
@@ -98,7 +89,7 @@ def serialized(arrays: StoredArrays) -> bytearray:
 
 
 def load_arrays(store: ArtifactStore, dataset_id: str) -> StoredArrays:
-    data = store.get(key(dataset_id))
+    data = store.get(dataset_key(dataset_id))
     if data is None:
         raise FileNotFoundError(f"data set {dataset_id} is not in the artifact store")
     tensors = load(data)

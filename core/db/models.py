@@ -8,7 +8,9 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db.base import Base, UTCDateTime, utcnow
+from core.db.base import Base, StrEnumText, UTCDateTime, utcnow
+from core.spec.job import Task
+from core.states import JobStatus, StopReason, SweepStatus
 from core.tenants.principal import LOCAL_OWNER
 
 OWNER_LENGTH = 100
@@ -20,8 +22,8 @@ class Job(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     owner: Mapped[str] = mapped_column(String(OWNER_LENGTH), default=LOCAL_OWNER)
     name: Mapped[str | None] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(16))
-    task: Mapped[str] = mapped_column(String(16))
+    status: Mapped[JobStatus] = mapped_column(StrEnumText(JobStatus, 16))
+    task: Mapped[Task] = mapped_column(String(16))
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -31,11 +33,11 @@ class Job(Base):
     best_epoch: Mapped[int | None] = mapped_column(Integer)
     best_metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     test_metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    stop_reason: Mapped[str | None] = mapped_column(String(32))
+    stop_reason: Mapped[StopReason | None] = mapped_column(StrEnumText(StopReason, 32))
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
-    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    worker_id: Mapped[str | None] = mapped_column(String(200))  # the worker holding the lease
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     device: Mapped[str | None] = mapped_column(String(32))
     last_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow)
@@ -79,7 +81,7 @@ class Dataset(Base):
     name: Mapped[str | None] = mapped_column(String(200))
     filename: Mapped[str | None] = mapped_column(String(255))
     format: Mapped[str] = mapped_column(String(16))
-    task: Mapped[str] = mapped_column(String(16))
+    task: Mapped[Task] = mapped_column(String(16))
     target: Mapped[str] = mapped_column(String(200))
     rows: Mapped[int] = mapped_column(Integer)
     columns: Mapped[list[str]] = mapped_column(JSON)
@@ -106,8 +108,8 @@ class Sweep(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     owner: Mapped[str] = mapped_column(String(OWNER_LENGTH), default=LOCAL_OWNER)
     name: Mapped[str | None] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(16))
-    task: Mapped[str] = mapped_column(String(16))
+    status: Mapped[SweepStatus] = mapped_column(StrEnumText(SweepStatus, 16))
+    task: Mapped[Task] = mapped_column(String(16))
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -31,6 +31,7 @@ from core.jobs import cost, quotas, repository
 from core.queue import TaskQueue
 from core.settings import Settings
 from core.spec.job import JobSpec, SpecTaskError, Task
+from core.states import JobStatus
 from core.tenants import limits as owner_limits
 from core.tenants.limits import Limits
 
@@ -84,7 +85,7 @@ def _check_init_from(session: Session, job_id: str, owner: str) -> None:
     source = repository.get(session, job_id)
     if source is None or source.owner != owner:
         raise InvalidSpec("init_from.job_id", f"no job `{job_id}`", "not_found")
-    if source.status != "succeeded":
+    if source.status != JobStatus.SUCCEEDED:
         raise InvalidSpec("init_from.job_id", f"job `{job_id}` is {source.status}, not succeeded")
 
 
@@ -96,7 +97,7 @@ def submit(session: Session, queue: TaskQueue, admitted: Admission) -> Job:
             id=str(uuid.uuid4()),
             owner=admitted.owner,
             name=admitted.spec.name,
-            status="queued",
+            status=JobStatus.QUEUED,
             task=admitted.task,
             spec=admitted.spec.model_dump(mode="json"),
         ),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import cast
 
 from sqlalchemy.orm import Session
 
@@ -16,6 +15,7 @@ from core.db.models import Dataset
 from core.errors import InvalidSpec, TooManyJobs
 from core.jobs import repository
 from core.spec.job import BUILTIN_DATASETS, SYNTHETIC_DATASETS, JobSpec, ModelSpec, Task, output_size
+from core.states import JobStatus
 from core.tenants.limits import Limits
 
 # (input shape, classes; 0 for regression) of the built-in data sets.
@@ -35,26 +35,26 @@ DEFAULT_SYNTHETIC_ROWS = 1000
 def free_slots(session: Session, owner: str, limits: Limits) -> int:
     """How many more jobs the owner may queue now: none while its running jobs are at their limit."""
     counts = repository.count_active(session, owner)
-    if counts["running"] >= limits.max_running_jobs:
+    if counts[JobStatus.RUNNING] >= limits.max_running_jobs:
         return 0
-    return max(0, limits.max_queued_jobs - counts["queued"])
+    return max(0, limits.max_queued_jobs - counts[JobStatus.QUEUED])
 
 
 def check_job_quota(session: Session, owner: str, limits: Limits, retry_after_seconds: int) -> None:
     """429 while the owner's queued or running jobs are at their limit."""
     counts = repository.count_active(session, owner)
-    if counts["queued"] >= limits.max_queued_jobs:
+    if counts[JobStatus.QUEUED] >= limits.max_queued_jobs:
         raise TooManyJobs(
             "max_queued_jobs",
             limits.max_queued_jobs,
-            f"{counts['queued']} of your jobs are queued",
+            f"{counts[JobStatus.QUEUED]} of your jobs are queued",
             retry_after_seconds,
         )
-    if counts["running"] >= limits.max_running_jobs:
+    if counts[JobStatus.RUNNING] >= limits.max_running_jobs:
         raise TooManyJobs(
             "max_running_jobs",
             limits.max_running_jobs,
-            f"{counts['running']} of your jobs are running",
+            f"{counts[JobStatus.RUNNING]} of your jobs are running",
             retry_after_seconds,
         )
 
@@ -93,8 +93,7 @@ def data_shape(spec: JobSpec, uploaded: Dataset | None = None) -> DataShape:
     source = spec.dataset
     if source.name is None:
         assert uploaded is not None, "an uploaded data set is looked up by the caller"
-        task = cast(Task, uploaded.task)
-        return DataShape(task, (len(uploaded.feature_names),), len(uploaded.class_counts or {}), uploaded.rows)
+        return DataShape(uploaded.task, (len(uploaded.feature_names),), len(uploaded.class_counts or {}), uploaded.rows)
     task = BUILTIN_DATASETS.get(source.name) or SYNTHETIC_DATASETS[source.name]
     if source.name in BUILTIN_SHAPES:
         input_shape, classes = BUILTIN_SHAPES[source.name]

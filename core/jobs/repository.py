@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from core.db.base import UTCDateTime, utcnow
 from core.db.models import EpochMetrics, Job
 from core.db.pagination import newest_first, page_of
+from core.states import ACTIVE, JobStatus, StopReason
 
 
 def add(session: Session, job: Job) -> Job:
@@ -97,8 +98,14 @@ def cancel_queued(session: Session, job_id: str) -> bool:
     now = utcnow()
     result = session.execute(
         update(Job)
-        .where(Job.id == job_id, Job.status == "queued")
-        .values(status="cancelled", stop_reason="cancelled", cancel_requested=True, finished_at=now, updated_at=now)
+        .where(Job.id == job_id, Job.status == JobStatus.QUEUED)
+        .values(
+            status=JobStatus.CANCELLED,
+            stop_reason=StopReason.CANCELLED,
+            cancel_requested=True,
+            finished_at=now,
+            updated_at=now,
+        )
     )
     return _changed(result)
 
@@ -106,13 +113,15 @@ def cancel_queued(session: Session, job_id: str) -> bool:
 def request_cancel(session: Session, job_id: str) -> bool:
     """A running job is asked to stop; its worker sees the flag at its next heartbeat."""
     result = session.execute(
-        update(Job).where(Job.id == job_id, Job.status == "running").values(cancel_requested=True, updated_at=utcnow())
+        update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.RUNNING)
+        .values(cancel_requested=True, updated_at=utcnow())
     )
     return _changed(result)
 
 
-def claim(session: Session, job_id: str, owner: str, lease_seconds: float, max_attempts: int) -> Job | None:
-    """Take the job if it is queued or its lease has expired. Returns it when this owner won.
+def claim(session: Session, job_id: str, worker_id: str, lease_seconds: float, max_attempts: int) -> Job | None:
+    """Take the job if it is queued or its lease has expired. Returns it when this worker won.
 
     A job that has already been started `max_attempts` times is not taken again (see fail_exhausted).
     """
@@ -122,11 +131,11 @@ def claim(session: Session, job_id: str, owner: str, lease_seconds: float, max_a
         .where(
             Job.id == job_id,
             Job.attempts < max_attempts,
-            or_(Job.status == "queued", and_(Job.status == "running", Job.lease_expires_at < now)),
+            or_(Job.status == JobStatus.QUEUED, and_(Job.status == JobStatus.RUNNING, Job.lease_expires_at < now)),
         )
         .values(
-            status="running",
-            lease_owner=owner,
+            status=JobStatus.RUNNING,
+            worker_id=worker_id,
             lease_expires_at=now + timedelta(seconds=lease_seconds),
             attempts=Job.attempts + 1,
             updated_at=now,
@@ -138,12 +147,12 @@ def claim(session: Session, job_id: str, owner: str, lease_seconds: float, max_a
     return session.get(Job, job_id, populate_existing=True)
 
 
-def renew_lease(session: Session, job_id: str, owner: str, lease_seconds: float) -> bool | None:
+def renew_lease(session: Session, job_id: str, worker_id: str, lease_seconds: float) -> bool | None:
     """Extend the lease. Returns whether a cancel was requested, or None when the lease is no longer ours."""
     expires = utcnow() + timedelta(seconds=lease_seconds)
     row = session.execute(
         update(Job)
-        .where(Job.id == job_id, Job.lease_owner == owner, Job.status == "running")
+        .where(Job.id == job_id, Job.worker_id == worker_id, Job.status == JobStatus.RUNNING)
         .values(lease_expires_at=expires)
         .returning(Job.cancel_requested)
     ).first()
@@ -153,7 +162,7 @@ def renew_lease(session: Session, job_id: str, owner: str, lease_seconds: float)
 def record_epoch(
     session: Session,
     job_id: str,
-    owner: str,
+    worker_id: str,
     epoch: int,
     metrics: dict[str, Any],
     best_epoch: int | None,
@@ -166,14 +175,18 @@ def record_epoch(
     """
     now = utcnow()
     if session.get_bind().dialect.name == "postgresql":
-        parameters = {"job": job_id, "holder": owner, "epoch": epoch, "metrics": metrics, "now": now}
+        parameters = {"job": job_id, "holder": worker_id, "epoch": epoch, "metrics": metrics, "now": now}
         if best_epoch is not None:
             parameters.update(best=best_epoch, best_values=best_metrics)
         return bool(session.scalar(_record_epoch_statement(best_epoch is not None), parameters))
     values: dict[str, Any] = {"epochs_completed": epoch, "updated_at": now}
     if best_epoch is not None:
         values.update(best_epoch=best_epoch, best_metrics=best_metrics)
-    progress = update(Job).where(Job.id == job_id, Job.lease_owner == owner, Job.status == "running").values(**values)
+    progress = (
+        update(Job)
+        .where(Job.id == job_id, Job.worker_id == worker_id, Job.status == JobStatus.RUNNING)
+        .values(**values)
+    )
     if not _changed(session.execute(progress)):
         return False
     session.execute(
@@ -197,7 +210,7 @@ def _record_epoch_statement(with_best: bool) -> Select[int]:
         values.update(best_epoch=bindparam("best"), best_metrics=bindparam("best_values"))
     progress = (
         update(Job)
-        .where(Job.id == bindparam("job"), Job.lease_owner == bindparam("holder"), Job.status == "running")
+        .where(Job.id == bindparam("job"), Job.worker_id == bindparam("holder"), Job.status == JobStatus.RUNNING)
         .values(**values)
         .returning(Job.id)
         .cte("progress")
@@ -217,24 +230,26 @@ def _record_epoch_statement(with_best: bool) -> Select[int]:
     return select(func.count()).select_from(progress).add_cte(recorded)
 
 
-def finish(session: Session, job_id: str, owner: str, status: str, **values: Any) -> bool:
+def finish(session: Session, job_id: str, worker_id: str, status: JobStatus, **values: Any) -> bool:
     """Move a running job to a terminal status and release its lease."""
     result = session.execute(
         update(Job)
-        .where(Job.id == job_id, Job.lease_owner == owner, Job.status == "running")
+        .where(Job.id == job_id, Job.worker_id == worker_id, Job.status == JobStatus.RUNNING)
         .values(
-            status=status, finished_at=utcnow(), updated_at=utcnow(), lease_owner=None, lease_expires_at=None, **values
+            status=status, finished_at=utcnow(), updated_at=utcnow(), worker_id=None, lease_expires_at=None, **values
         )
     )
     return _changed(result)
 
 
-def release(session: Session, job_id: str, owner: str) -> bool:
+def release(session: Session, job_id: str, worker_id: str) -> bool:
     """Hand a running job back to the queue (its worker is shutting down); its epochs are kept."""
     result = session.execute(
         update(Job)
-        .where(Job.id == job_id, Job.lease_owner == owner, Job.status == "running")
-        .values(status="queued", lease_owner=None, lease_expires_at=None, last_sent_at=utcnow(), updated_at=utcnow())
+        .where(Job.id == job_id, Job.worker_id == worker_id, Job.status == JobStatus.RUNNING)
+        .values(
+            status=JobStatus.QUEUED, worker_id=None, lease_expires_at=None, last_sent_at=utcnow(), updated_at=utcnow()
+        )
     )
     return _changed(result)
 
@@ -251,9 +266,9 @@ def due_for_dispatch(session: Session, *, older_than: float, include_queued: boo
     """
     now = utcnow()
     stale = or_(Job.last_sent_at.is_(None), Job.last_sent_at < now - timedelta(seconds=older_than))
-    lost = and_(Job.status == "running", Job.lease_expires_at < now)
+    lost = and_(Job.status == JobStatus.RUNNING, Job.lease_expires_at < now)
     if include_queued:
-        lost = or_(lost, Job.status == "queued")
+        lost = or_(lost, Job.status == JobStatus.QUEUED)
     rows = session.execute(update(Job).where(stale, lost).values(last_sent_at=now).returning(Job.id))
     return [row[0] for row in rows]
 
@@ -262,12 +277,12 @@ def fail_exhausted(session: Session, max_attempts: int) -> list[str]:
     """Fail the jobs whose worker died `max_attempts` times (e.g. killed for memory), so they stop looping."""
     rows = session.execute(
         update(Job)
-        .where(Job.status == "running", Job.lease_expires_at < utcnow(), Job.attempts >= max_attempts)
+        .where(Job.status == JobStatus.RUNNING, Job.lease_expires_at < utcnow(), Job.attempts >= max_attempts)
         .values(
-            status="failed",
+            status=JobStatus.FAILED,
             finished_at=utcnow(),
             updated_at=utcnow(),
-            lease_owner=None,
+            worker_id=None,
             lease_expires_at=None,
             error=f"the worker stopped {max_attempts} times while training this job; giving up",
         )
@@ -276,13 +291,11 @@ def fail_exhausted(session: Session, max_attempts: int) -> list[str]:
     return [row[0] for row in rows]
 
 
-def count_active(session: Session, owner: str) -> dict[str, int]:
+def count_active(session: Session, owner: str) -> dict[JobStatus, int]:
     """How many of the owner's jobs are queued and running (the owner-status index answers it)."""
     rows = session.execute(
-        select(Job.status, func.count())
-        .where(Job.owner == owner, Job.status.in_(("queued", "running")))
-        .group_by(Job.status)
+        select(Job.status, func.count()).where(Job.owner == owner, Job.status.in_(ACTIVE)).group_by(Job.status)
     )
-    counts = {"queued": 0, "running": 0}
+    counts = dict.fromkeys(ACTIVE, 0)
     counts.update({status: int(count) for status, count in rows})
     return counts

@@ -17,8 +17,7 @@ from sqlalchemy.orm import Session, defer
 from core.db.base import utcnow
 from core.db.models import EpochMetrics, Job, Sweep
 from core.db.pagination import newest_first_page
-
-ACTIVE = ("queued", "running")
+from core.states import JobStatus, StopReason, SweepStatus
 
 
 def add(session: Session, sweep: Sweep) -> Sweep:
@@ -44,7 +43,7 @@ def list_page(
 def lock(session: Session, sweep_id: str) -> Sweep | None:
     """Take the running sweep's row lock until this transaction ends; None when it is not running."""
     result = session.execute(
-        update(Sweep).where(Sweep.id == sweep_id, Sweep.status == "running").values(scheduled_at=utcnow())
+        update(Sweep).where(Sweep.id == sweep_id, Sweep.status == SweepStatus.RUNNING).values(scheduled_at=utcnow())
     )
     if not _changed(result):
         return None
@@ -52,12 +51,14 @@ def lock(session: Session, sweep_id: str) -> Sweep | None:
 
 
 def running_ids(session: Session) -> list[str]:
-    return list(session.scalars(select(Sweep.id).where(Sweep.status == "running")))
+    return list(session.scalars(select(Sweep.id).where(Sweep.status == SweepStatus.RUNNING)))
 
 
-def finish(session: Session, sweep_id: str, status: str) -> bool:
+def finish(session: Session, sweep_id: str, status: SweepStatus) -> bool:
     result = session.execute(
-        update(Sweep).where(Sweep.id == sweep_id, Sweep.status == "running").values(status=status, finished_at=utcnow())
+        update(Sweep)
+        .where(Sweep.id == sweep_id, Sweep.status == SweepStatus.RUNNING)
+        .values(status=status, finished_at=utcnow())
     )
     return _changed(result)
 
@@ -91,7 +92,8 @@ def trial_counts(session: Session, sweep_ids: Iterable[str]) -> dict[str, dict[s
     )
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for sweep_id, status, stop_reason, count in session.execute(query):
-        counts[str(sweep_id)]["pruned" if status == "succeeded" and stop_reason == "pruned" else status] += count
+        pruned = status == JobStatus.SUCCEEDED and stop_reason == StopReason.PRUNED
+        counts[str(sweep_id)][StopReason.PRUNED if pruned else status] += count
     return counts
 
 
@@ -99,34 +101,42 @@ def finished_trials(session: Session, sweep_ids: Iterable[str]) -> Sequence[Job]
     """The trials that trained to their end (not pruned): where a sweep's best trial is."""
     query = select(Job).where(
         Job.sweep_id.in_(list(sweep_ids)),
-        Job.status == "succeeded",
-        Job.stop_reason.is_distinct_from("pruned"),
+        Job.status == JobStatus.SUCCEEDED,
+        Job.stop_reason.is_distinct_from(StopReason.PRUNED),
     )
     return session.scalars(query).all()
 
 
 def cancel(session: Session, sweep_id: str) -> bool:
     """Cancel a running sweep and its trials: queued ones at once, running ones at their next heartbeat."""
-    if not finish(session, sweep_id, "cancelled"):
+    if not finish(session, sweep_id, SweepStatus.CANCELLED):
         return False
     now = utcnow()
     session.execute(
         update(Job)
-        .where(Job.sweep_id == sweep_id, Job.status == "queued")
-        .values(status="cancelled", stop_reason="cancelled", cancel_requested=True, finished_at=now, updated_at=now)
+        .where(Job.sweep_id == sweep_id, Job.status == JobStatus.QUEUED)
+        .values(
+            status=JobStatus.CANCELLED,
+            stop_reason=StopReason.CANCELLED,
+            cancel_requested=True,
+            finished_at=now,
+            updated_at=now,
+        )
     )
     session.execute(
         update(Job)
-        .where(Job.sweep_id == sweep_id, Job.status == "running")
+        .where(Job.sweep_id == sweep_id, Job.status == JobStatus.RUNNING)
         .values(cancel_requested=True, updated_at=now)
     )
     return True
 
 
-def save_trial_attrs(session: Session, job_id: str, owner: str, attrs: dict[str, Any]) -> bool:
+def save_trial_attrs(session: Session, job_id: str, worker_id: str, attrs: dict[str, Any]) -> bool:
     """Record what the pruner keeps about a running trial, only while the worker still holds its lease."""
     result = session.execute(
-        update(Job).where(Job.id == job_id, Job.lease_owner == owner, Job.status == "running").values(trial_attrs=attrs)
+        update(Job)
+        .where(Job.id == job_id, Job.worker_id == worker_id, Job.status == JobStatus.RUNNING)
+        .values(trial_attrs=attrs)
     )
     return _changed(result)
 

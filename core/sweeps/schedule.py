@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from typing import cast
 
 import optuna
 from pydantic import ValidationError
@@ -26,10 +25,9 @@ from core.jobs import admission, quotas
 from core.jobs import repository as jobs_repository
 from core.queue import TaskQueue
 from core.settings import Settings
-from core.spec.job import Task
 from core.spec.sweep import SweepCreate
+from core.states import ACTIVE, JobStatus, StopReason, SweepStatus
 from core.sweeps import repository, space, study
-from core.sweeps.repository import ACTIVE
 from core.tenants import limits as owner_limits
 from core.tenants.limits import Limits
 
@@ -50,7 +48,7 @@ def schedule(session: Session, queue: TaskQueue, settings: Settings, sweep_id: s
         trials += created
         active += sum(trial.status in ACTIVE for trial in created)
     if len(trials) >= body.trial_budget and active == 0:
-        repository.finish(session, sweep_id, "succeeded" if best_trial(trials, body) else "failed")
+        repository.finish(session, sweep_id, SweepStatus.SUCCEEDED if best_trial(trials, body) else SweepStatus.FAILED)
     return created
 
 
@@ -92,9 +90,9 @@ def trial_record(trial: Job, curve: Mapping[int, float | None], metric: str) -> 
     state: study.State
     if trial.status in ACTIVE:
         state = "running"
-    elif trial.status == "succeeded" and trial.stop_reason == "pruned":
+    elif trial.status == JobStatus.SUCCEEDED and trial.stop_reason == StopReason.PRUNED:
         state = "pruned"
-    elif trial.status == "succeeded" and objective is not None:
+    elif trial.status == JobStatus.SUCCEEDED and objective is not None:
         state = "complete"
     else:
         state = "failed"
@@ -126,9 +124,8 @@ def _new_trial(
     name = f"{sweep.name or 'sweep'} #{number}"
     try:
         trial_spec = space.trial_spec(body, proposal.params).model_copy(update={"name": name})
-        task = cast(Task, sweep.task)
         job = admission.submit(
-            session, queue, admission.admit(session, settings, trial_spec, sweep.owner, limits, task)
+            session, queue, admission.admit(session, settings, trial_spec, sweep.owner, limits, sweep.task)
         )
     except (ValidationError, ApiError) as exc:
         study.discard(search, proposal)
@@ -139,7 +136,7 @@ def _new_trial(
                 id=str(uuid.uuid4()),
                 owner=sweep.owner,
                 name=name,
-                status="failed",
+                status=JobStatus.FAILED,
                 task=sweep.task,
                 spec=body.base.model_copy(update={"name": name}).model_dump(mode="json"),
                 error=f"these parameters do not make a valid spec: {reason}",
@@ -152,9 +149,9 @@ def _new_trial(
     return job
 
 
-def prune(session: Session, sweep_id: str, job_id: str, owner: str) -> bool:
+def prune(session: Session, sweep_id: str, job_id: str, worker_id: str) -> bool:
     """Whether the pruner stops the running trial `job_id` at its last recorded epoch. What the pruner
-    keeps about the trial (a rung reached) is saved while `owner` still holds the trial's lease."""
+    keeps about the trial (a rung reached) is saved while the worker `worker_id` still holds the trial's lease."""
     sweep = repository.get(session, sweep_id)
     assert sweep is not None, "a trial's sweep is never deleted"
     body = SweepCreate.model_validate(sweep.spec)
@@ -162,7 +159,7 @@ def prune(session: Session, sweep_id: str, job_id: str, owner: str) -> bool:
     trial = next(trial for trial in trials if trial.id == job_id)
     pruned, attrs = study.prune(rebuild_study(session, sweep, body, trials), trial.trial_number or 0)
     if attrs != (trial.trial_attrs or {}):
-        repository.save_trial_attrs(session, job_id, owner, attrs)
+        repository.save_trial_attrs(session, job_id, worker_id, attrs)
     return pruned
 
 
@@ -177,8 +174,8 @@ def best_trial(trials: Iterable[Job], body: SweepCreate) -> Job | None:
     finished = [
         trial
         for trial in trials
-        if trial.status == "succeeded"
-        and trial.stop_reason != "pruned"
+        if trial.status == JobStatus.SUCCEEDED
+        and trial.stop_reason != StopReason.PRUNED
         and objective_of(trial, body.objective.metric) is not None
     ]
     return min(finished, key=lambda trial: rank(trial, body), default=None)

@@ -7,7 +7,7 @@ from typing import Literal
 
 from sqlalchemy.orm import Session
 
-from core.artifacts import ArtifactStore
+from core.artifacts import ArtifactStore, dataset_key, dataset_prefix
 from core.datasets import repository, storage
 from core.db.models import Dataset
 from core.errors import ApiError, NotFound, invalid_cursor_is_422
@@ -56,7 +56,7 @@ def upload(
     )
     _check_quota(session, owner, len(data), limits.max_storage_bytes)
     dataset_id = str(uuid.uuid4())
-    store.put(storage.key(dataset_id), data)
+    store.put(dataset_key(dataset_id), data)
     return repository.add(
         session,
         Dataset(
@@ -105,7 +105,7 @@ def delete(session: Session, dataset_id: str, principal: Principal) -> str:
     (queued, or resumed after a lost worker) fails with `data set … no longer exists`.
     """
     repository.delete(session, get(session, dataset_id, principal))
-    return storage.prefix(dataset_id)
+    return dataset_prefix(dataset_id)
 
 
 def list_datasets(session: Session, principal: Principal, *, limit: int, cursor: str | None) -> DatasetList:

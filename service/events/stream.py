@@ -27,7 +27,8 @@ from fastapi.concurrency import run_in_threadpool
 from core.db.changes import ChangeHub
 from core.db.engine import Database
 from core.jobs import repository
-from service.jobs.schemas import TERMINAL_STATUSES, JobRead
+from core.states import TERMINAL
+from service.jobs.schemas import JobRead
 
 KEEPALIVE_SECONDS = 15.0
 RECONNECT_MS = 1000  # how soon a client told to reconnect comes back
@@ -89,7 +90,7 @@ class JobFeed:
 
     @property
     def finished(self) -> bool:
-        return self.gone or self.status in TERMINAL_STATUSES
+        return self.gone or self.status in TERMINAL
 
     def events_after(self, epoch: int) -> list[str]:
         return self.events[bisect.bisect_right(self.numbers, epoch) :]
@@ -181,7 +182,7 @@ async def job_events(feeds: JobFeeds, job_id: str, after_epoch: int, lifetime: f
             if status != sent_status:
                 sent_status = status
                 yield status_event
-            if status in TERMINAL_STATUSES:
+            if status in TERMINAL:
                 return
     finally:
         await feeds.leave(feed)

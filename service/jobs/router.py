@@ -24,8 +24,9 @@ from service.events import slots
 from service.events.stream import job_events
 from service.idempotency import service as idempotency
 from service.jobs import service
-from service.jobs.schemas import ArtifactList, JobList, JobRead, JobStatus, MetricsPage
+from service.jobs.schemas import ArtifactList, JobList, JobRead, MetricsPage
 from service.jobs.versions import Version, VersionTable
+from service.states import JobStatusValue
 from service.tenants.deps import PrincipalDep
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -91,7 +92,7 @@ async def list_jobs(
     request: Request,
     settings: SettingsDep,
     principal: PrincipalDep,
-    status: Annotated[JobStatus | None, Query(description="Only jobs in this status.")] = None,
+    status: Annotated[JobStatusValue | None, Query(description="Only jobs in this status.")] = None,
     limit: Annotated[int, Query(ge=1, le=200, description="Page size.")] = 50,
     cursor: Annotated[str | None, Query(max_length=200, description="`next_cursor` of the previous page.")] = None,
     sweep_id: Annotated[str | None, Query(max_length=64, description="Only the trials of this sweep.")] = None,

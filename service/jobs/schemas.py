@@ -8,9 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from core.spec.job import JobSpec
-
-JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
-TERMINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
+from service.states import JobStatusValue
 
 
 class JobRead(BaseModel):
@@ -19,7 +17,7 @@ class JobRead(BaseModel):
     id: str = Field(description="The job's id, as in `/v1/jobs/{job_id}`.")
     owner: str = Field(description="Who it belongs to: the owner of the API key that created it.")
     name: str | None = Field(description="The spec's `name`, a label for people.")
-    status: JobStatus = Field(
+    status: JobStatusValue = Field(
         description="`queued`, then `running`, then one of `succeeded`, `failed` and `cancelled`."
     )
     task: Literal["classification", "regression"] = Field(description="Decided by the data set.")
@@ -52,7 +50,7 @@ class JobList(BaseModel):
 
 class MetricsPage(BaseModel):
     job_id: str = Field(description="The job these epochs belong to.")
-    status: JobStatus = Field(description="The job's status when the page was read; poll again until it is final.")
+    status: JobStatusValue = Field(description="The job's status when the page was read; poll again until it is final.")
     items: list[dict[str, float | int | None]] = Field(
         description="One object per epoch, oldest first: `epoch` (from 1) and that epoch's metrics. "
         "A null value is a non-finite number (a diverging loss)."

@@ -11,18 +11,19 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from core.artifacts import ArtifactStore, OpenedArtifact
+from core.artifacts import ArtifactStore, OpenedArtifact, job_prefix
 from core.db.models import Job
 from core.errors import Conflict, NotFound, invalid_cursor_is_422
 from core.jobs import admission, repository
 from core.queue import TaskQueue
 from core.settings import Settings
 from core.spec.job import JobSpec, metrics_for
+from core.states import TERMINAL
 from core.tenants.limits import limits_for
 from core.tenants.principal import Principal
 from service.caching import BodyCache
 from service.jobs.downsample import downsample
-from service.jobs.schemas import TERMINAL_STATUSES, ArtifactList, ArtifactRead, JobRead, MetricsPage
+from service.jobs.schemas import ArtifactList, ArtifactRead, JobRead, MetricsPage
 from service.jobs.versions import Version, VersionTable
 
 SAFETENSORS = "application/octet-stream"
@@ -147,7 +148,7 @@ def get_with_version(
 
 
 def _version_of(status: str, updated_at: datetime, epochs: int, owner: str, best_epoch: int | None) -> Version:
-    return Version(job_etag(updated_at, epochs), status in TERMINAL_STATUSES, owner, status, best_epoch, epochs)
+    return Version(job_etag(updated_at, epochs), status in TERMINAL, owner, status, best_epoch, epochs)
 
 
 def job_etag(updated_at: datetime, epochs_completed: int) -> str:
@@ -172,7 +173,7 @@ def cancel(session: Session, job_id: str, principal: Principal) -> Job:
 
 def artifacts(session: Session, store: ArtifactStore, job_id: str, principal: Principal) -> ArtifactList:
     get(session, job_id, principal)
-    prefix = f"jobs/{job_id}/"
+    prefix = job_prefix(job_id)
     items = [
         ArtifactRead(name=key.removeprefix(prefix), size_bytes=size, media_type=SAFETENSORS)
         for key, size in store.list(prefix)
@@ -184,7 +185,7 @@ def artifact(session: Session, store: ArtifactStore, job_id: str, name: str, pri
     """One artifact, opened to be sent in chunks; `name` must be one the listing returned, so no user path
     reaches the disk."""
     listed = {item.name for item in artifacts(session, store, job_id, principal).items}
-    opened = store.open(f"jobs/{job_id}/{name}") if name in listed else None
+    opened = store.open(job_prefix(job_id) + name) if name in listed else None
     if opened is None:
         raise NotFound(f"job `{job_id}` has no artifact `{name}`")
     return opened

@@ -1,12 +1,12 @@
 """Each job's ETag, kept in memory so a `304 Not Modified` needs neither the database nor a thread.
 
-PostgreSQL itself says when an entry goes stale: a trigger on `jobs` (migration 0008) sends
-`NOTIFY steadyfit_jobs, '<job id>'` whenever a change a client can see commits, whichever process made
-it, and each API process LISTENs on one connection of its own. An entry is used only while that
-connection is up; when it drops, the table is emptied and every request reads the database until it is
-back. A read that raced with a notification is not stored: each read carries the sequence number of the
-notifications seen before it started, and is kept only if no notification for its job (or reset) came
-after. So the table can lag a commit by the notification's delivery (milliseconds), never by more.
+PostgreSQL itself says when an entry goes stale: whenever a change a client can see commits, whichever
+process made it, the job's id arrives on the LISTEN connection each API process holds
+(core/db/notifications.py). An entry is used only while that connection is up; when it drops, the table
+is emptied and every request reads the database until it is back. A read that raced with a notification
+is not stored: each read carries the sequence number of the notifications seen before it started, and is
+kept only if no notification for its job (or reset) came after. So the table can lag a commit by the
+notification's delivery (milliseconds), never by more.
 
 Without PostgreSQL (the embedded SQLite mode) the table stays off and every request reads the database.
 """
@@ -15,16 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import threading
 from dataclasses import dataclass
 
-import psycopg
-from sqlalchemy.engine import make_url
+from core.db import notifications
 
-log = logging.getLogger(__name__)
-
-CHANNEL = "steadyfit_jobs"
 MAX_ENTRIES = 100_000  # a few MiB; past it the table starts again empty
 
 
@@ -42,9 +37,8 @@ class Version:
 
 class VersionTable:
     def __init__(self, database_url: str) -> None:
-        url = make_url(database_url)
-        self.dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
-        self.enabled = url.get_backend_name() == "postgresql"
+        self.database_url = database_url
+        self.enabled = notifications.listens(database_url)
         self.live = False
         self._versions: dict[str, Version] = {}
         self._notified: dict[str, int] = {}  # job id → sequence number of its last notification
@@ -55,7 +49,8 @@ class VersionTable:
 
     async def start(self) -> None:
         if self.enabled:
-            self._task = asyncio.create_task(self._listen(), name="job-version-listener")
+            listening = notifications.listen_for_job_changes(self.database_url, self.changed, self._restart)
+            self._task = asyncio.create_task(listening, name="job-version-listener")
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -95,22 +90,7 @@ class VersionTable:
         self._notified.clear()
 
     def _restart(self, live: bool) -> None:
+        """The connection came up or went down: what was kept before may have missed notifications."""
         with self._lock:
             self._reset()
             self.live = live
-
-    async def _listen(self) -> None:
-        while True:
-            try:
-                async with await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as connection:
-                    await connection.execute(f"LISTEN {CHANNEL}")
-                    self._restart(live=True)  # what was kept before may have missed notifications
-                    async for notification in connection.notifies():
-                        self.changed(notification.payload)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the database restarting: read it directly until it is back
-                log.warning("job version listener: %s; reconnecting", exc)
-            finally:
-                self._restart(live=False)
-            await asyncio.sleep(1.0)

@@ -11,8 +11,9 @@ from core.spec.sweep import SweepCreate
 from service.deps import IdempotencyKeyDep, QueueDep, SessionDep, SettingsDep
 from service.errors import IDEMPOTENCY_CONFLICT, TOO_MANY_JOBS, Problem
 from service.idempotency import service as idempotency
+from service.states import SweepStatusValue
 from service.sweeps import service
-from service.sweeps.schemas import SweepList, SweepRead, SweepStatus, TrialList
+from service.sweeps.schemas import SweepList, SweepRead, TrialList
 from service.tenants.deps import PrincipalDep
 
 router = APIRouter(prefix="/v1/sweeps", tags=["sweeps"])
@@ -85,7 +86,7 @@ def list_sweeps(
     session: SessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
-    status: Annotated[SweepStatus | None, Query(description="Only sweeps in this status.")] = None,
+    status: Annotated[SweepStatusValue | None, Query(description="Only sweeps in this status.")] = None,
     limit: Annotated[int, Query(ge=1, le=200, description="Page size.")] = 50,
     cursor: Annotated[str | None, Query(max_length=200, description="`next_cursor` of the previous page.")] = None,
 ) -> SweepList:

@@ -9,15 +9,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from core.spec.sweep import ObjectiveSpec, SweepCreate
-from service.jobs.schemas import JobStatus
-
-SweepStatus = Literal["running", "succeeded", "failed", "cancelled"]
+from service.states import JobStatusValue, SweepStatusValue
 
 
 class TrialRead(BaseModel):
     job_id: str = Field(description="The trial's job: `/v1/jobs/{job_id}` has its spec, metrics and artifacts.")
     number: int = Field(description="Trials count from 0 in the order they were created.")
-    status: JobStatus = Field(description="The trial job's status.")
+    status: JobStatusValue = Field(description="The trial job's status.")
     params: dict[str, JsonValue] = Field(description="The parameters of this trial, by dotted spec path.")
     objective: float | None = Field(description="The objective metric at the trial's best epoch so far.")
     epochs_completed: int = Field(description="Epochs trained so far.")
@@ -43,7 +41,7 @@ class SweepRead(SweepCreate):
 
     id: str = Field(description="The sweep's id, as in `/v1/sweeps/{sweep_id}`.")
     owner: str = Field(description="Who it belongs to: the owner of the API key that created it.")
-    status: SweepStatus = Field(description="`succeeded` once every trial has ended and one has an objective.")
+    status: SweepStatusValue = Field(description="`succeeded` once every trial has ended and one has an objective.")
     task: Literal["classification", "regression"] = Field(description="Decided by the base spec's data set.")
     created_at: datetime = Field(description="When the sweep was created.")
     finished_at: datetime | None = Field(description="When its last trial ended; null while it runs.")

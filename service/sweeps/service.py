@@ -15,6 +15,7 @@ from core.jobs import admission
 from core.queue import TaskQueue
 from core.settings import Settings
 from core.spec.sweep import SweepCreate
+from core.states import SweepStatus
 from core.sweeps import repository, space
 from core.sweeps.schedule import best_trial, objective_of, rank, schedule
 from core.tenants.principal import Principal
@@ -45,7 +46,7 @@ def create(session: Session, queue: TaskQueue, body: SweepCreate, settings: Sett
             id=str(uuid.uuid4()),
             owner=owner,
             name=body.name,
-            status="running",
+            status=SweepStatus.RUNNING,
             task=base.task,
             spec=body.model_dump(mode="json"),
         ),

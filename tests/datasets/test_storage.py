@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.artifacts import LocalArtifactStore
+from core.artifacts import LocalArtifactStore, dataset_key
 from core.datasets import storage
 
 
@@ -17,7 +17,7 @@ def test_the_file_is_safetensors_whatever_the_matrix_memory_order(target: np.nda
     arrays = storage.StoredArrays(features, target, ["a", "b", "c=x", "c=y"], ["0", "1", "2"])
     store = LocalArtifactStore(tmp_path)
 
-    store.put(storage.key("d1"), storage.serialized(arrays))
+    store.put(dataset_key("d1"), storage.serialized(arrays))
     read = storage.load_arrays(store, "d1")
 
     np.testing.assert_array_equal(read.features, [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]])

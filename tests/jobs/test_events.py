@@ -22,6 +22,7 @@ from core.db.models import Job
 from core.jobs import repository
 from core.settings import Settings
 from core.spec.job import JobSpec
+from core.states import JobStatus, StopReason
 from service.events import stream
 from steadyfit.client import Client
 from tests.fixtures import (
@@ -122,7 +123,9 @@ def test_the_streams_of_one_job_share_one_read_per_change(
         await asyncio.sleep(0.3)  # every stream has sent epoch 1 by now
         with database.session() as session:
             repository.record_epoch(session, job.id, "w", 2, {"val_loss": 0.8}, 2, {"val_loss": 0.8})
-            repository.finish(session, job.id, "w", "succeeded", stop_reason="max_epochs", epochs_completed=2)
+            repository.finish(
+                session, job.id, "w", JobStatus.SUCCEEDED, stop_reason=StopReason.MAX_EPOCHS, epochs_completed=2
+            )
         ChangePublisher(settings).job_changed(job.id)
         results = await asyncio.wait_for(asyncio.gather(*tasks), 15)
         await hub.stop()
@@ -264,7 +267,7 @@ class Trainer:
 
     def finish(self) -> None:
         with self.database.session() as session:
-            repository.finish(session, self.job_id, "w", "succeeded", stop_reason="max_epochs")
+            repository.finish(session, self.job_id, "w", JobStatus.SUCCEEDED, stop_reason=StopReason.MAX_EPOCHS)
         self.publisher.job_changed(self.job_id)
         self.database.dispose()
 

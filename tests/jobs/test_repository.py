@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from core.db.engine import Database
 from core.db.models import EpochMetrics, Job
 from core.jobs import repository
+from core.states import JobStatus
 
 
 @pytest.fixture
@@ -49,9 +50,9 @@ def test_an_expired_lease_can_be_claimed_again_and_the_old_owner_is_locked_out(d
     with database.session() as session:
         stale_write = repository.record_epoch(session, job_id, "worker-a", 1, {"val_loss": 1.0}, None, None)
         stale_renewal = repository.renew_lease(session, job_id, "worker-a", 30)
-        stale_finish = repository.finish(session, job_id, "worker-a", "succeeded")
+        stale_finish = repository.finish(session, job_id, "worker-a", JobStatus.SUCCEEDED)
 
-    assert taken is not None and taken.attempts == 2 and taken.lease_owner == "worker-b"
+    assert taken is not None and taken.attempts == 2 and taken.worker_id == "worker-b"
     assert (stale_write, stale_renewal, stale_finish) == (False, None, False)
 
 
@@ -92,7 +93,7 @@ def test_an_epoch_sets_the_progress_and_keeps_the_best_until_a_better_one(databa
         stored = repository.epochs_after(session, job_id, 0, None)
     assert job is not None
     assert (job.epochs_completed, job.best_epoch, job.best_metrics) == (4, 3, {"val_loss": 0.4})
-    assert (job.owner, job.lease_owner, job.status) == ("local", "w", "running")  # nothing else was set
+    assert (job.owner, job.worker_id, job.status) == ("local", "w", "running")  # nothing else was set
     assert [(row["epoch"], row["val_loss"]) for row in stored] == [(1, 0.5), (2, 0.7), (3, 0.4), (4, 0.6)]
 
 

@@ -16,8 +16,6 @@ from typing import Any
 import safetensors.torch
 import torch
 
-from core.artifacts import safetensors_metadata
-
 META_KEY = "steadyfit"
 
 
@@ -111,5 +109,6 @@ def _encode(tensors: Mapping[str, torch.Tensor], meta: Mapping[str, Any]) -> byt
 
 
 def _decode(data: bytes) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    meta = json.loads(safetensors_metadata(data).get(META_KEY, "{}"))
-    return safetensors.torch.load(data), meta
+    header_size = int.from_bytes(data[:8], "little")  # safetensors: an 8-byte size, then the JSON header
+    metadata = json.loads(data[8 : 8 + header_size]).get("__metadata__") or {}
+    return safetensors.torch.load(data), json.loads(metadata.get(META_KEY, "{}"))

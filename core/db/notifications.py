@@ -1,0 +1,47 @@
+"""The LISTEN connection: PostgreSQL says which jobs changed, whichever process changed them.
+
+A trigger on `jobs` (migration 0008) sends `NOTIFY steadyfit_jobs, '<job id>'` when a change a client can see
+commits. `listen_for_job_changes` holds one connection that LISTENs on that channel, and reconnects when it
+drops; around each (re)connection it calls `on_live(False)` / `on_live(True)`, since notifications sent
+while it was down are lost and whatever was kept on their strength must be dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+import psycopg
+from sqlalchemy.engine import make_url
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "steadyfit_jobs"
+RECONNECT_SECONDS = 1.0
+
+
+def listens(database_url: str) -> bool:
+    """Only PostgreSQL notifies: on SQLite (the embedded mode) there is nothing to listen to."""
+    return make_url(database_url).get_backend_name() == "postgresql"
+
+
+async def listen_for_job_changes(
+    database_url: str, on_change: Callable[[str], None], on_live: Callable[[bool], None]
+) -> None:
+    """Call `on_change(job_id)` for each notification until cancelled."""
+    dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    while True:
+        try:
+            async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as connection:
+                await connection.execute(f"LISTEN {CHANNEL}")
+                on_live(True)
+                async for notification in connection.notifies():
+                    on_change(notification.payload)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the database restarting: the caller reads it directly until it is back
+            log.warning("job change listener: %s; reconnecting", exc)
+        finally:
+            on_live(False)
+        await asyncio.sleep(RECONNECT_SECONDS)

@@ -1,0 +1,41 @@
+"""The states a job and a sweep move through, and why a job stopped. Their values are a public contract:
+the API returns them and clients compare against them.
+
+A job: `queued` → `running` → one of `succeeded`, `failed`, `cancelled`. A worker that loses its job hands it
+back to `queued` (a retry); nothing leaves a terminal state. A sweep: `running` → one of the same three.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+ACTIVE = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
+TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+
+
+class SweepStatus(StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class StopReason(StrEnum):
+    """Why training ended, for a job that trained (`succeeded` or `cancelled`)."""
+
+    MAX_EPOCHS = "max_epochs"  # trained every epoch the spec asked for
+    EARLY_STOPPING = "early_stopping"  # the monitored metric stopped improving for `patience` epochs
+    STOPPING_THRESHOLD = "stopping_threshold"  # the monitored metric reached the spec's threshold
+    DIVERGED = "diverged"  # a loss became non-finite or passed the divergence threshold
+    TIMEOUT = "timeout"  # the wall-clock limit `training.max_wall_seconds`
+    CANCELLED = "cancelled"  # a caller cancelled it
+    PRUNED = "pruned"  # a sweep's pruner stopped the trial
