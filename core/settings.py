@@ -65,6 +65,12 @@ class Settings(BaseSettings):
         description="`keys`: every /v1 request needs `Authorization: Bearer <key>`. `off`: no keys, every caller "
         "is the local administrator (what `steadyfit serve` does on a loopback address).",
     )
+    portable_numerics: bool = Field(
+        True,
+        description="Train on the CPU with kernels whose results do not depend on the processor, so the same spec "
+        "and seed give the same metrics bit for bit on any x86-64 machine (a small network's epoch takes about a "
+        "tenth longer). `false`: the fastest kernels the processor allows. No effect on CUDA.",
+    )
     prometheus_multiproc_dir: Path | None = Field(
         None,
         validation_alias="PROMETHEUS_MULTIPROC_DIR",

@@ -123,14 +123,10 @@ def worker(args: argparse.Namespace) -> None:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         start_http_server(args.metrics_port, registry=registry)
-    # Asks the driver (NVML) whether there is a GPU without initializing CUDA, which a forked child could
-    # not use afterwards.
-    os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
-    # OpenMP threads that wait for each other spin by default; while other processes hold the cores, the
-    # spinning thread burns the time slice the thread it waits for needs, and an epoch takes a hundred times longer
-    # (bench/contention.py). Waiting threads that sleep cost nothing on a quiet machine. Read when torch
-    # loads OpenMP, so it must be set before the import.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from workers.environment import prepare_torch
+
+    settings = Settings()
+    prepare_torch(settings)
     import torch
     from celery.exceptions import SecurityWarning
 
@@ -145,7 +141,6 @@ def worker(args: argparse.Namespace) -> None:
         # nothing to return, and reusing the child saves about a second per job.
         app.conf.worker_max_tasks_per_child = 1
 
-    settings = Settings()
     concurrency = args.concurrency or settings.worker_concurrency
     torch.set_num_threads(threads_per_job(len(os.sched_getaffinity(0)), concurrency))  # inherited by each child
     reconciler = Reconciler(Database(settings.resolved_database_url, pooled=False), TaskQueue(settings), settings)

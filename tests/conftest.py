@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
@@ -24,10 +23,13 @@ from tests.fixtures import (
     settings_env,
     wait_until_healthy,
 )
+from workers.environment import prepare_torch
 
-# The engine tests train in this process: its OpenMP threads sleep rather than spin while they wait, as a
-# worker's do (steadyfit/cli.py), or a busy machine slows them a hundredfold. Read when torch loads, later.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# The engine tests train in this process, which must find what a worker's torch finds (workers/environment.py):
+# OpenMP threads that sleep rather than spin (or a busy machine slows them a hundredfold), and kernels whose
+# numbers are the same on any CPU (the golden metrics and the README's are compared bit for bit, or to the
+# digit). Read when torch loads, later.
+prepare_torch(Settings())
 
 
 @pytest.hookimpl(wrapper=True)
