@@ -22,13 +22,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from core.db.migrate import upgrade
 from core.settings import Settings
-from core.spec.sweep import SweepCreate
-from core.sweeps import repository
-from core.tenants.principal import KEYLESS
-from service.sweeps import service as sweeps
-from workers.runner import JobRunner
+from workers.environment import prepare_torch
+
+prepare_torch(Settings())  # the kernels a worker trains with; torch reads them when it loads, just below
+
+from core.db.migrate import upgrade  # noqa: E402
+from core.spec.sweep import SweepCreate  # noqa: E402
+from core.sweeps import repository  # noqa: E402
+from core.tenants.principal import KEYLESS  # noqa: E402
+from service.sweeps import service as sweeps  # noqa: E402
+from workers.runner import JobRunner  # noqa: E402
 
 BASE: dict[str, Any] = {
     "dataset": {"name": "digits", "validation_split": 0.2, "test_split": 0.2},
