@@ -67,9 +67,10 @@ class Settings(BaseSettings):
     )
     portable_numerics: bool = Field(
         True,
-        description="Train on the CPU with kernels whose results do not depend on the processor, so the same spec "
-        "and seed give the same metrics bit for bit on any x86-64 machine (a small network's epoch takes about a "
-        "tenth longer). `false`: the fastest kernels the processor allows. No effect on CUDA.",
+        description="Train on the CPU with kernels whose results do not depend on the processor (AVX2 code "
+        "paths), so the same spec and seed give the same metrics on any x86-64 machine with AVX2 and the same "
+        "number of threads, at a cost of a few per cent. `false`: the fastest kernels the processor has "
+        "(AVX-512, AMX). No effect on CUDA.",
     )
     prometheus_multiproc_dir: Path | None = Field(
         None,

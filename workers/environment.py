@@ -7,11 +7,13 @@ import os
 
 from core.settings import Settings
 
-# CPU kernels whose results do not depend on the processor: ATen's portable code path rather than the
-# AVX2/AVX-512 one the processor allows, MKL's conditional numerical reproducibility, oneDNN held to SSE4.1.
-# The same spec and seed then give the same metrics bit for bit on any x86-64 machine, not only on one like
-# the machine that ran it first (a small network's epoch takes about a tenth longer). CUDA is unaffected.
-PORTABLE_NUMERICS = {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE", "DNNL_MAX_CPU_ISA": "SSE41"}
+# CPU kernels whose results do not depend on the processor: ATen's, MKL's (conditional numerical
+# reproducibility) and oneDNN's AVX2 code paths, even where the processor has AVX-512 or AMX. The same spec
+# and seed then give the same metrics on any x86-64 machine with AVX2 (every server processor of the last
+# ten years) and the same torch threads, not only on one like the machine that ran it first. They cost a few per cent
+# against the fastest kernels; the SSE-only paths every x86-64 has would cost 40 % (BENCHMARKS.md).
+# CUDA is unaffected.
+PORTABLE_NUMERICS = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2", "DNNL_MAX_CPU_ISA": "AVX2"}
 
 
 def prepare_torch(settings: Settings) -> None:

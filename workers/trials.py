@@ -1,5 +1,5 @@
 """A worker's part in sweeps: each epoch of a trial goes to the sweep's pruner, and when a trial ends the
-sweep's next trials are created (service/sweeps/service.py decides both, from the database alone)."""
+sweep's next trials are created (core/sweeps/schedule.py decides both, from the database alone)."""
 
 from __future__ import annotations
 
