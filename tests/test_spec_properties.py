@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from core.errors import field_path
+from core.spec.catalog import names
 from core.spec.job import (
-    BUILTIN_DATASETS,
     CLASSIFICATION_LOSSES,
     REGRESSION_LOSSES,
     DatasetSpec,
@@ -47,7 +47,7 @@ def models(draw: st.DrawFn) -> dict[str, Any]:
 datasets = st.one_of(
     st.builds(
         lambda name, v, t: {"name": name, "validation_split": v, "test_split": t},
-        st.sampled_from(sorted(BUILTIN_DATASETS)),
+        st.sampled_from(sorted(names(lambda entry: not entry.synthetic))),
         st.floats(0.05, 0.4),
         st.floats(0.05, 0.4),
     ),

@@ -16,7 +16,7 @@ from core.db.engine import Database
 from core.jobs import repository
 from core.queue import TaskQueue
 from core.settings import Settings
-from core.spec.job import JobSpec
+from core.spec.job import JobSpec, Task
 from core.states import JobStatus, StopReason
 from workers import metrics
 from workers.heartbeat import LEASE_LOST, SHUTDOWN, Heartbeat
@@ -51,6 +51,19 @@ def model_card(spec: JobSpec, data: PreparedData) -> dict[str, Any]:
 def finite_or_none(metrics: dict[str, float]) -> dict[str, float | None]:
     """JSON has no NaN or infinity: a diverged value is stored as null."""
     return {key: (value if math.isfinite(value) else None) for key, value in metrics.items()}
+
+
+def resolved_spec(spec: JobSpec, stored: dict[str, Any], task: Task, data_task: Task) -> JobSpec:
+    """The spec to train, resolved for its task once:
+
+    1. Admission stores the spec resolved for the task the row records: checked against it, the default
+       loss filled in, every default written out. Such a row, on data of that task, trains as stored.
+    2. Any other row (written past admission, or whose data is of another task) is resolved here against
+       the data's own task, which fails naming the first field that does not fit.
+    """
+    if spec.loss is not None and task == data_task and spec.model_dump(mode="json") == stored:
+        return spec
+    return spec.with_task(data_task)
 
 
 class NotTheOwners(PermissionError):
@@ -92,6 +105,7 @@ class JobRunner:
                 log.info("job %s is not claimable (finished, cancelled or running elsewhere)", job_id)
                 return None
             raw_spec, cancel_requested, sweep_id, job_owner = job.spec, job.cancel_requested, job.sweep_id, job.owner
+            recorded_task = job.task
         log.info("job %s claimed by %s", job_id, self.worker_id)
         self.changes.job_changed(job_id)
         if cancel_requested:
@@ -110,7 +124,8 @@ class JobRunner:
                 asked = spec.training.max_wall_seconds
                 heartbeat.stop_after(min(asked or math.inf, self.settings.max_wall_seconds))
                 data = self._load_data(spec, job_owner)
-                result = self._train(job_id, spec, data, heartbeat, sweep_id, job_owner)
+                resolved = resolved_spec(spec, raw_spec, recorded_task, data.task)
+                result = self._train(job_id, resolved, data, heartbeat, sweep_id, job_owner)
                 self._record_result(job_id, spec, data, result)
             except Exception as exc:
                 log.exception("job %s failed", job_id)
@@ -156,8 +171,7 @@ class JobRunner:
                 pruning.after_epoch(end.epoch)  # a pruned trial stops here, keeping this epoch
 
         return train(
-            # Checked at admission; again here against the data's own task, for a row that bypassed it.
-            spec.with_task(data.task),
+            spec,
             data,
             on_epoch_end=on_epoch_end,
             should_stop=heartbeat.stop_reason,

@@ -14,22 +14,10 @@ from sqlalchemy.orm import Session
 from core.db.models import Dataset
 from core.errors import InvalidSpec, TooManyJobs
 from core.jobs import repository
-from core.spec.job import BUILTIN_DATASETS, SYNTHETIC_DATASETS, JobSpec, ModelSpec, Task, output_size
+from core.spec.catalog import CATALOG
+from core.spec.job import JobSpec, ModelSpec, Task, output_size
 from core.states import JobStatus
 from core.tenants.limits import Limits
-
-# (input shape, classes; 0 for regression) of the built-in data sets.
-BUILTIN_SHAPES: dict[str, tuple[tuple[int, ...], int]] = {
-    "digits": ((1, 8, 8), 10),
-    "iris": ((4,), 3),
-    "wine": ((13,), 3),
-    "breast_cancer": ((30,), 2),
-    "diabetes": ((10,), 0),
-}
-BUILTIN_ROWS = {"digits": 1797, "iris": 150, "wine": 178, "breast_cancer": 569, "diabetes": 442}
-DEFAULT_SYNTHETIC_FEATURES = 20
-DEFAULT_SYNTHETIC_CLASSES = 2
-DEFAULT_SYNTHETIC_ROWS = 1000
 
 
 def free_slots(session: Session, owner: str, limits: Limits) -> int:
@@ -89,18 +77,13 @@ class DataShape:
 
 
 def data_shape(spec: JobSpec, uploaded: Dataset | None = None) -> DataShape:
-    """The shape of the spec's data set: a built-in or synthetic one from the spec, an uploaded one from its row."""
+    """The shape of the spec's data set: a built-in or synthetic one from the catalog, an uploaded one from its row."""
     source = spec.dataset
     if source.name is None:
         assert uploaded is not None, "an uploaded data set is looked up by the caller"
         return DataShape(uploaded.task, (len(uploaded.feature_names),), len(uploaded.class_counts or {}), uploaded.rows)
-    task = BUILTIN_DATASETS.get(source.name) or SYNTHETIC_DATASETS[source.name]
-    if source.name in BUILTIN_SHAPES:
-        input_shape, classes = BUILTIN_SHAPES[source.name]
-        return DataShape(task, input_shape, classes, BUILTIN_ROWS[source.name])
-    features = 2 if source.name in ("moons", "circles") else source.n_features or DEFAULT_SYNTHETIC_FEATURES
-    classes = 0 if source.name == "regression" else source.n_classes or DEFAULT_SYNTHETIC_CLASSES
-    return DataShape(task, (features,), classes, source.n_samples or DEFAULT_SYNTHETIC_ROWS)
+    entry = CATALOG[source.name]
+    return DataShape(entry.task, entry.input_shape_for(source), entry.classes_for(source), entry.rows_for(source))
 
 
 def parameter_count(model: ModelSpec, input_shape: tuple[int, ...], n_outputs: int) -> int:

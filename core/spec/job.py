@@ -7,28 +7,25 @@ Unknown fields are rejected everywhere, so a typo is a 422 rather than a silentl
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import math
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-Task = Literal["classification", "regression"]
+from core.spec.catalog import CATALOG, DEFAULT_CLASSES, DEFAULT_FEATURES, DEFAULT_NOISE, DEFAULT_ROWS, Task, names
 
-BUILTIN_DATASETS: dict[str, Task] = {
-    "digits": "classification",
-    "iris": "classification",
-    "wine": "classification",
-    "breast_cancer": "classification",
-    "diabetes": "regression",
-}
-SYNTHETIC_DATASETS: dict[str, Task] = {
-    "classification": "classification",
-    "moons": "classification",
-    "circles": "classification",
-    "regression": "regression",
-}
-DatasetName = Literal[
-    "digits", "iris", "wine", "breast_cancer", "diabetes", "classification", "regression", "moons", "circles"
-]
+if TYPE_CHECKING:
+    DatasetName = str
+else:
+    DatasetName = Literal[tuple(CATALOG)]  # the catalog's names, an enum in the OpenAPI schema
+
+
+def _quoted(datasets: list[str]) -> str:
+    return "/".join(f"`{name}`" for name in datasets)
+
+
+_TAKE_FEATURES = _quoted(names(lambda entry: entry.takes_features))
+_TAKE_CLASSES = _quoted(names(lambda entry: entry.takes_classes))
 
 CLASSIFICATION_LOSSES = ("cross_entropy", "binary_cross_entropy")
 REGRESSION_LOSSES = ("mse", "mae", "huber")
@@ -67,26 +64,29 @@ class DatasetSpec(SpecModel):
 
     name: DatasetName | None = Field(
         None,
-        description="A built-in scikit-learn data set (digits, iris, wine, breast_cancer, diabetes) "
-        "or a synthetic generator (classification, regression, moons, circles).",
+        description=f"A built-in scikit-learn data set ({', '.join(names(lambda entry: not entry.synthetic))}) "
+        f"or a synthetic generator ({', '.join(names(lambda entry: entry.synthetic))}).",
     )
     id: str | None = Field(None, description="The id of a data set uploaded through POST /v1/datasets.", max_length=64)
     validation_split: Fraction = Field(0.2, description="Fraction of rows held out for validation.")
     test_split: Fraction = Field(0.2, description="Fraction of rows held out for the final test.")
     n_samples: int | None = Field(
-        None, ge=20, le=1_000_000, description="Synthetic generators only: rows to generate (default 1000)."
+        None, ge=20, le=1_000_000, description=f"Synthetic generators only: rows to generate (default {DEFAULT_ROWS})."
     )
     n_features: int | None = Field(
         None,
         ge=2,
         le=10_000,
-        description="Synthetic `classification`/`regression` only: feature count (default 20).",
+        description=f"Synthetic {_TAKE_FEATURES} only: feature count (default {DEFAULT_FEATURES}).",
     )
     n_classes: int | None = Field(
-        None, ge=2, le=100, description="Synthetic `classification` only: class count (default 2)."
+        None,
+        ge=2,
+        le=100,
+        description=f"Synthetic {_TAKE_CLASSES} only: class count (default {DEFAULT_CLASSES}).",
     )
     noise: float | None = Field(
-        None, ge=0.0, le=100.0, description="Synthetic generators only: noise level (default 0.1)."
+        None, ge=0.0, le=100.0, description=f"Synthetic generators only: noise level (default {DEFAULT_NOISE})."
     )
     seed: int | None = Field(
         None,
@@ -101,14 +101,15 @@ class DatasetSpec(SpecModel):
             raise ValueError("give exactly one of `name` (built-in or synthetic) and `id` (uploaded)")
         if self.validation_split + self.test_split >= 0.9:
             raise ValueError("validation_split + test_split must leave at least 10% of rows for training")
+        entry = None if self.name is None else CATALOG[self.name]
         synthetic_only = {"n_samples", "n_features", "n_classes", "noise", "seed"} & self.model_fields_set
         synthetic_only = {f for f in synthetic_only if getattr(self, f) is not None}
-        if synthetic_only and self.name not in SYNTHETIC_DATASETS:
+        if synthetic_only and (entry is None or not entry.synthetic):
             raise ValueError(f"{sorted(synthetic_only)} apply only to synthetic data sets")
-        if self.name in ("moons", "circles") and self.n_features not in (None, 2):
-            raise ValueError(f"`{self.name}` has exactly 2 features")
-        if self.n_classes is not None and self.name != "classification":
-            raise ValueError("`n_classes` applies only to the synthetic `classification` data set")
+        if self.n_features is not None and entry is not None and entry.input_shape_for(self) != (self.n_features,):
+            raise ValueError(f"`{self.name}` has exactly {math.prod(entry.input_shape_for(self))} features")
+        if self.n_classes is not None and not (entry is not None and entry.takes_classes):
+            raise ValueError(f"`n_classes` applies only to the synthetic {_TAKE_CLASSES} data set")
         return self
 
     @property
@@ -116,7 +117,7 @@ class DatasetSpec(SpecModel):
         """The task, when the spec alone decides it (uploaded data sets carry their own)."""
         if self.name is None:
             return None
-        return BUILTIN_DATASETS.get(self.name) or SYNTHETIC_DATASETS[self.name]
+        return CATALOG[self.name].task
 
 
 class ConvLayerSpec(SpecModel):
@@ -383,5 +384,7 @@ def check_task_fit(spec: JobSpec, task: Task) -> None:
             "scheduler.monitor",
             f"`{spec.scheduler.monitor}` is not a metric of a {task} job; one of {list(known)}",
         )
-    if spec.model.type == "cnn" and spec.dataset.name not in (None, "digits"):
-        raise SpecTaskError("model.type", "`cnn` needs an image data set (digits)")
+    if spec.model.type == "cnn" and spec.dataset.name is not None and not CATALOG[spec.dataset.name].image:
+        raise SpecTaskError(
+            "model.type", f"`cnn` needs an image data set ({', '.join(names(lambda entry: entry.image))})"
+        )

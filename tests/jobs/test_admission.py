@@ -17,11 +17,12 @@ from core.db.engine import Database
 from core.db.models import Job, Sweep
 from core.jobs.cost import widest_layer
 from core.settings import Settings
-from core.spec.job import ModelSpec
+from core.spec.job import JobSpec, ModelSpec, SpecTaskError
 from core.sweeps.schedule import schedule
 from core.tenants import limits
 from service.app import create_app
 from tests.fixtures import bearer, create_key, sweep_body, tiny_spec, upload_table
+from workers.runner import resolved_spec
 
 DIGITS_CNN = {"type": "cnn", "conv_layers": [{"filters": 512, "kernel_size": 3}] * 16}
 
@@ -241,3 +242,25 @@ def test_the_widest_layer_of_a_cnn_is_its_widest_block_before_pooling() -> None:
     )
     assert widest_layer(model, (1, 8, 8), 10) == 256
     assert widest_layer(ModelSpec.model_validate({"hidden_layers": [5, 300, 7]}), (4,), 3) == 300
+
+
+def test_the_worker_trains_an_admitted_spec_as_stored_and_resolves_any_other_row(
+    app: TestClient, owners: Any, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job_id = app.post("/v1/jobs", json=tiny_spec(dataset={"name": "diabetes"}), headers=owners["alice"]).json()["id"]
+    with database.session() as session:
+        row = session.get_one(Job, job_id)
+        stored, task = row.spec, row.task
+    admitted = JobSpec.model_validate(stored)
+    past_admission = {"dataset": {"name": "diabetes"}, "loss": "cross_entropy"}
+    unresolved = JobSpec.model_validate(tiny_spec()).model_dump(mode="json")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(JobSpec, "with_task", lambda *_: pytest.fail("an admitted spec is resolved again"))
+        assert resolved_spec(admitted, stored, task, "regression") is admitted
+    with pytest.raises(SpecTaskError, match="cross_entropy"):
+        resolved_spec(JobSpec.model_validate(past_admission), past_admission, "regression", "regression")
+    with pytest.raises(SpecTaskError, match="mse"):  # the data's task is not the one it was admitted for
+        resolved_spec(admitted, stored, task, "classification")
+    filled = resolved_spec(JobSpec.model_validate(unresolved), unresolved, "classification", "classification")
+    assert filled.loss_spec.name == "cross_entropy"

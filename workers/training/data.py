@@ -1,35 +1,18 @@
 """Data for the engine: built-in and synthetic sets, split into train/validation/test and standardized.
 
-Everything here is local: the built-in sets ship inside scikit-learn, the synthetic ones are generated.
+Everything here is local: the catalog's built-in sets ship inside scikit-learn, the synthetic ones are generated.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
-from sklearn import datasets
 from sklearn.model_selection import train_test_split
 
-from core.spec.job import BUILTIN_DATASETS, SYNTHETIC_DATASETS, DatasetSpec, Task
-
-DEFAULT_N_SAMPLES = 1000
-DEFAULT_N_FEATURES = 20
-DEFAULT_N_CLASSES = 2
-DEFAULT_NOISE = 0.1
-DIGITS_SHAPE = (1, 8, 8)
-
-_BUILTIN_LOADERS: dict[str, Callable[[], Any]] = {
-    "digits": datasets.load_digits,
-    "iris": datasets.load_iris,
-    "wine": datasets.load_wine,
-    "breast_cancer": datasets.load_breast_cancer,
-    # Raw units: steadyfit standardizes with training-split statistics itself.
-    "diabetes": lambda: datasets.load_diabetes(scaled=False),
-}
+from core.spec.catalog import CATALOG
+from core.spec.job import DatasetSpec, Task
 
 
 @dataclass(frozen=True)
@@ -52,12 +35,16 @@ class PreparedData:
 
 
 def load_dataset(spec: DatasetSpec, seed: int) -> PreparedData:
-    """Load a built-in set or generate a synthetic one, then split and standardize it with `seed`."""
+    """Load a built-in set or generate a synthetic one (core/spec/catalog.py), then split and standardize it
+    with `seed`."""
     if spec.name is None:
         raise ValueError("an uploaded data set (`id`) is read by the caller and passed to prepare_arrays")
-    if spec.name in BUILTIN_DATASETS:
-        return _load_builtin(spec, seed)
-    return _generate(spec, seed)
+    entry = CATALOG[spec.name]
+    loaded = entry.load(spec, seed)
+    image_shape = entry.input_shape if entry.image else None
+    return prepare_arrays(
+        loaded.x, loaded.y, entry.task, spec, seed, loaded.feature_names, loaded.class_names, image_shape
+    )
 
 
 def prepare_arrays(
@@ -102,65 +89,6 @@ def prepare_arrays(
         feature_std=std.astype(np.float32),
         feature_names=list(feature_names),
         class_names=list(class_names),
-    )
-
-
-def _load_builtin(spec: DatasetSpec, seed: int) -> PreparedData:
-    assert spec.name is not None
-    bunch = _BUILTIN_LOADERS[spec.name]()
-    task = BUILTIN_DATASETS[spec.name]
-    class_names = [str(c) for c in bunch.target_names] if task == "classification" else []
-    image_shape = DIGITS_SHAPE if spec.name == "digits" else None
-    return prepare_arrays(
-        bunch.data, bunch.target, task, spec, seed, list(bunch.feature_names), class_names, image_shape
-    )
-
-
-def _generate(spec: DatasetSpec, seed: int) -> PreparedData:
-    """A synthetic set; the generator uses `spec.seed` when given, else the training seed."""
-    assert spec.name is not None
-    n_samples = DEFAULT_N_SAMPLES if spec.n_samples is None else spec.n_samples
-    n_features = DEFAULT_N_FEATURES if spec.n_features is None else spec.n_features
-    noise = DEFAULT_NOISE if spec.noise is None else spec.noise
-    n_classes = DEFAULT_N_CLASSES if spec.n_classes is None else spec.n_classes  # moons, circles: 2
-    rng = seed if spec.seed is None else spec.seed
-    if spec.name == "classification":
-        x, y = _make_classification(n_samples, n_features, n_classes, noise, rng)
-    elif spec.name == "regression":
-        x, y = datasets.make_regression(n_samples=n_samples, n_features=n_features, noise=noise, random_state=rng)
-    elif spec.name == "moons":
-        x, y = datasets.make_moons(n_samples=n_samples, noise=noise, random_state=rng)
-    else:
-        x, y = datasets.make_circles(n_samples=n_samples, noise=noise, factor=0.5, random_state=rng)
-    task = SYNTHETIC_DATASETS[spec.name]
-    class_names = [str(c) for c in range(n_classes)] if task == "classification" else []
-    feature_names = [f"x{i}" for i in range(x.shape[1])]
-    return prepare_arrays(x, y, task, spec, seed, feature_names, class_names)
-
-
-def _make_classification(
-    n_samples: int, n_features: int, n_classes: int, noise: float, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """make_classification with half the features informative, a quarter redundant, the rest noise.
-
-    One cluster per class, so n_classes must fit in 2**n_informative; `noise` is the fraction of labels
-    assigned at random (scikit-learn's flip_y).
-    """
-    if noise > 1:
-        raise ValueError(f"synthetic `classification` takes noise in [0, 1] (label-flip fraction), got {noise}")
-    needed = math.ceil(math.log2(n_classes))
-    if needed > n_features:
-        raise ValueError(f"{n_classes} classes need at least {needed} features, got n_features={n_features}")
-    n_informative = max(n_features // 2, needed)
-    return datasets.make_classification(
-        n_samples=n_samples,
-        n_features=n_features,
-        n_informative=n_informative,
-        n_redundant=(n_features - n_informative) // 2,
-        n_classes=n_classes,
-        n_clusters_per_class=1,
-        flip_y=noise,
-        random_state=seed,
     )
 
 
