@@ -11,12 +11,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from core.spec.job import JobSpec
-from service.deps import ArtifactsDep, IdempotencyKeyDep, QueueDep, SessionDep, SettingsDep
+from service.deps import ArtifactsDep, QueueDep, SessionDep, SettingsDep
 from service.errors import IDEMPOTENCY_CONFLICT, TOO_MANY_JOBS, TOO_MANY_STREAMS, Problem
 from service.events import slots
 from service.events.slots import StreamSlotsDep
 from service.events.stream import JobFeedsDep, job_events
-from service.idempotency import service as idempotency
+from service.idempotency.deps import IdempotentCreateDep
 from service.jobs import service
 from service.jobs.reads import JobReadsDep, MetricsQuery
 from service.jobs.schemas import ArtifactList, JobList, JobRead, MetricsPage
@@ -54,24 +54,17 @@ async def create_job(
     queue: QueueDep,
     settings: SettingsDep,
     principal: PrincipalDep,
-    response: Response,
-    idempotency_key: IdempotencyKeyDep = None,
+    create_once: IdempotentCreateDep,
 ) -> JobRead:
     """Submit a training job. It is queued at once and trained by the next free worker."""
 
     def create() -> JobRead:
-        job, replayed = idempotency.create_once(
-            session,
-            settings,
-            owner=principal.owner,
-            key=idempotency_key,
-            route="jobs",
-            body_hash=idempotency.request_hash(spec.model_dump(mode="json")),
+        job = create_once(
+            "jobs",
+            (spec.model_dump(mode="json"),),
             create=lambda: service.create(session, queue, spec, settings, principal),
-            resource_id=lambda job: job.id,
             load=lambda job_id: service.get(session, job_id, principal),
         )
-        idempotency.mark_created(response, f"/v1/jobs/{job.id}", replayed)
         return JobRead.model_validate(job)
 
     # Async, with the work in the thread pool: the commit that releases the owner's lock (tenants.limits.hold)
