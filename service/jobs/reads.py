@@ -26,6 +26,15 @@ from service.jobs.versions import Version, VersionTable
 
 
 @dataclass(frozen=True)
+class ListQuery:
+    status: str | None
+    limit: int
+    cursor: str | None
+    sweep_id: str | None
+    id_prefix: str | None
+
+
+@dataclass(frozen=True)
 class MetricsQuery:
     after_epoch: int
     limit: int | None
@@ -43,18 +52,9 @@ class JobReads:
     bodies: BodyCache
     flights: ReadsInFlight
 
-    async def page(
-        self,
-        principal: Principal,
-        *,
-        status: str | None,
-        limit: int,
-        cursor: str | None,
-        sweep_id: str | None,
-        id_prefix: str | None,
-    ) -> Response:
+    async def page(self, principal: Principal, query: ListQuery) -> Response:
         """A page of jobs; each job's JSON is built once per version (service.list_body)."""
-        return await run_in_threadpool(self._read_page, principal, status, limit, cursor, sweep_id, id_prefix)
+        return await run_in_threadpool(self._read_page, principal, query)
 
     async def job(self, job_id: str, principal: Principal) -> Response:
         read = partial(self._read_job, job_id, principal)
@@ -102,18 +102,16 @@ class JobReads:
         body = self.bodies.get(key, version.etag)
         return None if body is None else caching.tagged_body(body, version.etag, _cache_control(version))
 
-    def _read_page(
-        self,
-        principal: Principal,
-        status: str | None,
-        limit: int,
-        cursor: str | None,
-        sweep_id: str | None,
-        id_prefix: str | None,
-    ) -> Response:
+    def _read_page(self, principal: Principal, query: ListQuery) -> Response:
         with self.database.autocommit_session() as session:
             page = service.list_page(
-                session, principal, status=status, limit=limit, cursor=cursor, sweep_id=sweep_id, id_prefix=id_prefix
+                session,
+                principal,
+                status=query.status,
+                limit=query.limit,
+                cursor=query.cursor,
+                sweep_id=query.sweep_id,
+                id_prefix=query.id_prefix,
             )
             if caching.matches(self.request, page.etag):
                 return caching.not_modified(page.etag, caching.NO_CACHE)

@@ -18,7 +18,7 @@ from service.events.slots import StreamSlotsDep
 from service.events.stream import JobFeedsDep, job_events
 from service.idempotency.deps import IdempotentCreateDep
 from service.jobs import service
-from service.jobs.reads import JobReadsDep, MetricsQuery
+from service.jobs.reads import JobReadsDep, ListQuery, MetricsQuery
 from service.jobs.schemas import ArtifactList, JobList, JobRead, MetricsPage
 from service.states import JobStatusValue
 from service.tenants.deps import PrincipalDep
@@ -94,10 +94,9 @@ async def list_jobs(
 ) -> JobList | Response:
     """List your jobs (an admin: everyone's), newest first, one page at a time. Send `If-None-Match` to get
     a 304 when nothing on the page changed."""
-    limit = min(limit, settings.max_page_size)
-    return await reads.page(
-        principal, status=status, limit=limit, cursor=cursor, sweep_id=sweep_id, id_prefix=id_prefix
-    )
+    page_size = min(limit, settings.max_page_size)
+    query = ListQuery(status=status, limit=page_size, cursor=cursor, sweep_id=sweep_id, id_prefix=id_prefix)
+    return await reads.page(principal, query)
 
 
 @router.get("/{job_id}", operation_id="get_job", response_model=JobRead, responses={**NOT_FOUND, **NOT_MODIFIED})
