@@ -29,7 +29,8 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "descripti
 JobId = Annotated[str, Path(description="The job's `id`, as POST /v1/jobs returned it.")]
 ArtifactName = Annotated[str, Path(description="An artifact's `name`, as GET /v1/jobs/{job_id}/artifacts lists it.")]
 NOT_MODIFIED: dict[int | str, dict[str, Any]] = {304: {"description": "Unchanged since the ETag in If-None-Match."}}
-# The README's digits spec; examples/digits.json links to this file.
+# The README's digits spec. This package file is its one copy (an installed package has no examples/ to
+# read); examples/digits.json links to it.
 EXAMPLE_SPEC = json.loads((files("service.jobs") / "digits.json").read_text())
 
 
