@@ -13,24 +13,15 @@ import argparse
 import json
 import time
 import urllib.request
+from pathlib import Path
 from typing import Any
 
+# The README's digits job (its name aside: the sweep names each trial), with dropout as the parameter.
+BASE: dict[str, Any] = json.loads(Path(__file__).with_name("digits.json").read_text())
+del BASE["name"]
 SWEEP: dict[str, Any] = {
     "name": "digits-dropout",
-    "base": {
-        "dataset": {"name": "digits", "validation_split": 0.2, "test_split": 0.2},
-        "model": {
-            "type": "mlp",
-            "hidden_layers": [128, 64],
-            "activation": "relu",
-            "batch_norm": True,
-            "init": "he_normal",
-        },
-        "regularization": {"l1": 0.0, "l2": 0.0001},
-        "optimizer": {"name": "adam", "lr": 0.001},
-        "training": {"epochs": 100, "batch_size": 64, "seed": 42},
-        "early_stopping": {"monitor": "val_loss", "mode": "min", "patience": 5, "restore_best_weights": True},
-    },
+    "base": BASE,
     "parameters": {"model.dropout": {"values": [0.0, 0.2, 0.5]}},
     "algorithm": "grid",
     "objective": {"metric": "val_loss", "mode": "min"},

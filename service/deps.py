@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from core.artifacts import ArtifactStore
@@ -50,14 +50,3 @@ DatabaseDep = Annotated[Database, Depends(get_database)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 QueueDep = Annotated[TaskQueue, Depends(get_queue)]
 ArtifactsDep = Annotated[ArtifactStore, Depends(get_artifacts)]
-IdempotencyKeyDep = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=200,
-        pattern=r"^[!-~]+$",
-        description="Any unique string (a UUID): a retry with the same key and body returns the resource the "
-        "first request created instead of creating another; with a different body it is a 409.",
-    ),
-]

@@ -41,6 +41,13 @@ def commented_json_after(marker: str) -> Any:
     return parse_shown(" ".join(block))
 
 
+def curl_body(command: str) -> Any:
+    """The JSON body (`-d '...'`) of the README's curl command that starts with `command`."""
+    text = README.read_text()
+    body = text[text.index("-d '", text.index(command)) + len("-d '") :]
+    return json.loads(body[: body.index("'")])
+
+
 def first_event_data() -> Any:
     """The first `data:` line of the README's server-sent events."""
     data = next(line for line in lines_after('/events"') if line.startswith("# data: "))

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from tests.readme_examples import commented_json_after, first_event_data, mismatches, parse_shown
+from service.jobs.router import EXAMPLE_SPEC
+from tests.fixtures import DIGITS_SPEC
+from tests.readme_examples import commented_json_after, curl_body, first_event_data, mismatches, parse_shown
 
 
 def test_a_shown_value_matches_within_the_rounding_it_is_shown_with() -> None:
@@ -32,3 +34,8 @@ def test_the_readme_shows_the_digits_jobs_outputs_where_the_comparison_reads_the
     assert page_items[0]["epoch"] == 1 and "val_loss" in page_items[0]
     assert {"status", "epochs_completed", "best_epoch", "test_metrics"} <= set(job)
     assert first_event_data()["epoch"] == 1
+
+
+def test_the_readme_the_api_and_the_tests_show_one_digits_spec_examples_digits_json() -> None:
+    assert curl_body("curl -s -X POST http://127.0.0.1:8000/v1/jobs") == DIGITS_SPEC
+    assert EXAMPLE_SPEC == DIGITS_SPEC

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, BackgroundTasks, File, Form, Path, Query, Request, Response, UploadFile, status
+from fastapi import APIRouter, BackgroundTasks, File, Form, Path, Query, Request, UploadFile, status
 
 from core.artifacts import ArtifactStore
 from core.datasets import storage
@@ -12,9 +12,9 @@ from core.tenants.limits import limits_for
 from service.datasets import service
 from service.datasets.parsing import Imputation
 from service.datasets.schemas import DatasetList, DatasetRead
-from service.deps import ArtifactsDep, IdempotencyKeyDep, SessionDep, SettingsDep
+from service.deps import ArtifactsDep, SessionDep, SettingsDep
 from service.errors import IDEMPOTENCY_CONFLICT, Problem
-from service.idempotency import service as idempotency
+from service.idempotency.deps import IdempotentCreateDep
 from service.tenants.deps import PrincipalDep
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
@@ -54,7 +54,7 @@ def upload_dataset(
     session: SessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
-    response: Response,
+    create_once: IdempotentCreateDep,
     file: Annotated[UploadFile, File(description="A CSV file with a header row, or a Parquet file.")],
     target: Annotated[str, Form(min_length=1, max_length=200, description="The column to predict.")],
     task: Annotated[Literal["classification", "regression"], Form(description="What to predict.")],
@@ -62,7 +62,6 @@ def upload_dataset(
     impute: Annotated[
         Imputation, Form(description="How to fill missing feature values; `none` makes them an error.")
     ] = "none",
-    idempotency_key: IdempotencyKeyDep = None,
 ) -> DatasetRead:
     """Upload a table to train on. Text columns are one-hot encoded; the format is read from the content."""
     store: ArtifactStore = request.app.state.artifacts
@@ -71,13 +70,9 @@ def upload_dataset(
     # turn has not yet taken a database connection.
     with storage.received(file.file, settings.data_dir / "uploads") as received, request.app.state.parsing:
         limits = limits_for(session, settings, principal.owner)
-        dataset, replayed = idempotency.create_once(
-            session,
-            settings,
-            owner=principal.owner,
-            key=idempotency_key,
-            route="datasets",
-            body_hash=idempotency.request_hash(received.checksum, file.filename, name, target, task, impute),
+        dataset = create_once(
+            "datasets",
+            (received.checksum, file.filename, name, target, task, impute),
             create=lambda: service.upload(
                 session,
                 store,
@@ -91,10 +86,8 @@ def upload_dataset(
                 limits=limits,
                 caps=service.caps(settings, limits),
             ),
-            resource_id=lambda dataset: dataset.id,
             load=lambda dataset_id: service.get(session, dataset_id, principal),
         )
-    idempotency.mark_created(response, f"/v1/datasets/{dataset.id}", replayed)
     return DatasetRead.model_validate(dataset)
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import AsyncIterable, Callable
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
@@ -44,6 +45,14 @@ class StreamSlots:
                     del self._open[holder]
 
         return release
+
+
+async def get_stream_slots(request: Request) -> StreamSlots:
+    stream_slots: StreamSlots = request.app.state.stream_slots
+    return stream_slots
+
+
+StreamSlotsDep = Annotated[StreamSlots, Depends(get_stream_slots)]
 
 
 def holder(request: Request, principal: Principal) -> str:

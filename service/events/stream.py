@@ -20,8 +20,9 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
 from core.db.changes import ChangeHub
@@ -144,6 +145,14 @@ class JobFeeds:
         if feed.streams == 0 and self._feeds.get(feed.job_id) is feed:
             del self._feeds[feed.job_id]
             await feed.stop()
+
+
+async def get_job_feeds(request: Request) -> JobFeeds:
+    feeds: JobFeeds = request.app.state.feeds
+    return feeds
+
+
+JobFeedsDep = Annotated[JobFeeds, Depends(get_job_feeds)]
 
 
 async def _next_read(feed: JobFeed, reads: int, timeout: float) -> bool:

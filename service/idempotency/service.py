@@ -10,9 +10,8 @@ import hashlib
 import json
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from fastapi import Response
 from sqlalchemy.orm import Session
 
 from core.db.base import utcnow
@@ -21,7 +20,14 @@ from core.idempotency import repository
 from core.settings import Settings
 
 HEADER = "Idempotency-Key"
-T = TypeVar("T")
+
+
+class Created(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+T = TypeVar("T", bound=Created)
 
 
 def request_hash(*parts: Any) -> str:
@@ -42,7 +48,6 @@ def create_once(
     route: str,
     body_hash: str,
     create: Callable[[], T],
-    resource_id: Callable[[T], str],
     load: Callable[[str], T],
 ) -> tuple[T, bool]:
     """`create()` unless `owner`'s `key` has already created a resource on `route`; then that resource, loaded.
@@ -55,7 +60,7 @@ def create_once(
     expires_at = utcnow() + timedelta(hours=settings.idempotency_key_hours)
     if repository.claim(session, owner, key, route, body_hash, expires_at):
         resource = create()
-        repository.record(session, owner, key, route, resource_id(resource))
+        repository.record(session, owner, key, route, resource.id)
         return resource, False
     existing = repository.get(session, owner, key, route)
     if existing is None or existing.resource_id is None:
@@ -63,10 +68,3 @@ def create_once(
     if existing.request_hash != body_hash:
         raise Conflict(f"this `{HEADER}` was used with a different request body; use a new key")
     return load(existing.resource_id), True
-
-
-def mark_created(response: Response, location: str, replayed: bool) -> None:
-    """The headers of a creating request's answer: where the resource is, and whether this was a replay."""
-    response.headers["Location"] = location
-    if replayed:
-        response.headers["Idempotent-Replayed"] = "true"

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Path, Query, Response, status
+from fastapi import APIRouter, Body, Path, Query, status
 from fastapi.concurrency import run_in_threadpool
 
 from core.spec.sweep import SweepCreate
-from service.deps import IdempotencyKeyDep, QueueDep, SessionDep, SettingsDep
+from service.deps import QueueDep, SessionDep, SettingsDep
 from service.errors import IDEMPOTENCY_CONFLICT, TOO_MANY_JOBS, Problem
-from service.idempotency import service as idempotency
+from service.idempotency.deps import IdempotentCreateDep
 from service.states import SweepStatusValue
 from service.sweeps import service
 from service.sweeps.schemas import SweepList, SweepRead, TrialList
@@ -57,24 +57,17 @@ async def create_sweep(
     queue: QueueDep,
     settings: SettingsDep,
     principal: PrincipalDep,
-    response: Response,
-    idempotency_key: IdempotencyKeyDep = None,
+    create_once: IdempotentCreateDep,
 ) -> SweepRead:
     """Start a hyperparameter search. Its first trials are queued at once; each trial is a job."""
 
     def create() -> SweepRead:
-        sweep, replayed = idempotency.create_once(
-            session,
-            settings,
-            owner=principal.owner,
-            key=idempotency_key,
-            route="sweeps",
-            body_hash=idempotency.request_hash(body.model_dump(mode="json")),
+        sweep = create_once(
+            "sweeps",
+            (body.model_dump(mode="json"),),
             create=lambda: service.create(session, queue, body, settings, principal),
-            resource_id=lambda sweep: sweep.id,
             load=lambda sweep_id: service.get(session, sweep_id, principal),
         )
-        idempotency.mark_created(response, f"/v1/sweeps/{sweep.id}", replayed)
         return service.read(session, sweep.id, principal)
 
     # Async, with the work in the thread pool, for the reason create_job gives (the owner's lock).
