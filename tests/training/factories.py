@@ -5,12 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
 
-from core.spec.job import DatasetSpec, JobSpec, Task
+from core.spec.job import DatasetSpec, JobSpec, ModelSpec, Task
 from workers.training.data import PreparedData, load_dataset
 from workers.training.engine import EpochEnd, TrainResult, train
+from workers.training.model import build_model
 
 TIMING_METRICS = ("epoch_seconds", "samples_per_second")
+HIDDEN = [[1.0, -2.0, 0.0], [0.5, 0.0, -1.0]]  # Σ|w| = 4.5, Σw² = 6.25
+OUTPUT = [[3.0, -1.0], [0.0, 2.0]]  # Σ|w| = 6, Σw² = 14
 
 
 def job_spec(task: Task = "classification", **sections: dict[str, Any]) -> JobSpec:
@@ -71,3 +75,16 @@ def train_recording(spec: JobSpec, data: PreparedData, **kwargs: Any) -> tuple[T
 
 def without_timing(metrics: dict[str, float]) -> dict[str, float]:
     return {key: value for key, value in metrics.items() if key not in TIMING_METRICS}
+
+
+def tiny_network() -> Any:  # Any: the tests reach into named blocks
+    """3 inputs → 2 hidden units (batch norm) → 2 outputs, with hand-set weights and nonzero biases."""
+    model: Any = build_model(ModelSpec(hidden_layers=[2], batch_norm=True), (3,), 2)
+    with torch.no_grad():
+        model.hidden0.linear.weight.copy_(torch.tensor(HIDDEN))
+        model.output.weight.copy_(torch.tensor(OUTPUT))
+        model.hidden0.linear.bias.fill_(5.0)
+        model.output.bias.fill_(-7.0)
+        model.hidden0.norm.weight.fill_(3.0)
+        model.hidden0.norm.bias.fill_(0.5)
+    return model

@@ -13,9 +13,9 @@ from tests.training.factories import (
     train_recording,
     without_timing,
 )
-from workers.training.checkpoint import checkpoint_from_bytes, checkpoint_to_bytes
+from workers.training.checkpoint import Checkpoint, checkpoint_from_bytes, checkpoint_to_bytes
 from workers.training.data import load_dataset
-from workers.training.engine import Checkpoint, StopTraining, train
+from workers.training.engine import StopTraining, train
 from workers.training.model import build_model, trainable_layers
 
 CPU = torch.device("cpu")

@@ -1,9 +1,13 @@
+import math
+
 import numpy as np
 import pytest
 import torch
 from sklearn.metrics import accuracy_score, f1_score, precision_score, r2_score, recall_score
 
-from workers.training.metrics import classification_scores, regression_scores
+from tests.training.factories import tiny_network
+from workers.training.metrics import classification_scores, regression_scores, weight_stats
+from workers.training.model import layer_weights
 
 
 def test_classification_scores_by_hand():
@@ -40,3 +44,19 @@ def test_regression_scores_by_hand():
     assert rmse == pytest.approx((13 / 3) ** 0.5)
     assert r2 == pytest.approx(1 - 13 / 2)
     assert r2 == pytest.approx(r2_score([1.0, 0.0, 2.0], [1.0, 2.0, -1.0]))
+
+
+def test_the_penalized_weights_are_those_of_linear_layers_only():
+    model = tiny_network()
+    assert [w.shape for w in layer_weights(model)] == [(2, 3), (2, 2)]
+
+
+def test_weight_stats_are_l1_l2_norms_and_near_zero_fraction_of_weights_only():
+    model = tiny_network()
+    with torch.no_grad():
+        model.output.weight[1, 0] = 5e-4  # below the 1e-3 threshold; the bias of 0 below is not counted
+        model.output.bias.zero_()
+    l1, l2, sparsity = weight_stats(layer_weights(model)).tolist()
+    assert l1 == pytest.approx(10.5 + 5e-4)
+    assert l2 == pytest.approx(math.sqrt(20.25 + 2.5e-7))
+    assert sparsity == pytest.approx(3 / 10)

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from core.spec.job import Init, ModelSpec
-from workers.training.model import Dropout, build_model, freeze, init_layer, load_initial_weights, trainable_layers
+from workers.training.model import build_model, freeze, init_layer, load_initial_weights, trainable_layers
 
 
 def mlp(**fields: Any) -> Any:  # Any: the tests reach into named blocks
@@ -18,11 +18,10 @@ def kinds(block: nn.Module) -> list[type]:
     return [type(layer) for layer in block.children()]
 
 
-def test_an_mlp_block_is_linear_norm_activation_dropout_in_that_order():
-    model = mlp(hidden_layers=[5, 6], batch_norm=True, activation="tanh", dropout=[0.1, 0.0], input_dropout=0.2)
-    assert list(model._modules) == ["input_dropout", "hidden0", "hidden1", "output"]
-    assert kinds(model.hidden0) == [nn.Linear, nn.BatchNorm1d, nn.Tanh, Dropout]
-    assert kinds(model.hidden1) == [nn.Linear, nn.BatchNorm1d, nn.Tanh]  # a rate of 0 adds no layer
+def test_an_mlp_block_is_linear_norm_activation_in_that_order():
+    model = mlp(hidden_layers=[5, 6], batch_norm=True, activation="tanh")
+    assert list(model._modules) == ["hidden0", "hidden1", "output"]
+    assert kinds(model.hidden0) == [nn.Linear, nn.BatchNorm1d, nn.Tanh]
     assert (model.hidden1.linear.in_features, model.output.in_features, model.output.out_features) == (5, 6, 3)
 
 
@@ -40,23 +39,6 @@ def test_a_cnn_unflattens_rows_and_keeps_spatial_size_until_pooling():
     assert model.hidden0.linear.in_features == 6 * 4 * 4  # 8 by 8 → pool 2 → 4 by 4; "same" padding keeps sizes
     assert model(torch.zeros(2, 64)).shape == (2, 10)
     assert [type(layer) for layer in trainable_layers(model)] == [nn.Conv2d, nn.Conv2d, nn.Linear, nn.Linear]
-
-
-def test_dropout_scales_kept_units_by_the_inverse_keep_rate_in_training_and_is_identity_in_eval():
-    torch.manual_seed(0)
-    x = torch.full((400, 500), 3.0)
-    dropout = Dropout(0.2)
-    out = dropout(x)
-    kept = out != 0
-    assert torch.allclose(out[kept], torch.tensor(3.0 / 0.8), rtol=1e-5)
-    assert abs(1 - kept.float().mean().item() - 0.2) < 0.005
-    dropout.eval()
-    assert torch.equal(dropout(x), x)
-
-
-def test_dropout_at_one_half_doubles_the_kept_units_exactly():
-    out = Dropout(0.5)(torch.ones(1000))
-    assert set(out.unique().tolist()) == {0.0, 2.0}
 
 
 def test_batch_norm_normalizes_with_running_statistics_in_eval():

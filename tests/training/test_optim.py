@@ -5,7 +5,7 @@ import torch
 
 from core.spec.job import OptimizerSpec, SchedulerSpec
 from workers.training.optim import LrSchedule, build_optimizer
-from workers.training.penalties import penalty
+from workers.training.regularizers.l2 import L2
 
 
 def one_weight(value: float = 1.0) -> torch.nn.Parameter:
@@ -34,7 +34,7 @@ def first_adam_step(weight_decay: float, l2: float) -> float:
     """One Adam step (lr 0.1) on a weight of 1 whose data loss has no gradient."""
     weight = one_weight(1.0)
     optimizer = build_optimizer(OptimizerSpec(name="adam", lr=0.1, weight_decay=weight_decay), [weight])
-    (0.0 * weight.sum() + penalty([weight], l1=0.0, l2=l2)).backward()
+    (0.0 * weight.sum() + L2(l2).penalty([weight])).backward()
     optimizer.step()
     return weight.item()
 

@@ -2,6 +2,9 @@
 
 Each epoch, in order: set the learning rate → step through the shuffled training batches → evaluate on the
 validation split → read the epoch's metrics → early stopping → the epoch callback → decide to stop.
+Regularization is not written here: the spec's regularizers (`regularizers/`) change the model and the loss
+once, and each batch transforms inputs, adds penalty terms and acts after the backward pass and after the
+step, through the hooks listed, in their order, in `regularizers/base.py`.
 
 Speed: the data sits on the training device as tensors and is batched by index from a seeded permutation
 (no DataLoader); evaluation runs under inference mode in large batches; the hot loop never waits for the
@@ -36,13 +39,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from torch.nn.utils import clip_grads_with_norm_, get_total_norm
+from torch.nn.utils import get_total_norm
 
 from core.spec.job import JobSpec, Task, metrics_for, output_size
 from workers.training.checkpoint import (
     Checkpoint,
-    checkpoint_from_bytes,
-    checkpoint_to_bytes,
     load_optimizer_state,
     optimizer_state,
     prefixed,
@@ -50,29 +51,14 @@ from workers.training.checkpoint import (
     set_rng_state,
     to_cpu,
     unprefixed,
-    weights_from_bytes,
-    weights_to_bytes,
 )
 from workers.training.data import PreparedData
 from workers.training.early_stopping import EarlyStopping, StopDecision
 from workers.training.losses import build_loss, predict
-from workers.training.metrics import score_names, scores
-from workers.training.model import build_model, freeze, load_initial_weights
+from workers.training.metrics import score_names, scores, weight_stats
+from workers.training.model import build_model, freeze, layer_weights, load_initial_weights
 from workers.training.optim import LrSchedule, build_optimizer, set_lr
-from workers.training.penalties import apply_max_norm, layer_weights, penalty, weight_stats
-
-__all__ = [
-    "Checkpoint",
-    "EpochEnd",
-    "StopTraining",
-    "TrainResult",
-    "checkpoint_from_bytes",
-    "checkpoint_to_bytes",
-    "pick_device",
-    "train",
-    "weights_from_bytes",
-    "weights_to_bytes",
-]
+from workers.training.regularizers.base import from_spec, total_penalty
 
 EVAL_BATCH_SIZE = 8192
 TRAIN_SCORE = {"classification": "train_accuracy", "regression": "train_mae"}
@@ -153,6 +139,8 @@ def train(
             values = torch.cat([totals, validation, weight_stats(run.weights)]).tolist()
             seconds = time.perf_counter() - started
             metrics = _epoch_metrics(data.task, values, steps, rows, lr, seconds)
+            for regularizer in run.regularizers:
+                metrics.update(regularizer.epoch_metrics())
             run.epoch = epoch
             run.schedule.observe(epoch, metrics)
             decision, is_best = run.track(epoch, metrics)
@@ -208,8 +196,12 @@ class _Run:
             raise ValueError("batch normalization needs training.batch_size of at least 2")
         torch.manual_seed(spec.training.seed)  # initialization, dropout and input noise draw from it
         self.shuffle = torch.Generator().manual_seed(spec.training.seed)
+        self.regularizers = from_spec(spec)
         n_outputs = output_size(data.task, spec.loss_spec, data.n_classes)
-        self.model = build_model(spec.model, data.input_shape, n_outputs).to(device)
+        model = build_model(spec.model, data.input_shape, n_outputs)
+        for regularizer in self.regularizers:
+            model = regularizer.modify_model(model)
+        self.model = model.to(device)
         if init_weights is not None:
             reset_head = spec.init_from.reset_head if spec.init_from else True
             load_initial_weights(self.model, init_weights, reset_head=reset_head)
@@ -221,7 +213,9 @@ class _Run:
         if not self.penalized:
             raise ValueError("init_from.freeze freezes every layer: nothing is left to train")
         self.optimizer = build_optimizer(spec.optimizer, self.params)
-        self.loss_fn = build_loss(spec.loss_spec, data.n_classes, spec.regularization.label_smoothing)
+        self.loss_fn = build_loss(spec.loss_spec, data.n_classes)
+        for regularizer in self.regularizers:
+            self.loss_fn = regularizer.modify_loss(self.loss_fn, data.n_classes)
         self.schedule = LrSchedule(spec.optimizer.lr, spec.scheduler, spec.training.epochs)
         self.stopper = EarlyStopping(spec.early_stopping) if spec.early_stopping else None
         self.best = _Best()
@@ -239,29 +233,30 @@ class _Run:
     def train_epoch(
         self, x: torch.Tensor, y: torch.Tensor, poll: Callable[[], str | None]
     ) -> tuple[torch.Tensor, int, int, str | None]:
-        """One shuffled pass: device sums [data loss, penalty, score, last grad norm], steps, rows, stop reason."""
-        reg = self.spec.regularization
+        """One shuffled pass: device sums [data loss, penalty, score, last grad norm], steps, rows, stop reason.
+
+        Each batch calls the regularizers' hooks in their documented order (regularizers/base.py)."""
         self.model.train()
         batches = self._batches(len(x))
         totals = torch.zeros(3, device=self.device)
         grad_norm = torch.zeros((), device=self.device)
         for step, index in enumerate(batches, start=1):
             inputs, targets = x.index_select(0, index), y.index_select(0, index)
-            if reg.input_noise > 0:
-                inputs = inputs + reg.input_noise * torch.randn_like(inputs)
+            for regularizer in self.regularizers:
+                inputs, targets = regularizer.transform_batch(inputs, targets)
             with self.autocast():
                 outputs = self.model(inputs)
                 data_loss = self.loss_fn(outputs, targets)
-            penalty_value = penalty(self.penalized, reg.l1, reg.l2)
+            penalty_value = total_penalty(self.regularizers, self.penalized)
             self.optimizer.zero_grad(set_to_none=True)
             (data_loss + penalty_value).backward()
-            if reg.gradient_clip_norm is not None or step == len(batches):
+            if step == len(batches):
                 grad_norm = get_total_norm([p.grad for p in self.params if p.grad is not None])
-            if reg.gradient_clip_norm is not None:
-                clip_grads_with_norm_(self.params, reg.gradient_clip_norm, grad_norm)
+            for regularizer in self.regularizers:
+                regularizer.after_backward(self.params)
             self.optimizer.step()
-            if reg.max_norm is not None:
-                apply_max_norm(self.penalized, reg.max_norm)
+            for regularizer in self.regularizers:
+                regularizer.after_step(self.penalized)
             with torch.no_grad():
                 totals += torch.stack([data_loss, penalty_value, self._batch_score(outputs, targets)])
             if (reason := poll()) is not None:

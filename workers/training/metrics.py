@@ -3,6 +3,7 @@
 Classification: accuracy and macro-averaged precision, recall and F1 over the classes that occur in the
 targets or the predictions (scikit-learn's convention; a class with no predicted rows has precision 0).
 Regression: MAE, RMSE and R² = 1 - Σ(y-ŷ)²/Σ(y-ȳ)².
+Weights: Σ|w|, √Σw² and the fraction of |w| below 1e-3, over Linear/Conv weights only.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from core.spec.job import Task
 
 CLASSIFICATION_SCORES = ("accuracy", "precision", "recall", "f1")
 REGRESSION_SCORES = ("mae", "rmse", "r2")
+SPARSITY_THRESHOLD = 1e-3  # a weight with |w| below this counts as zero for `sparsity`
 
 
 def score_names(task: Task) -> tuple[str, ...]:
@@ -53,3 +55,11 @@ def regression_scores(predicted: torch.Tensor, target: torch.Tensor) -> torch.Te
     squared = error.square().sum()
     spread = (target - target.mean()).square().sum()
     return torch.stack([error.abs().mean(), (squared / target.numel()).sqrt(), 1 - squared / spread])
+
+
+@torch.no_grad()
+def weight_stats(weights: list[torch.Tensor]) -> torch.Tensor:
+    """[Σ|w|, √Σw², fraction of |w| < 1e-3] as one device tensor, so reading it costs one sync."""
+    flat = torch.cat([w.detach().flatten() for w in weights]).float()
+    magnitude = flat.abs()
+    return torch.stack([magnitude.sum(), flat.square().sum().sqrt(), (magnitude < SPARSITY_THRESHOLD).float().mean()])

@@ -12,7 +12,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from core.spec.job import Activation, BatchNormPlacement, Init, ModelSpec
@@ -30,43 +29,14 @@ WeightedLayer = nn.Linear | nn.Conv2d
 HEAD = "output."  # the output layer's prefix in the state dict
 
 
-class Dropout(nn.Module):
-    """Inverted dropout: in training, zero each value with probability p and scale the rest by 1/(1-p).
-
-    On the CPU the mask takes 16 random bits per value from 64-bit random words: about three times faster
-    than the bernoulli_ draw of nn.Dropout, which was the largest single cost of a small MLP's step. That
-    rounds p to a multiple of 1/65536 (0.2 becomes 0.199997); the scale uses the rounded rate, so the
-    expected output still equals the input. CUDA keeps PyTorch's fused kernel.
-    """
-
-    def __init__(self, p: float) -> None:
-        super().__init__()
-        self.p = p
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training:
-            return x
-        if x.is_cuda:
-            return F.dropout(x, self.p, training=True)
-        dropped = round(self.p * 65536)  # of every 65536 values of a 16-bit field, this many are dropped
-        words = torch.empty((x.numel() + 3) // 4, dtype=torch.int64).random_(-(2**63), None)  # all 64 bits
-        fields = words.view(torch.int16)[: x.numel()].view(x.shape)
-        mask = (fields >= dropped - 32768).to(x.dtype).mul_(65536 / (65536 - dropped))
-        return x * mask
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}"
-
-
 def build_model(spec: ModelSpec, input_shape: tuple[int, ...], n_outputs: int) -> nn.Sequential:
-    """input dropout → [conv blocks → flatten] → hidden blocks → output Linear, initialized per `spec.init`.
+    """[conv blocks → flatten] → hidden blocks → output Linear, initialized per `spec.init`.
 
     The model takes flat rows (n, features); a CNN unflattens them to `input_shape` (channels, height, width).
-    Batch normalization follows `spec.batch_norm` in conv blocks and hidden blocks alike.
+    Batch normalization follows `spec.batch_norm` in conv blocks and hidden blocks alike. Dropout is a
+    regularizer (`regularizers/dropout.py`): it places its layers in the built model.
     """
     blocks: OrderedDict[str, nn.Module] = OrderedDict()
-    if spec.input_dropout > 0:
-        blocks["input_dropout"] = Dropout(spec.input_dropout)
     width = math.prod(input_shape)
     if spec.type == "cnn":
         channels, height, breadth = input_shape
@@ -78,8 +48,8 @@ def build_model(spec: ModelSpec, input_shape: tuple[int, ...], n_outputs: int) -
                 height, breadth = height // conv.pool, breadth // conv.pool
         blocks["flatten"] = nn.Flatten()
         width = channels * height * breadth
-    for i, (units, rate) in enumerate(zip(spec.hidden_layers, spec.dropout_rates, strict=True)):
-        blocks[f"hidden{i}"] = _hidden_block(width, units, rate, spec)
+    for i, units in enumerate(spec.hidden_layers):
+        blocks[f"hidden{i}"] = _hidden_block(width, units, spec)
         width = units
     blocks["output"] = nn.Linear(width, n_outputs)
     model = nn.Sequential(blocks)
@@ -88,11 +58,9 @@ def build_model(spec: ModelSpec, input_shape: tuple[int, ...], n_outputs: int) -
     return model
 
 
-def _hidden_block(width: int, units: int, dropout: float, spec: ModelSpec) -> nn.Sequential:
+def _hidden_block(width: int, units: int, spec: ModelSpec) -> nn.Sequential:
     layers: OrderedDict[str, nn.Module] = OrderedDict(linear=nn.Linear(width, units))
     _add_activation(layers, spec.activation, spec.batch_norm_placement, lambda: nn.BatchNorm1d(units))
-    if dropout > 0:
-        layers["dropout"] = Dropout(dropout)
     return nn.Sequential(layers)
 
 
@@ -120,6 +88,13 @@ def _add_activation(
 def trainable_layers(model: nn.Module) -> list[WeightedLayer]:
     """The Linear/Conv layers in order; the output layer is last."""
     return [m for m in model.modules() if isinstance(m, nn.Linear | nn.Conv2d)]
+
+
+def layer_weights(model: nn.Module, *, trainable_only: bool = False) -> list[torch.Tensor]:
+    """The weight tensors of the Linear/Conv layers (what penalties, constraints and weight metrics see),
+    optionally without frozen ones."""
+    weights = [layer.weight for layer in trainable_layers(model)]
+    return [w for w in weights if w.requires_grad] if trainable_only else weights
 
 
 def init_layer(layer: WeightedLayer, init: Init) -> None:
