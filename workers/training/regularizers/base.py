@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Self
 
@@ -43,13 +44,13 @@ HOOKS = (
 )
 
 
-class Regularizer:
+class Regularizer(ABC):
     """No-op hooks; a subclass overrides those it needs (the order is in the module docstring)."""
 
     @classmethod
+    @abstractmethod
     def for_spec(cls, spec: JobSpec) -> Self | None:
         """This regularizer, configured from `spec`, or None when the spec does not switch it on."""
-        raise NotImplementedError
 
     def modify_model(self, model: nn.Sequential) -> nn.Sequential:
         return model
