@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Response
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from core.settings import Settings
@@ -29,6 +30,7 @@ IdempotencyKeyDep = Annotated[
 
 
 R = TypeVar("R", bound=Created)
+A = TypeVar("A")
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,19 @@ class IdempotentCreate:
         if replayed:
             self.response.headers["Idempotent-Replayed"] = "true"
         return resource
+
+    async def answer(
+        self,
+        route: str,
+        body: tuple[Any, ...],
+        create: Callable[[], R],
+        load: Callable[[str], R],
+        read: Callable[[R], A],
+    ) -> A:
+        """As calling it, and the answer `read(resource)` made there too, all in the thread pool. A submission's
+        commit, which releases the owner's lock (`tenants.limits.hold`), comes after the answer is made; in a
+        sync route that would need a second pool thread while submissions waiting on the lock hold the pool."""
+        return await run_in_threadpool(lambda: read(self(route, body, create, load)))
 
 
 async def get_idempotent_create(

@@ -7,7 +7,6 @@ from importlib.resources import files
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Header, Path, Query, Request, Response, status
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from core.spec.job import JobSpec
@@ -58,20 +57,13 @@ async def create_job(
     create_once: IdempotentCreateDep,
 ) -> JobRead:
     """Submit a training job. It is queued at once and trained by the next free worker."""
-
-    def create() -> JobRead:
-        job = create_once(
-            "jobs",
-            (spec.model_dump(mode="json"),),
-            create=lambda: service.create(session, queue, spec, settings, principal),
-            load=lambda job_id: service.get(session, job_id, principal),
-        )
-        return JobRead.model_validate(job)
-
-    # Async, with the work in the thread pool: the commit that releases the owner's lock (tenants.limits.hold)
-    # comes after the answer is serialized, which for a sync route needs a pool thread, while submissions
-    # waiting on that lock hold the pool's threads.
-    return await run_in_threadpool(create)
+    return await create_once.answer(
+        "jobs",
+        (spec.model_dump(mode="json"),),
+        create=lambda: service.create(session, queue, spec, settings, principal),
+        load=lambda job_id: service.get(session, job_id, principal),
+        read=JobRead.model_validate,
+    )
 
 
 @router.get("", operation_id="list_jobs", response_model=JobList, responses=NOT_MODIFIED)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Path, Query, status
-from fastapi.concurrency import run_in_threadpool
 
 from core.spec.sweep import SweepCreate
 from service.deps import QueueDep, SessionDep, SettingsDep
@@ -60,18 +59,13 @@ async def create_sweep(
     create_once: IdempotentCreateDep,
 ) -> SweepRead:
     """Start a hyperparameter search. Its first trials are queued at once; each trial is a job."""
-
-    def create() -> SweepRead:
-        sweep = create_once(
-            "sweeps",
-            (body.model_dump(mode="json"),),
-            create=lambda: service.create(session, queue, body, settings, principal),
-            load=lambda sweep_id: service.get(session, sweep_id, principal),
-        )
-        return service.read(session, sweep.id, principal)
-
-    # Async, with the work in the thread pool, for the reason create_job gives (the owner's lock).
-    return await run_in_threadpool(create)
+    return await create_once.answer(
+        "sweeps",
+        (body.model_dump(mode="json"),),
+        create=lambda: service.create(session, queue, body, settings, principal),
+        load=lambda sweep_id: service.get(session, sweep_id, principal),
+        read=lambda sweep: service.read(session, sweep.id, principal),
+    )
 
 
 @router.get("", operation_id="list_sweeps")
