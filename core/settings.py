@@ -67,10 +67,10 @@ class Settings(BaseSettings):
     )
     portable_numerics: bool = Field(
         True,
-        description="Train on the CPU with kernels whose results do not depend on the processor (AVX2 code "
-        "paths), so the same spec and seed give the same metrics on any x86-64 machine with AVX2 and the same "
-        "number of threads, at a cost of a few per cent. `false`: the fastest kernels the processor has "
-        "(AVX-512, AMX). No effect on CUDA.",
+        description="Train on the CPU with the AVX2 code paths of torch, MKL and oneDNN on every processor that "
+        "has them, at a cost of a few per cent: the same spec, seed and threads give the same metrics bit for bit "
+        "on like processors, and within the last bits of float32 on other AVX2 ones. `false`: the fastest "
+        "kernels the processor has (AVX-512, AMX). No effect on CUDA.",
     )
     prometheus_multiproc_dir: Path | None = Field(
         None,

@@ -7,12 +7,12 @@ import os
 
 from core.settings import Settings
 
-# CPU kernels whose results do not depend on the processor: ATen's, MKL's (conditional numerical
-# reproducibility) and oneDNN's AVX2 code paths, even where the processor has AVX-512 or AMX. The same spec
-# and seed then give the same metrics on any x86-64 machine with AVX2 (every server processor of the last
-# ten years) and the same torch threads, not only on one like the machine that ran it first. They cost a few per cent
-# against the fastest kernels; the SSE-only paths every x86-64 has would cost 40 % (BENCHMARKS.md).
-# CUDA is unaffected.
+# The same CPU kernels on every processor with AVX2 (every server processor of the last ten years): ATen's,
+# MKL's (conditional numerical reproducibility) and oneDNN's AVX2 code paths, even where the processor has
+# AVX-512 or AMX. The same spec, seed and torch threads then give the same metrics bit for bit on like
+# processors; on other ones a few sums still round differently in the last bit (about 1e-7 relative,
+# tests/training/test_golden.py), which a long or noisy run can amplify. They cost a few per cent against the
+# fastest kernels; the SSE-only paths every x86-64 has would cost 40 % (BENCHMARKS.md). CUDA is unaffected.
 PORTABLE_NUMERICS = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2", "DNNL_MAX_CPU_ISA": "AVX2"}
 
 
