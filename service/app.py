@@ -18,6 +18,7 @@ from core.settings import Settings
 from service import apidocs, observability
 from service.browsers import BrowserGuard
 from service.caching import BodyCache, ReadsInFlight
+from service.charts.router import router as charts_router
 from service.datasets.router import router as datasets_router
 from service.errors import AUTH_ERRORS, REQUEST_LIMITS, install_error_handlers
 from service.events.slots import StreamSlots
@@ -100,7 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(RateLimit, settings=settings)  # outside the body limit: a refused request sends no body
     app.add_middleware(BrowserGuard, settings=settings)
-    for router in (jobs_router, sweeps_router, datasets_router, keys_router):
+    for router in (jobs_router, sweeps_router, datasets_router, keys_router, charts_router):
         app.include_router(router, dependencies=[Depends(authenticate)], responses={**AUTH_ERRORS, **REQUEST_LIMITS})
     app.include_router(health_router)
     observability.install(app)

@@ -112,6 +112,10 @@ class Client:
     def metrics_csv(self, job_id: str) -> str:
         return self._request("GET", f"/v1/jobs/{job_id}/metrics", params={"format": "csv"}).text
 
+    def chart(self, job_id: str, name: str, format: str = "json") -> bytes:
+        """Chart `name` of the job: its Vega-Lite JSON, or `svg` or `png` drawn by the server."""
+        return self._request("GET", f"/v1/jobs/{job_id}/charts/{name}", params={"format": format}).content
+
     def cancel(self, job_id: str) -> JobRead:
         return JobRead.model_validate(self._request("POST", f"/v1/jobs/{job_id}/cancel").json())
 

@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Column, Table
 from rich.text import Text
 
+from service.charts.specs import JOB_CHARTS
 from service.jobs.schemas import JobRead
 from steadyfit.client import ApiError, Client, ClientSettings
 
@@ -194,6 +195,21 @@ def download(args: argparse.Namespace) -> None:
             console.print(str(api.download(found, artifact.name, directory)))
 
 
+def chart(args: argparse.Namespace) -> None:
+    """Write one of a job's charts: Vega-Lite JSON on standard output, or an image with --png or --svg."""
+    matching = [name for name in JOB_CHARTS if name.startswith(args.name)]
+    if len(matching) != 1:
+        raise CommandError(f"no chart `{args.name}`; the charts are: {', '.join(JOB_CHARTS)}")
+    out, format = (args.png, "png") if args.png else (args.svg, "svg") if args.svg else (None, "json")
+    with client(args) as api:
+        body = api.chart(job_id(api, args.job_id), matching[0], format)
+    if out is None:
+        sys.stdout.write(body.decode() + "\n")
+    else:
+        Path(out).write_bytes(body)
+        console.print(f"{matching[0]} → {out}")
+
+
 JOB_ID_HELP = f"The job's id, or its first {SHORT_ID} characters or more."
 
 
@@ -216,6 +232,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     sub.add_argument("job_id", help=JOB_ID_HELP)
     sub.add_argument("--csv", action="store_true", help="CSV on standard output.")
     add("cancel", cancel, "Cancel a job.").add_argument("job_id", help=JOB_ID_HELP)
+    sub = add("chart", chart, "Write a job's chart: Vega-Lite JSON, or a PNG or SVG image.")
+    sub.add_argument("job_id", help=JOB_ID_HELP)
+    sub.add_argument("name", help=f"The chart, or the start of its name: {', '.join(JOB_CHARTS)}.")
+    image = sub.add_mutually_exclusive_group()
+    image.add_argument("--png", metavar="FILE", help="Write the chart as a PNG image to FILE.")
+    image.add_argument("--svg", metavar="FILE", help="Write the chart as an SVG image to FILE.")
     sub = add("download", download, "Download a job's artifacts.")
     sub.add_argument("job_id", help=JOB_ID_HELP)
     sub.add_argument("--out", default=".", help="Directory to write to (default: here).")

@@ -147,3 +147,17 @@ def test_ctrl_c_while_following_stops_quietly_and_the_job_trains_on(api_server: 
     assert follow.returncode == 130
     assert "Traceback" not in stderr and "interrupted" in stderr
     assert api_server.get("/v1/jobs").json()["items"][0]["status"] == "queued"  # no worker here; not cancelled
+
+
+def test_chart_writes_a_png_and_names_the_charts_for_a_wrong_name(api_server: httpx.Client, tmp_path: Path) -> None:
+    job_id = api_server.post("/v1/jobs", json=tiny_spec()).json()["id"]
+    out = tmp_path / "learning.png"
+
+    drawn = steadyfit(["chart", job_id[:8], "learning", "--png", str(out)], **against(api_server))
+    assert drawn.returncode == 0, drawn.stderr
+    assert out.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    spec = json.loads(steadyfit(["chart", job_id, "reg"], **against(api_server)).stdout)
+    assert spec["title"].endswith("regularization")
+
+    wrong = steadyfit(["chart", job_id, "curves"], **against(api_server))
+    assert_one_line_error(wrong, "no chart `curves`", "learning_curves, regularization")

@@ -62,7 +62,7 @@ def follow_metrics(http: httpx.Client, job_id: str, stall: float = 120) -> tuple
     return epochs, statuses
 
 
-def assert_trained_the_example(http: httpx.Client) -> None:
+def assert_trained_the_example(http: httpx.Client) -> str:
     response = http.post("/v1/jobs", json=DIGITS_SPEC)
     assert response.status_code == 202
     job_id = response.json()["id"]
@@ -84,10 +84,17 @@ def assert_trained_the_example(http: httpx.Client) -> None:
     assert job["started_at"] <= job["finished_at"]
     assert job["attempts"] == 1
     assert readme_mismatches(job, epochs) == []  # seed 42: the README shows this very run
+    return job_id
 
 
 def test_the_example_job_trains_on_postgres_and_redis(api_server: httpx.Client, worker: Process) -> None:
-    assert_trained_the_example(api_server)
+    job_id = assert_trained_the_example(api_server)
+    chart = api_server.get(f"/v1/jobs/{job_id}/charts/learning_curves").json()
+    loss, marks = chart["layer"]
+    assert len(loss["data"]["values"]) == 2 * api_server.get(f"/v1/jobs/{job_id}").json()["epochs_completed"]
+    assert marks["data"]["values"][0]["mark"] == "best"
+    png = api_server.get(f"/v1/jobs/{job_id}/charts/learning_curves", params={"format": "png"})
+    assert png.headers["content-type"] == "image/png" and png.content.startswith(b"\x89PNG")
 
 
 def test_a_running_job_is_cancelled_and_keeps_its_epochs(api_server: httpx.Client, worker: Process) -> None:

@@ -1,0 +1,40 @@
+"""The charts a job and a sweep have, built from what the database holds. Each is a Vega-Lite spec with its data
+inline (`specs.py`); the router renders it to SVG or PNG when asked (`render.py`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from core.errors import NotFound
+from core.jobs import repository as jobs
+from core.tenants.principal import Principal
+from service.charts import specs
+from service.charts.specs import JOB_CHARTS, SWEEP_CHARTS
+from service.jobs import service as job_service
+from service.sweeps import service as sweep_service
+
+
+def job_chart(session: Session, job_id: str, name: str, principal: Principal) -> specs.Chart:
+    """Chart `name` of the job, as of now (a running job's chart shows the epochs so far)."""
+    job = job_service.get(session, job_id, principal)
+    build = JOB_CHARTS.get(name)
+    if build is None:
+        raise NotFound(_unknown(name, JOB_CHARTS))
+    epochs = jobs.epochs_after(session, job_id, 0, None)
+    return build(f"{job.name or job.id} · {name.replace('_', ' ')}", job, epochs)
+
+
+def sweep_chart(session: Session, sweep_id: str, name: str, principal: Principal) -> specs.Chart:
+    sweep = sweep_service.get(session, sweep_id, principal)
+    if name not in SWEEP_CHARTS:
+        raise NotFound(_unknown(name, SWEEP_CHARTS))
+    trials = sweep_service.trials(session, sweep_id, principal, sort="number")
+    rows = [{"number": t.number, "params": t.params, "objective": t.objective} for t in trials.items]
+    title = f"{sweep.name or sweep.id} · parallel coordinates"
+    return specs.parallel_coordinates(title, rows, trials.objective.metric)
+
+
+def _unknown(name: str, valid: Any) -> str:
+    return f"no chart `{name}`; the charts are: {', '.join(sorted(valid))}"

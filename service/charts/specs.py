@@ -1,0 +1,185 @@
+"""Vega-Lite specs of a job's and a sweep's charts, with their data inline: any Vega-Lite renderer (Jupyter,
+Observable, VS Code, Grafana's Vega panel, vega-embed) draws them as they are, and `render.py` turns them
+into SVG or PNG on the server. Pure functions of what the database holds: no I/O here."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"
+WIDTH, HEIGHT = 560, 300
+EPOCH_AXIS = {"format": "d", "tickMinStep": 1}
+NOTHING_YET: Chart = {
+    "data": {"values": [{"text": "nothing to draw yet"}]},
+    "mark": {"type": "text", "fontSize": 14, "color": "gray"},
+    "encoding": {"text": {"field": "text", "type": "nominal"}},
+}
+
+Chart = dict[str, Any]
+Epoch = dict[str, Any]
+
+# The metrics each panel of the regularization chart shows, with the axis title.
+REGULARIZATION_METRICS = {
+    "weight_l1": "Σ|w|",
+    "weight_l2": "√Σw²",
+    "sparsity": "fraction of |w| < 1e-3",
+    "penalty": "penalty added to the loss",
+}
+
+
+def learning_curves(title: str, epochs: Sequence[Epoch], best_epoch: int | None, stop_reason: str | None) -> Chart:
+    """Training and validation loss per epoch, a rule at the best epoch and one at the last epoch (the stop)."""
+    rows = [
+        {"epoch": epoch["epoch"], "split": split, "loss": epoch.get(f"{split}_loss")}
+        for epoch in epochs
+        for split in ("train", "val")
+        if _finite(epoch.get(f"{split}_loss"))
+    ]
+    marks = []
+    if best_epoch is not None:
+        marks.append({"epoch": best_epoch, "mark": "best"})
+    if epochs and stop_reason is not None:
+        marks.append({"epoch": epochs[-1]["epoch"], "mark": f"stop ({stop_reason})"})
+    loss = {
+        "data": {"values": rows},
+        "mark": {"type": "line", "point": len(epochs) <= 60},
+        "encoding": {
+            "x": {"field": "epoch", "type": "quantitative", "title": "epoch", "axis": EPOCH_AXIS},
+            "y": {"field": "loss", "type": "quantitative", "title": "loss", "scale": {"zero": False}},
+            "color": {"field": "split", "type": "nominal", "title": None},
+            "tooltip": [{"field": "epoch"}, {"field": "split"}, {"field": "loss", "format": ".4f"}],
+        },
+    }
+    return _chart(title, {"layer": [loss, *_epoch_rules(marks)]}, rows)
+
+
+def regularization(title: str, epochs: Sequence[Epoch]) -> Chart:
+    """What the regularizers act on, per epoch: the weights' L1 and L2 norms, their sparsity and the penalty."""
+    rows = [
+        {"epoch": epoch["epoch"], "metric": label, "value": epoch[key]}
+        for epoch in epochs
+        for key, label in REGULARIZATION_METRICS.items()
+        if _finite(epoch.get(key))
+    ]
+    return _chart(
+        title,
+        {
+            "data": {"values": rows},
+            "facet": {
+                "row": {
+                    "field": "metric",
+                    "type": "nominal",
+                    "title": None,
+                    "sort": list(REGULARIZATION_METRICS.values()),
+                }
+            },
+            "spec": {
+                "width": WIDTH,
+                "height": HEIGHT // 3,
+                "mark": {"type": "line", "point": len(epochs) <= 60},
+                "encoding": {
+                    "x": {"field": "epoch", "type": "quantitative", "axis": EPOCH_AXIS},
+                    "y": {"field": "value", "type": "quantitative", "title": None, "scale": {"zero": False}},
+                    "tooltip": [{"field": "epoch"}, {"field": "metric"}, {"field": "value", "format": ".4g"}],
+                },
+            },
+            "resolve": {"scale": {"y": "independent"}},
+        },
+        rows,
+        sized=False,
+    )
+
+
+def parallel_coordinates(title: str, trials: Sequence[dict[str, Any]], metric: str) -> Chart:
+    """One line per finished trial across an axis per searched parameter and one for the objective, coloured by
+    the objective. A numeric axis runs from its lowest to its highest value (log10 where the values are all
+    positive and span more than two decades); a categorical one spaces its choices evenly, in sorted order. So
+    parameters of different scales share one chart; the tooltip gives each value as it was."""
+    finished = [trial for trial in trials if _finite(trial["objective"])]
+    axes = [*sorted({name for trial in finished for name in trial["params"]}), metric]
+    positions = {axis: _positions([_value(trial, axis, metric) for trial in finished]) for axis in axes}
+    rows = [
+        {
+            "trial": trial["number"],
+            "axis": axis,
+            "value": str(value) if isinstance(value, str | bool) else value,
+            "position": positions[axis](value),
+            "objective": trial["objective"],
+        }
+        for trial in finished
+        for axis in axes
+        if (value := _value(trial, axis, metric)) is not None
+    ]
+    return _chart(
+        title,
+        {
+            "data": {"values": rows},
+            "mark": {"type": "line", "opacity": 0.7, "point": True},
+            "encoding": {
+                "x": {"field": "axis", "type": "nominal", "sort": axes, "title": None, "axis": {"labelAngle": 0}},
+                "y": {"field": "position", "type": "quantitative", "axis": None, "scale": {"domain": [0, 1]}},
+                "detail": {"field": "trial", "type": "nominal"},
+                "color": {"field": "objective", "type": "quantitative", "title": metric},
+                "tooltip": [{"field": "trial"}, {"field": "axis"}, {"field": "value"}],
+            },
+        },
+        rows,
+    )
+
+
+# A job's charts by name: each builds from the chart's title, the job and its epochs.
+JOB_CHARTS: dict[str, Callable[[str, Any, Sequence[Epoch]], Chart]] = {
+    "learning_curves": lambda title, job, epochs: learning_curves(title, epochs, job.best_epoch, job.stop_reason),
+    "regularization": lambda title, _job, epochs: regularization(title, epochs),
+}
+SWEEP_CHARTS = ("parallel_coordinates",)
+
+
+def _chart(title: str, body: Chart, rows: list[dict[str, Any]], *, sized: bool = True) -> Chart:
+    """The chart, or while there is nothing to draw yet (a queued job, a sweep without a finished trial) one that
+    says so: Vega cannot size axes over no data."""
+    if not rows:
+        return {"$schema": SCHEMA, "title": title, "width": WIDTH, "height": HEIGHT, **NOTHING_YET}
+    size = {"width": WIDTH, "height": HEIGHT} if sized else {}
+    return {"$schema": SCHEMA, "title": title, **size, **body}
+
+
+def _epoch_rules(marks: list[dict[str, Any]]) -> list[Chart]:
+    if not marks:
+        return []
+    rule = {
+        "mark": {"type": "rule", "strokeDash": [4, 4]},
+        "encoding": {"x": {"field": "epoch", "type": "quantitative"}},
+    }
+    label = {
+        "mark": {"type": "text", "align": "left", "dx": 4, "dy": -6, "baseline": "top"},
+        "encoding": {
+            "x": {"field": "epoch", "type": "quantitative"},
+            "y": {"value": 0},
+            "text": {"field": "mark", "type": "nominal"},
+        },
+    }
+    return [{"data": {"values": marks}, "layer": [rule, label]}]
+
+
+def _value(trial: dict[str, Any], axis: str, metric: str) -> Any:
+    return trial["objective"] if axis == metric else trial["params"].get(axis)
+
+
+def _positions(values: list[Any]) -> Callable[[Any], float]:
+    """Where each of an axis's values stands, from 0 to 1."""
+    numbers = [value for value in values if _finite(value)]
+    if len(numbers) < len([value for value in values if value is not None]):
+        choices = sorted({str(value) for value in values if value is not None})
+        return lambda value: choices.index(str(value)) / max(len(choices) - 1, 1)
+    low, high = (min(numbers), max(numbers)) if numbers else (0.0, 1.0)
+    if low > 0 and high / low > 100:
+        low, high = math.log10(low), math.log10(high)
+        return lambda value: (math.log10(value) - low) / (high - low)
+    return lambda value: 0.5 if high == low else (value - low) / (high - low)
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

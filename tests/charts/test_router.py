@@ -1,0 +1,66 @@
+"""The chart routes through HTTP, on PostgreSQL: a job's epochs as the worker writes them, drawn as Vega-Lite,
+SVG and PNG; the owner check; the names listed in a 404."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from core.db.engine import Database
+from core.jobs import repository
+from tests.fixtures import bearer, create_key, sweep_body, tiny_spec
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def job_with_epochs(client: TestClient, database_url: str) -> str:
+    """A job a worker has trained two epochs of, as the worker writes them."""
+    job_id: str = client.post("/v1/jobs", json=tiny_spec()).json()["id"]
+    with Database(database_url).session() as session:
+        assert repository.claim(session, job_id, "w1", lease_seconds=60, max_attempts=3) is not None
+        for epoch, (train, val) in enumerate([(1.1, 1.0), (0.8, 0.9)], start=1):
+            metrics = {"train_loss": train, "val_loss": val, "weight_l1": 5.0 - epoch, "weight_l2": 1.0}
+            assert repository.record_epoch(session, job_id, "w1", epoch, metrics, 2, metrics)
+        session.commit()
+    return job_id
+
+
+def test_a_jobs_learning_curves_come_as_vega_lite_svg_and_png(client: TestClient, database_url: str) -> None:
+    job_id = job_with_epochs(client, database_url)
+
+    spec = client.get(f"/v1/jobs/{job_id}/charts/learning_curves")
+    assert spec.status_code == 200
+    assert spec.headers["content-type"] == "application/vnd.vegalite+json"
+    loss = spec.json()["layer"][0]["data"]["values"]
+    assert [(r["epoch"], r["split"], r["loss"]) for r in loss] == [
+        (1, "train", 1.1),
+        (1, "val", 1.0),
+        (2, "train", 0.8),
+        (2, "val", 0.9),
+    ]
+    svg = client.get(f"/v1/jobs/{job_id}/charts/learning_curves", params={"format": "svg"})
+    assert svg.headers["content-type"] == "image/svg+xml" and svg.text.startswith("<svg")
+    png = client.get(f"/v1/jobs/{job_id}/charts/regularization", params={"format": "png"})
+    assert png.headers["content-type"] == "image/png" and png.content.startswith(PNG_SIGNATURE)
+
+    again = client.get(f"/v1/jobs/{job_id}/charts/learning_curves", headers={"If-None-Match": spec.headers["etag"]})
+    assert again.status_code == 304
+    assert svg.headers["etag"] != spec.headers["etag"]  # one ETag per format
+
+
+def test_an_unknown_chart_is_a_404_that_lists_the_charts(client: TestClient) -> None:
+    job_id = client.post("/v1/jobs", json=tiny_spec()).json()["id"]
+    response = client.get(f"/v1/jobs/{job_id}/charts/learning")
+    assert response.status_code == 404
+    assert "learning_curves" in response.json()["detail"] and "regularization" in response.json()["detail"]
+    sweep_id = client.post("/v1/sweeps", json=sweep_body()).json()["id"]
+    response = client.get(f"/v1/sweeps/{sweep_id}/charts/path")
+    assert response.status_code == 404 and "parallel_coordinates" in response.json()["detail"]
+
+
+def test_another_owners_charts_are_a_404(client: TestClient, database_url: str) -> None:
+    job_id = client.post("/v1/jobs", json=tiny_spec()).json()["id"]
+    sweep_id = client.post("/v1/sweeps", json=sweep_body()).json()["id"]
+    bob = bearer(create_key(database_url, "bob"))
+    assert client.get(f"/v1/jobs/{job_id}/charts/learning_curves", headers=bob).status_code == 404
+    assert client.get(f"/v1/sweeps/{sweep_id}/charts/parallel_coordinates", headers=bob).status_code == 404
+    assert client.get(f"/v1/sweeps/{sweep_id}/charts/parallel_coordinates").status_code == 200

@@ -1,0 +1,122 @@
+"""The chart specs: each validates against the Vega-Lite schema, and their data is what the formulas say."""
+
+from __future__ import annotations
+
+import json
+from importlib.resources import files
+from typing import Any
+
+import jsonschema
+import pytest
+
+from service.charts import specs
+from service.charts.render import render
+
+EPOCHS = [
+    {
+        "epoch": 1,
+        "train_loss": 1.0,
+        "val_loss": 1.2,
+        "weight_l1": 30.0,
+        "weight_l2": 3.0,
+        "sparsity": 0.0,
+        "penalty": 0.1,
+    },
+    {
+        "epoch": 2,
+        "train_loss": 0.5,
+        "val_loss": 0.9,
+        "weight_l1": 20.0,
+        "weight_l2": 2.0,
+        "sparsity": 0.2,
+        "penalty": 0.05,
+    },
+    {
+        "epoch": 3,
+        "train_loss": 0.4,
+        "val_loss": float("nan"),
+        "weight_l1": 10.0,
+        "weight_l2": 1.5,
+        "sparsity": 0.5,
+        "penalty": 0.02,
+    },
+]
+TRIALS = [
+    {
+        "number": 0,
+        "params": {"regularization.l2": 1e-4, "optimizer.name": "adam", "model.dropout": 0.1},
+        "objective": 0.3,
+    },
+    {
+        "number": 1,
+        "params": {"regularization.l2": 1e-2, "optimizer.name": "sgd", "model.dropout": 0.3},
+        "objective": 0.2,
+    },
+    {
+        "number": 2,
+        "params": {"regularization.l2": 1.0, "optimizer.name": "adam", "model.dropout": 0.5},
+        "objective": 0.4,
+    },
+    {
+        "number": 3,
+        "params": {"regularization.l2": 1e-3, "optimizer.name": "sgd", "model.dropout": 0.2},
+        "objective": None,
+    },
+]
+CHARTS = {
+    "learning_curves": specs.learning_curves("job · learning curves", EPOCHS, 2, "early_stopping"),
+    "learning_curves_empty": specs.learning_curves("queued", [], None, None),
+    "regularization": specs.regularization("job · regularization", EPOCHS),
+    "regularization_empty": specs.regularization("queued", []),
+    "parallel_coordinates": specs.parallel_coordinates("sweep", TRIALS, "val_loss"),
+    "parallel_coordinates_empty": specs.parallel_coordinates("sweep", TRIALS[3:], "val_loss"),
+}
+
+
+@pytest.fixture(scope="module")
+def vega_lite_schema() -> dict[str, Any]:
+    """The Vega-Lite 6 JSON schema, as altair ships it."""
+    schema: dict[str, Any] = json.loads((files("altair.vegalite.v6.schema") / "vega-lite-schema.json").read_text())
+    return schema
+
+
+@pytest.mark.parametrize("name", CHARTS)
+def test_each_chart_validates_against_the_vega_lite_schema(name: str, vega_lite_schema: dict[str, Any]) -> None:
+    chart = json.loads(json.dumps(CHARTS[name], allow_nan=False))  # what the API sends: plain JSON
+    jsonschema.Draft7Validator(vega_lite_schema).validate(chart)
+
+
+@pytest.mark.parametrize("name", [name for name in CHARTS if name.endswith("_empty")])
+def test_a_chart_with_nothing_to_draw_yet_says_so_and_renders(name: str) -> None:
+    assert CHARTS[name]["data"]["values"] == [{"text": "nothing to draw yet"}]
+    assert render(CHARTS[name], "png").startswith(b"\x89PNG")
+
+
+def test_a_chart_that_breaks_the_schema_is_caught(vega_lite_schema: dict[str, Any]) -> None:
+    broken = {**CHARTS["learning_curves"], "mark": "lines"}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft7Validator(vega_lite_schema).validate(broken)
+
+
+def test_learning_curves_leave_out_non_finite_losses_and_mark_best_and_stop() -> None:
+    loss, rules = CHARTS["learning_curves"]["layer"]
+    assert [(row["epoch"], row["split"], row["loss"]) for row in loss["data"]["values"]] == [
+        (1, "train", 1.0),
+        (1, "val", 1.2),
+        (2, "train", 0.5),
+        (2, "val", 0.9),
+        (3, "train", 0.4),
+    ]
+    assert rules["data"]["values"] == [{"epoch": 2, "mark": "best"}, {"epoch": 3, "mark": "stop (early_stopping)"}]
+
+
+def test_parallel_coordinates_place_log_linear_and_categorical_axes_from_0_to_1() -> None:
+    rows = CHARTS["parallel_coordinates"]["data"]["values"]
+    position = {(row["trial"], row["axis"]): row["position"] for row in rows}
+    # l2 spans 1e-4 .. 1 (four decades): log10 positions (-4, -2, 0) → (0, 0.5, 1)
+    assert [position[(t, "regularization.l2")] for t in (0, 1, 2)] == [0.0, 0.5, 1.0]
+    # dropout 0.1 .. 0.5, linear: 0.3 is halfway
+    assert [position[(t, "model.dropout")] for t in (0, 1, 2)] == pytest.approx([0.0, 0.5, 1.0])
+    assert [position[(t, "optimizer.name")] for t in (0, 1, 2)] == [0.0, 1.0, 0.0]  # adam, sgd
+    assert [position[(t, "val_loss")] for t in (0, 1, 2)] == pytest.approx([0.5, 0.0, 1.0])
+    assert 3 not in {row["trial"] for row in rows}  # no objective yet: not drawn
