@@ -39,16 +39,16 @@ def learning_curves(title: str, epochs: Sequence[Epoch], best_epoch: int | None,
     ]
     marks = []
     if best_epoch is not None:
-        marks.append({"epoch": best_epoch, "mark": "best"})
+        marks.append({"epoch": best_epoch, "mark": "best", "y": 4})
     if epochs and stop_reason is not None:
-        marks.append({"epoch": epochs[-1]["epoch"], "mark": f"stop ({stop_reason})"})
+        marks.append({"epoch": epochs[-1]["epoch"], "mark": f"stop ({stop_reason})", "y": 20})
     loss = {
         "data": {"values": rows},
         "mark": {"type": "line", "point": len(epochs) <= 60},
         "encoding": {
             "x": {"field": "epoch", "type": "quantitative", "title": "epoch", "axis": EPOCH_AXIS},
             "y": {"field": "loss", "type": "quantitative", "title": "loss", "scale": {"zero": False}},
-            "color": {"field": "split", "type": "nominal", "title": None},
+            "color": {"field": "split", "type": "nominal", "title": None, "legend": {"orient": "bottom"}},
             "tooltip": [{"field": "epoch"}, {"field": "split"}, {"field": "loss", "format": ".4f"}],
         },
     }
@@ -154,10 +154,10 @@ def _epoch_rules(marks: list[dict[str, Any]]) -> list[Chart]:
         "encoding": {"x": {"field": "epoch", "type": "quantitative"}},
     }
     label = {
-        "mark": {"type": "text", "align": "left", "dx": 4, "dy": -6, "baseline": "top"},
+        "mark": {"type": "text", "align": "right", "dx": -4, "baseline": "top"},
         "encoding": {
             "x": {"field": "epoch", "type": "quantitative"},
-            "y": {"value": 0},
+            "y": {"field": "y", "type": "quantitative", "scale": None},  # pixels from the top: labels apart
             "text": {"field": "mark", "type": "nominal"},
         },
     }

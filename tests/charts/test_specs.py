@@ -107,7 +107,10 @@ def test_learning_curves_leave_out_non_finite_losses_and_mark_best_and_stop() ->
         (2, "val", 0.9),
         (3, "train", 0.4),
     ]
-    assert rules["data"]["values"] == [{"epoch": 2, "mark": "best"}, {"epoch": 3, "mark": "stop (early_stopping)"}]
+    assert [(row["epoch"], row["mark"]) for row in rules["data"]["values"]] == [
+        (2, "best"),
+        (3, "stop (early_stopping)"),
+    ]
 
 
 def test_parallel_coordinates_place_log_linear_and_categorical_axes_from_0_to_1() -> None:
