@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 # The README's digits job (its name aside: the sweep names each trial), with dropout as the parameter.
+MINUS = "\N{MINUS SIGN}"  # as the README prints negative gaps
 BASE: dict[str, Any] = json.loads(Path(__file__).with_name("digits.json").read_text())
 del BASE["name"]
 SWEEP: dict[str, Any] = {
@@ -48,15 +49,16 @@ def main() -> None:
     trials = call(f"{api}/v1/sweeps/{sweep['id']}/trials")["items"]
 
     print(f"sweep {sweep['id']}: {sweep['status']}, best dropout {sweep['best_trial']['params']['model.dropout']}")
-    print("| dropout | epochs (best) | val_loss | train acc | val acc | gap | test acc |")
+    print(f"| dropout | epochs (best) | val_loss | train acc | val acc | train {MINUS} val | test acc |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for trial in sorted(trials, key=lambda t: t["params"]["model.dropout"]):
         best = call(f"{api}/v1/jobs/{trial['job_id']}")["best_metrics"]
         train, val, test = best["train_accuracy"], best["val_accuracy"], trial["test_metrics"]["accuracy"]
-        print(
+        row = (
             f"| {trial['params']['model.dropout']} | {trial['epochs_completed']} ({trial['best_epoch']}) "
-            f"| {trial['objective']:.4f} | {train:.3f} | {val:.3f} | {train - val:+.3f} | {test:.3f} |"
+            f"| {trial['objective']:.3f} | {train:.3f} | {val:.3f} | {train - val:+.3f} | {test:.3f} |"
         )
+        print(row.replace("-", MINUS))
 
 
 if __name__ == "__main__":
