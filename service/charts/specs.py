@@ -112,21 +112,31 @@ def parallel_coordinates(title: str, trials: Sequence[dict[str, Any]], metric: s
         for axis in axes
         if (value := _value(trial, axis, metric)) is not None
     ]
-    return _chart(
-        title,
-        {
-            "data": {"values": rows},
-            "mark": {"type": "line", "opacity": 0.7, "point": True},
-            "encoding": {
-                "x": {"field": "axis", "type": "nominal", "sort": axes, "title": None, "axis": {"labelAngle": 0}},
-                "y": {"field": "position", "type": "quantitative", "axis": None, "scale": {"domain": [0, 1]}},
-                "detail": {"field": "trial", "type": "nominal"},
-                "color": {"field": "objective", "type": "quantitative", "title": metric},
-                "tooltip": [{"field": "trial"}, {"field": "axis"}, {"field": "value"}],
-            },
+    # Each axis's ends, labelled with the values there.
+    ends = {(row["axis"], row["position"]): row["value"] for row in rows if row["position"] in (0.0, 1.0)}
+    labels = [
+        {"axis": axis, "position": position, "label": f"{value:.4g}" if _finite(value) else str(value)}
+        for (axis, position), value in ends.items()
+    ]
+    x = {"field": "axis", "type": "nominal", "sort": axes, "title": None, "axis": {"labelAngle": 0}}
+    y = {"field": "position", "type": "quantitative", "axis": None, "scale": {"domain": [0, 1]}}
+    lines = {
+        "data": {"values": rows},
+        "mark": {"type": "line", "opacity": 0.7, "point": True},
+        "encoding": {
+            "x": x,
+            "y": y,
+            "detail": {"field": "trial", "type": "nominal"},
+            "color": {"field": "objective", "type": "quantitative", "title": metric},
+            "tooltip": [{"field": "trial"}, {"field": "axis"}, {"field": "value"}],
         },
-        rows,
-    )
+    }
+    ticks = {
+        "data": {"values": labels},
+        "mark": {"type": "text", "align": "left", "dx": 6, "color": "gray"},
+        "encoding": {"x": x, "y": y, "text": {"field": "label", "type": "nominal"}},
+    }
+    return _chart(title, {"layer": [lines, ticks]}, rows)
 
 
 # A job's charts by name: each builds from the chart's title, the job and its epochs.

@@ -114,7 +114,8 @@ def test_learning_curves_leave_out_non_finite_losses_and_mark_best_and_stop() ->
 
 
 def test_parallel_coordinates_place_log_linear_and_categorical_axes_from_0_to_1() -> None:
-    rows = CHARTS["parallel_coordinates"]["data"]["values"]
+    lines, ticks = CHARTS["parallel_coordinates"]["layer"]
+    rows = lines["data"]["values"]
     position = {(row["trial"], row["axis"]): row["position"] for row in rows}
     # l2 spans 1e-4 .. 1 (four decades): log10 positions (-4, -2, 0) → (0, 0.5, 1)
     assert [position[(t, "regularization.l2")] for t in (0, 1, 2)] == [0.0, 0.5, 1.0]
@@ -123,3 +124,6 @@ def test_parallel_coordinates_place_log_linear_and_categorical_axes_from_0_to_1(
     assert [position[(t, "optimizer.name")] for t in (0, 1, 2)] == [0.0, 1.0, 0.0]  # adam, sgd
     assert [position[(t, "val_loss")] for t in (0, 1, 2)] == pytest.approx([0.5, 0.0, 1.0])
     assert 3 not in {row["trial"] for row in rows}  # no objective yet: not drawn
+    labels = {(row["axis"], row["position"]): row["label"] for row in ticks["data"]["values"]}
+    assert labels[("regularization.l2", 0.0)] == "0.0001" and labels[("regularization.l2", 1.0)] == "1"
+    assert labels[("optimizer.name", 0.0)] == "adam" and labels[("val_loss", 1.0)] == "0.4"
