@@ -34,7 +34,9 @@ def test_every_epoch_reports_exactly_the_tasks_metrics_as_floats(task):
     assert first["penalty"] > 0 and first["lr"] == 0.01
     assert result.stop_reason == "max_epochs" and result.epochs_completed == 4
     assert set(result.test_metrics) == (
-        {"loss", "accuracy", "precision", "recall", "f1"} if task == "classification" else {"loss", "mae", "rmse", "r2"}
+        {"loss", "loss_se", "accuracy", "precision", "recall", "f1"}
+        if task == "classification"
+        else {"loss", "loss_se", "mae", "rmse", "r2"}
     )
     assert all(w.device.type == "cpu" for w in result.weights.values())
 
@@ -148,7 +150,7 @@ def test_a_callback_ends_training_cleanly_with_its_reason():
 
     result = train(job_spec(), hand_made(), on_epoch_end=prune_at_two)
     assert (result.stop_reason, result.epochs_completed) == ("pruned", 2)
-    assert set(result.test_metrics) == {"loss", "accuracy", "precision", "recall", "f1"}
+    assert set(result.test_metrics) == {"loss", "loss_se", "accuracy", "precision", "recall", "f1"}
 
 
 def test_should_stop_is_polled_after_every_batch_and_ends_training_mid_epoch():
@@ -239,3 +241,21 @@ def test_on_digits_dropout_narrows_the_gap_between_train_and_validation_accuracy
         return metrics["train_accuracy"] - metrics["val_accuracy"]
 
     assert gap(0.0) > 0.04 and gap(0.5) < gap(0.0) - 0.04
+
+
+def test_val_loss_se_is_the_standard_error_of_the_per_example_validation_losses():
+    # No early stopping: the weights returned are those of the last epoch, whose metrics are checked.
+    spec = job_spec(training={"epochs": 2})
+    data = hand_made()
+    result, epochs = train_recording(spec, data, device=CPU)
+    model = build_model(spec.model, data.input_shape, data.n_classes)
+    model.load_state_dict(result.weights)
+    model.eval()
+    with torch.no_grad():
+        logits = model(torch.as_tensor(data.x_val))
+    per_example = torch.nn.functional.cross_entropy(logits, torch.as_tensor(data.y_val), reduction="none")
+    n = len(per_example)
+    mean = per_example.mean().item()
+    by_hand = math.sqrt(sum((v - mean) ** 2 for v in per_example.tolist()) / (n - 1)) / math.sqrt(n)
+    assert epochs[-1].metrics["val_loss"] == pytest.approx(mean, rel=1e-5)
+    assert epochs[-1].metrics["val_loss_se"] == pytest.approx(by_hand, rel=1e-5)

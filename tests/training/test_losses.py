@@ -81,3 +81,26 @@ def test_predictions_from_outputs():
     assert predict(torch.tensor([[0.3], [-0.1]]), "classification").tolist() == [1, 0]
     assert predict(torch.tensor([[0.1, 0.7, 0.2], [2.0, 0.0, 1.0]]), "classification").tolist() == [1, 0]
     assert predict(torch.tensor([[1.5], [-2.0]]), "regression").tolist() == [1.5, -2.0]
+
+
+@pytest.mark.parametrize(
+    ("name", "outputs", "targets", "n_classes"),
+    [
+        ("cross_entropy", [[2.0, 0.0], [0.0, 0.0], [0.0, 3.0]], [0, 0, 0], 2),
+        ("binary_cross_entropy", [[2.0, 0.0, 1.0], [0.0, 0.0, -1.0]], [0, 2], 3),
+        ("mse", [[1.0], [2.0], [4.0]], [0.0, 0.0, 1.0], 0),
+        ("huber", [[0.5], [3.0]], [0.0, 0.0], 0),
+    ],
+)
+def test_each_examples_loss_averages_to_the_batch_loss(name, outputs, targets, n_classes):
+    loss_fn = build_loss(LossSpec(name=name), n_classes)
+    target = torch.tensor(targets)
+    per_example = loss_fn(torch.tensor(outputs), target, reduction="none")
+    assert per_example.shape == (len(targets),)
+    assert per_example.mean().item() == pytest.approx(loss_fn(torch.tensor(outputs), target).item(), rel=1e-6)
+
+
+def test_cross_entropy_per_example_by_hand():
+    loss_fn = build_loss(LossSpec(name="cross_entropy"), 2)
+    per_example = loss_fn(torch.tensor([[2.0, 0.0], [0.0, 0.0]]), torch.tensor([0, 0]), reduction="none")
+    assert per_example.tolist() == pytest.approx([math.log(1 + math.exp(-2)), math.log(2)])

@@ -56,7 +56,8 @@ def test_weight_stats_are_l1_l2_norms_and_near_zero_fraction_of_weights_only():
     with torch.no_grad():
         model.output.weight[1, 0] = 5e-4  # below the 1e-3 threshold; the bias of 0 below is not counted
         model.output.bias.zero_()
-    l1, l2, sparsity = weight_stats(layer_weights(model)).tolist()
+    l1, l2, sparsity, above = weight_stats(layer_weights(model)).tolist()
     assert l1 == pytest.approx(10.5 + 5e-4)
     assert l2 == pytest.approx(math.sqrt(20.25 + 2.5e-7))
     assert sparsity == pytest.approx(3 / 10)
+    assert above == 7  # of the 10 weights, the 3 below the threshold are not counted

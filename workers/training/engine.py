@@ -16,10 +16,13 @@ Metrics, every key of `core.spec.job.metrics_for(task)`:
   come from the same batches.
 - val_loss is the data loss alone on the validation split in evaluation mode: no penalty, so runs with
   different regularization compare on the same footing. val_* scores come from the same pass.
+  val_loss_se is its standard error: the per-example losses' standard deviation (n - 1) over √n (the 1-SE
+  rule of a regularization path compares val_loss within it).
 - grad_norm is the global L2 norm of the gradients of the epoch's last step, before clipping (computing
   it at every step would cost several percent of a small network's epoch, for a curve hardly different).
-- weight_l1 = Σ|w|, weight_l2 = √Σw², sparsity = the fraction of |w| < 1e-3, over the Linear/Conv weights
-  at the end of the epoch (biases and batch-norm parameters excluded).
+- weight_l1 = Σ|w|, weight_l2 = √Σw², sparsity = the fraction of |w| < 1e-3 and weights_above_threshold =
+  the number of |w| ≥ 1e-3, over the Linear/Conv weights at the end of the epoch (biases and batch-norm
+  parameters excluded).
 - lr is the rate used during the epoch; epoch_seconds covers training and validation;
   samples_per_second = training rows / epoch_seconds.
 
@@ -165,7 +168,7 @@ def train(
             best_epoch=run.best.epoch,
             best_metrics=run.best.metrics,
             stop_reason=stop_reason,
-            test_metrics=dict(zip(("loss", *score_names(data.task)), test, strict=True)),
+            test_metrics=dict(zip(("loss", "loss_se", *score_names(data.task)), test, strict=True)),
             weights=to_cpu(run.model.state_dict()),
         )
     finally:
@@ -280,12 +283,16 @@ class _Run:
 
     @torch.inference_mode()
     def evaluate(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """[data loss, *scores] over a whole split, in evaluation mode."""
+        """[data loss, its standard error, *scores] over a whole split, in evaluation mode. The standard error
+        of the mean loss is the per-example losses' standard deviation (n - 1) over √n."""
         self.model.eval()
         with self.autocast():
             outputs = torch.cat([self.model(chunk) for chunk in x.split(EVAL_BATCH_SIZE)])
         loss = self.loss_fn(outputs, y)
-        return torch.cat([loss.reshape(1), scores(predict(outputs, self.task), y, self.task, self.n_classes)])
+        per_example = self.loss_fn(outputs, y, reduction="none")
+        error = per_example.std() / math.sqrt(len(per_example)) if len(per_example) > 1 else torch.zeros_like(loss)
+        predicted = predict(outputs, self.task)
+        return torch.cat([loss.reshape(1), error.reshape(1), scores(predicted, y, self.task, self.n_classes)])
 
     def track(self, epoch: int, metrics: dict[str, float]) -> tuple[StopDecision | None, bool]:
         """Early stopping's verdict, and whether this epoch is the new best (lowest val_loss without it)."""
@@ -362,18 +369,20 @@ def _poller(
 def _epoch_metrics(
     task: Task, values: list[float], steps: int, rows: int, lr: float, seconds: float
 ) -> dict[str, float]:
-    data_sum, penalty_sum, score_sum, grad_norm, val_loss, *rest = values
-    val_scores, (weight_l1, weight_l2, sparsity) = rest[:-3], rest[-3:]
+    data_sum, penalty_sum, score_sum, grad_norm, val_loss, val_loss_se, *rest = values
+    val_scores, (weight_l1, weight_l2, sparsity, weights_above_threshold) = rest[:-4], rest[-4:]
     named = {
         "train_loss": (data_sum + penalty_sum) / steps,
         "data_loss": data_sum / steps,
         "penalty": penalty_sum / steps,
         TRAIN_SCORE[task]: score_sum / rows,
         "val_loss": val_loss,
+        "val_loss_se": val_loss_se,
         **{f"val_{name}": value for name, value in zip(score_names(task), val_scores, strict=True)},
         "weight_l1": weight_l1,
         "weight_l2": weight_l2,
         "sparsity": sparsity,
+        "weights_above_threshold": weights_above_threshold,
         "grad_norm": grad_norm,
         "lr": lr,
         "epoch_seconds": seconds,

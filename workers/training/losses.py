@@ -10,17 +10,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from typing import Literal, Protocol
 
 import torch
 import torch.nn.functional as F
 
 from core.spec.job import LossSpec, Task
 
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Reduction = Literal["mean", "none"]
+
+
+class LossFn(Protocol):
+    def __call__(self, outputs: torch.Tensor, targets: torch.Tensor, reduction: Reduction = "mean") -> torch.Tensor:
+        """The mean data loss over a batch (a scalar), or with `reduction="none"` each example's (a vector whose
+        mean is that loss)."""
+        ...
 
 
 def build_loss(loss: LossSpec, n_classes: int, label_smoothing: float = 0.0) -> LossFn:
-    """The mean data loss over a batch: loss_fn(outputs, targets) -> scalar tensor."""
+    """The data loss: loss_fn(outputs, targets) -> the batch mean; reduction="none" -> one per example."""
     if loss.name == "cross_entropy":
         return partial(_cross_entropy, label_smoothing=label_smoothing)
     if loss.name == "binary_cross_entropy":
@@ -41,19 +49,30 @@ def predict(outputs: torch.Tensor, task: Task) -> torch.Tensor:
     return outputs.argmax(dim=-1)
 
 
-def _cross_entropy(outputs: torch.Tensor, targets: torch.Tensor, label_smoothing: float) -> torch.Tensor:
-    return F.cross_entropy(outputs.float(), targets, label_smoothing=label_smoothing)
+def _cross_entropy(
+    outputs: torch.Tensor, targets: torch.Tensor, reduction: Reduction = "mean", *, label_smoothing: float
+) -> torch.Tensor:
+    return F.cross_entropy(outputs.float(), targets, label_smoothing=label_smoothing, reduction=reduction)
 
 
 def _binary_cross_entropy(
-    outputs: torch.Tensor, targets: torch.Tensor, n_classes: int, label_smoothing: float
+    outputs: torch.Tensor,
+    targets: torch.Tensor,
+    reduction: Reduction = "mean",
+    *,
+    n_classes: int,
+    label_smoothing: float,
 ) -> torch.Tensor:
     one_logit = outputs.shape[-1] == 1
     binary = targets.float().unsqueeze(-1) if one_logit else F.one_hot(targets, n_classes).float()
     if label_smoothing > 0:
         binary = binary * (1 - label_smoothing) + label_smoothing / 2
+    if reduction == "none":  # an example's loss is the mean over its logits, as the batch loss is over all
+        return F.binary_cross_entropy_with_logits(outputs.float(), binary, reduction="none").mean(dim=-1)
     return F.binary_cross_entropy_with_logits(outputs.float(), binary)
 
 
-def _regression(outputs: torch.Tensor, targets: torch.Tensor, loss: LossFn) -> torch.Tensor:
-    return loss(outputs.squeeze(-1).float(), targets.float())
+def _regression(
+    outputs: torch.Tensor, targets: torch.Tensor, reduction: Reduction = "mean", *, loss: Callable[..., torch.Tensor]
+) -> torch.Tensor:
+    return loss(outputs.squeeze(-1).float(), targets.float(), reduction=reduction)

@@ -3,7 +3,7 @@
 Classification: accuracy and macro-averaged precision, recall and F1 over the classes that occur in the
 targets or the predictions (scikit-learn's convention; a class with no predicted rows has precision 0).
 Regression: MAE, RMSE and R² = 1 - Σ(y-ŷ)²/Σ(y-ȳ)².
-Weights: Σ|w|, √Σw² and the fraction of |w| below 1e-3, over Linear/Conv weights only.
+Weights: Σ|w|, √Σw², the fraction of |w| below 1e-3 and the count at or above it, over Linear/Conv weights only.
 """
 
 from __future__ import annotations
@@ -59,7 +59,9 @@ def regression_scores(predicted: torch.Tensor, target: torch.Tensor) -> torch.Te
 
 @torch.no_grad()
 def weight_stats(weights: list[torch.Tensor]) -> torch.Tensor:
-    """[Σ|w|, √Σw², fraction of |w| < 1e-3] as one device tensor, so reading it costs one sync."""
+    """[Σ|w|, √Σw², fraction of |w| < 1e-3, count of |w| ≥ 1e-3] as one device tensor, so reading it costs one
+    sync. The count is a float32: exact up to 2^24 weights, to 7 significant digits beyond."""
     flat = torch.cat([w.detach().flatten() for w in weights]).float()
     magnitude = flat.abs()
-    return torch.stack([magnitude.sum(), flat.square().sum().sqrt(), (magnitude < SPARSITY_THRESHOLD).float().mean()])
+    below = magnitude < SPARSITY_THRESHOLD
+    return torch.stack([magnitude.sum(), flat.square().sum().sqrt(), below.float().mean(), (~below).sum().float()])

@@ -208,6 +208,7 @@ const METRIC_NAMES = {
   data_loss: "Training data loss",
   penalty: "Penalty",
   val_loss: "Validation loss",
+  val_loss_se: "Validation loss standard error",
   train_accuracy: "Training accuracy",
   val_accuracy: "Validation accuracy",
   val_precision: "Validation precision",
@@ -220,6 +221,7 @@ const METRIC_NAMES = {
   weight_l1: "Weight L1 (Σ|w|)",
   weight_l2: "Weight L2 (√Σw²)",
   sparsity: "Sparsity",
+  weights_above_threshold: "Weights with |w| ≥ 1e-3",
   grad_norm: "Gradient norm",
   lr: "Learning rate",
   epoch_seconds: "Seconds per epoch",
@@ -228,6 +230,7 @@ const METRIC_NAMES = {
 export const metricName = (key) => METRIC_NAMES[key] || humanize(key);
 export const TEST_NAMES = {
   loss: "Loss",
+  loss_se: "Loss standard error",
   accuracy: "Accuracy",
   precision: "Precision",
   recall: "Recall",

@@ -6,7 +6,8 @@ The engine calls the hooks in this order (`HOOKS`), each for every active regula
 
 1. `modify_model(model)`: once, after the network is built and before it moves to the device, is
    warm-started or has layers frozen; returns the model to train (the same one, changed, or a wrapper).
-2. `modify_loss(loss_fn, n_classes)`: once; returns the data loss that training and validation use.
+2. `modify_loss(loss_fn, n_classes)`: once; returns the data loss that training and validation use (a
+   `losses.LossFn`: the batch mean, or each example's with `reduction="none"`).
 3. `transform_batch(inputs, targets)`: each training batch, before the forward pass.
 4. `penalty(weights)`: each training batch, after the forward pass; the terms of all regularizers are
    summed, in order, into the `penalty` metric and added to the data loss before the backward pass.
