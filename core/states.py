@@ -29,6 +29,14 @@ class SweepStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class SweepKind(StrEnum):
+    """What a sweep row is: a search (`/v1/sweeps`) or a regularization path (`/v1/paths`), a grid of one
+    strength whose summary adds the best value and the 1-SE one."""
+
+    SWEEP = "sweep"
+    PATH = "path"
+
+
 class StopReason(StrEnum):
     """Why training ended, for a job that trained (`succeeded` or `cancelled`)."""
 

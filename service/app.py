@@ -27,6 +27,7 @@ from service.health.router import router as health_router
 from service.jobs.router import router as jobs_router
 from service.jobs.versions import VersionTable
 from service.limits import BodySizeLimit
+from service.paths.router import router as paths_router
 from service.rate_limits import RateLimit, buckets_for
 from service.request_id import RequestIdMiddleware
 from service.sweeps.router import router as sweeps_router
@@ -101,7 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(RateLimit, settings=settings)  # outside the body limit: a refused request sends no body
     app.add_middleware(BrowserGuard, settings=settings)
-    for router in (jobs_router, sweeps_router, datasets_router, keys_router, charts_router):
+    for router in (jobs_router, sweeps_router, paths_router, datasets_router, keys_router, charts_router):
         app.include_router(router, dependencies=[Depends(authenticate)], responses={**AUTH_ERRORS, **REQUEST_LIMITS})
     app.include_router(health_router)
     observability.install(app)

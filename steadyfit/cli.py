@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from core.settings import Settings
 from service import request_id
-from steadyfit import admin
+from steadyfit import admin, paths
 from steadyfit import commands as commands_module
 
 log = logging.getLogger("steadyfit")
@@ -219,6 +219,7 @@ def parser() -> argparse.ArgumentParser:
     add("migrate", migrate, "Create or upgrade the database schema.")
     admin.add_commands(commands)
     commands_module.add_commands(commands)
+    paths.add_commands(commands, commands_module.add_client_command)
     return root
 
 

@@ -23,6 +23,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from core.states import JobStatus
 from service.datasets.schemas import DatasetList, DatasetRead
 from service.jobs.schemas import ArtifactList, JobList, JobRead, MetricsPage
+from service.paths.schemas import PathRead
 
 
 class ClientSettings(BaseSettings):
@@ -111,6 +112,15 @@ class Client:
 
     def metrics_csv(self, job_id: str) -> str:
         return self._request("GET", f"/v1/jobs/{job_id}/metrics", params={"format": "csv"}).text
+
+    def submit_path(self, body: dict[str, Any]) -> PathRead:
+        return PathRead.model_validate(self._request("POST", "/v1/paths", json=body).json())
+
+    def path(self, path_id: str) -> PathRead:
+        return PathRead.model_validate(self._request("GET", f"/v1/paths/{path_id}").json())
+
+    def path_csv(self, path_id: str) -> str:
+        return self._request("GET", f"/v1/paths/{path_id}", params={"format": "csv"}).text
 
     def chart(self, job_id: str, name: str, format: str = "json") -> bytes:
         """Chart `name` of the job: its Vega-Lite JSON, or `svg` or `png` drawn by the server."""

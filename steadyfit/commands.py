@@ -213,13 +213,20 @@ def chart(args: argparse.Namespace) -> None:
 JOB_ID_HELP = f"The job's id, or its first {SHORT_ID} characters or more."
 
 
+def add_client_command(
+    commands: argparse._SubParsersAction, name: str, handler: Any, help_text: str
+) -> argparse.ArgumentParser:
+    """A command that calls the server: its handler, and --url and --api-key."""
+    sub: argparse.ArgumentParser = commands.add_parser(name, help=help_text, description=help_text)
+    sub.set_defaults(handler=handler)
+    sub.add_argument("--url", help="Server URL (default: $STEADYFIT_URL or http://127.0.0.1:8000).")
+    sub.add_argument("--api-key", help="API key (default: $STEADYFIT_API_KEY).")
+    return sub
+
+
 def add_commands(commands: argparse._SubParsersAction) -> None:
     def add(name: str, handler: Any, help_text: str) -> argparse.ArgumentParser:
-        sub: argparse.ArgumentParser = commands.add_parser(name, help=help_text, description=help_text)
-        sub.set_defaults(handler=handler)
-        sub.add_argument("--url", help="Server URL (default: $STEADYFIT_URL or http://127.0.0.1:8000).")
-        sub.add_argument("--api-key", help="API key (default: $STEADYFIT_API_KEY).")
-        return sub
+        return add_client_command(commands, name, handler, help_text)
 
     sub = add("submit", submit, "Submit a job spec (JSON or YAML).")
     sub.add_argument("spec", help="Path to the spec file.")

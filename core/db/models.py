@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db.base import Base, StrEnumText, UTCDateTime, utcnow
 from core.spec.job import Task
-from core.states import JobStatus, StopReason, SweepStatus
+from core.states import JobStatus, StopReason, SweepKind, SweepStatus
 from core.tenants.principal import LOCAL_OWNER
 
 OWNER_LENGTH = 100
@@ -109,6 +109,7 @@ class Sweep(Base):
     owner: Mapped[str] = mapped_column(String(OWNER_LENGTH), default=LOCAL_OWNER)
     name: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[SweepStatus] = mapped_column(StrEnumText(SweepStatus, 16))
+    kind: Mapped[SweepKind] = mapped_column(StrEnumText(SweepKind, 16), default=SweepKind.SWEEP)
     task: Mapped[Task] = mapped_column(String(16))
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -120,6 +121,7 @@ class Sweep(Base):
         Index("ix_sweeps_created_at_id", "created_at", "id"),
         Index("ix_sweeps_status_created_at_id", "status", "created_at", "id"),
         Index("ix_sweeps_owner_created_at_id", "owner", "created_at", "id"),
+        Index("ix_sweeps_kind_owner_created_at_id", "kind", "owner", "created_at", "id"),
     )
 
 

@@ -153,6 +153,17 @@ class SweepCreate(SpecModel):
         default_factory=lambda: PrunerSpec(), description="Stops unpromising trials early; `none` by default."
     )
     seed: int = Field(0, ge=0, le=2**32 - 1, description="Seeds the sampling, so a sweep can be repeated.")
+    warm_start: bool = Field(
+        False,
+        description="`grid` of one parameter only: its values are tried one at a time in the order listed, each "
+        "trial starting from the kept weights of the last one that succeeded (as glmnet computes a path).",
+    )
+
+    @model_validator(mode="after")
+    def _warm_start_walks_one_list_in_order(self) -> SweepCreate:
+        if self.warm_start and (self.algorithm != "grid" or len(self.parameters) != 1 or self.max_parallel != 1):
+            raise ValueError("`warm_start` needs `algorithm: grid`, one parameter and `max_parallel: 1`")
+        return self
 
     @property
     def grid_size(self) -> int:

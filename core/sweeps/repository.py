@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, defer
 from core.db.base import utcnow
 from core.db.models import EpochMetrics, Job, Sweep
 from core.db.pagination import newest_first_page
-from core.states import JobStatus, StopReason, SweepStatus
+from core.states import JobStatus, StopReason, SweepKind, SweepStatus
 
 
 def add(session: Session, sweep: Sweep) -> Sweep:
@@ -31,10 +31,18 @@ def get(session: Session, sweep_id: str) -> Sweep | None:
 
 
 def list_page(
-    session: Session, *, scope: str | None, status: str | None, limit: int, cursor: str | None
+    session: Session,
+    *,
+    scope: str | None,
+    status: str | None,
+    limit: int,
+    cursor: str | None,
+    kind: SweepKind = SweepKind.SWEEP,
 ) -> tuple[Sequence[Sweep], str | None]:
-    """A page of the sweeps of owner `scope` (of everyone's with None)."""
-    query = select(Sweep) if scope is None else select(Sweep).where(Sweep.owner == scope)
+    """A page of the sweeps (or paths) of owner `scope` (of everyone's with None)."""
+    query = select(Sweep).where(Sweep.kind == kind)
+    if scope is not None:
+        query = query.where(Sweep.owner == scope)
     if status is not None:
         query = query.where(Sweep.status == status)
     return newest_first_page(session, query, Sweep, limit, cursor)

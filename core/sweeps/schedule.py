@@ -25,6 +25,7 @@ from core.jobs import admission, quotas
 from core.jobs import repository as jobs_repository
 from core.queue import TaskQueue
 from core.settings import Settings
+from core.spec.job import InitFromSpec
 from core.spec.sweep import SweepCreate
 from core.states import ACTIVE, JobStatus, StopReason, SweepStatus
 from core.sweeps import repository, space, study
@@ -71,7 +72,8 @@ def _new_trials(
     created: list[Job] = []
     number = len(trials)
     while number < body.trial_budget and room > 0:
-        trial = _new_trial(session, queue, settings, limits, sweep, body, search, number)
+        start_from = _warm_start_source([*trials, *created]) if body.warm_start else None
+        trial = _new_trial(session, queue, settings, limits, sweep, body, search, number, start_from)
         created.append(trial)
         number += 1
         room -= trial.status in ACTIVE
@@ -116,14 +118,17 @@ def _new_trial(
     body: SweepCreate,
     search: optuna.Study,
     number: int,
+    start_from: str | None,
 ) -> Job:
     """Trial `number`, admitted and queued as a job of the sweep's owner; a combination of parameters that
     is not a valid spec, or not one the owner may run, becomes a failed trial with the reason (it keeps the
-    base spec, the only valid one it has)."""
+    base spec, the only valid one it has). With `start_from`, it starts from that job's kept weights."""
     proposal = study.propose(search, body)
     name = f"{sweep.name or 'sweep'} #{number}"
     try:
         trial_spec = space.trial_spec(body, proposal.params).model_copy(update={"name": name})
+        if start_from is not None:
+            trial_spec = trial_spec.model_copy(update={"init_from": InitFromSpec(job_id=start_from)})
         job = admission.submit(
             session, queue, admission.admit(session, settings, trial_spec, sweep.owner, limits, sweep.task)
         )
@@ -147,6 +152,13 @@ def _new_trial(
     job.trial_params, job.trial_attrs = proposal.params, proposal.attrs
     session.flush()
     return job
+
+
+def _warm_start_source(trials: Sequence[Job]) -> str | None:
+    """The trial a warm-started sweep's next trial starts from: the last one, by number, that succeeded and
+    trained to its end. None before any has (the first trial starts as the base spec says)."""
+    finished = [t for t in trials if t.status == JobStatus.SUCCEEDED and t.stop_reason != StopReason.PRUNED]
+    return max(finished, key=lambda trial: trial.trial_number or 0).id if finished else None
 
 
 def prune(session: Session, sweep_id: str, job_id: str, worker_id: str) -> bool:

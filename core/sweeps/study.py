@@ -142,6 +142,10 @@ def propose(study: optuna.Study, body: SweepCreate) -> Proposal:
     number = len(study.get_trials(deepcopy=False))
     study.sampler = sampler(body, number)
     space = distributions(body)
+    if body.warm_start:  # the listed values in their order, not the grid's shuffled one
+        ((path, parameter),) = body.parameters.items()
+        assert parameter.values is not None, "a warm-started sweep is a grid"
+        study.enqueue_trial({path: _encode(parameter.values[number])})
     trial = study.ask(space)
     params = {path: _from_optuna(space[path], value) for path, value in trial.params.items()}
     return Proposal(params, dict(study.get_trials(deepcopy=False)[number].system_attrs), trial)

@@ -102,6 +102,32 @@ def get_sweep_chart(
     return response
 
 
+@router.get(
+    "/v1/paths/{path_id}/charts/{name}",
+    operation_id="get_path_chart",
+    response_class=Response,
+    responses={
+        **CHART_CONTENT,
+        404: {
+            "model": Problem,
+            "description": "No path with this id, or no chart by this name (`detail` lists them).",
+        },
+    },
+)
+def get_path_chart(
+    session: SessionDep,
+    principal: PrincipalDep,
+    path_id: Annotated[str, Path(description="The path's `id`.")],
+    name: Annotated[str, Path(description="The chart: `path`.")],
+    format: Format = "json",
+) -> Response:
+    """The path's chart: validation loss (± its standard error) and sparsity against the strength, on a log axis,
+    with the best and the 1-SE strengths marked."""
+    response = _drawn(service.path_chart(session, path_id, name, principal), format)
+    response.headers["Cache-Control"] = caching.NO_CACHE
+    return response
+
+
 def _drawn(chart: Chart, format: Literal["json", "svg", "png"]) -> Response:
     body = json.dumps(chart).encode() if format == "json" else render(chart, format)
     return Response(body, media_type=MEDIA_TYPES[format])

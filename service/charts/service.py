@@ -11,8 +11,9 @@ from core.errors import NotFound
 from core.jobs import repository as jobs
 from core.tenants.principal import Principal
 from service.charts import specs
-from service.charts.specs import JOB_CHARTS, SWEEP_CHARTS
+from service.charts.specs import JOB_CHARTS, PATH_CHARTS, SWEEP_CHARTS
 from service.jobs import service as job_service
+from service.paths import service as path_service
 from service.sweeps import service as sweep_service
 
 
@@ -34,6 +35,15 @@ def sweep_chart(session: Session, sweep_id: str, name: str, principal: Principal
     rows = [{"number": t.number, "params": t.params, "objective": t.objective} for t in trials.items]
     title = f"{sweep.name or sweep.id} · parallel coordinates"
     return specs.parallel_coordinates(title, rows, trials.objective.metric)
+
+
+def path_chart(session: Session, path_id: str, name: str, principal: Principal) -> specs.Chart:
+    read = path_service.read(session, path_id, principal)
+    if name not in PATH_CHARTS:
+        raise NotFound(_unknown(name, PATH_CHARTS))
+    points = [point.model_dump() for point in read.points]
+    best, one_se = (None if choice is None else choice.value for choice in (read.best, read.one_se))
+    return specs.path(f"{read.name or read.id} · {read.parameter} path", read.parameter, points, best, one_se)
 
 
 def _unknown(name: str, valid: Any) -> str:

@@ -139,12 +139,87 @@ def parallel_coordinates(title: str, trials: Sequence[dict[str, Any]], metric: s
     return _chart(title, {"layer": [lines, ticks]}, rows)
 
 
+def path(
+    title: str, parameter: str, points: Sequence[dict[str, Any]], best: float | None, one_se: float | None
+) -> Chart:
+    """A regularization path: validation loss (± its standard error) and sparsity against the strength, on a
+    log axis (symmetric log when a strength is 0), with the best and the 1-SE strengths marked."""
+    rows = [point for point in points if _finite(point.get("val_loss"))]
+    scale = {"type": "log"} if all(point["value"] > 0 for point in rows) else {"type": "symlog", "constant": 1e-6}
+    x = {"field": "value", "type": "quantitative", "title": parameter, "scale": scale}
+    loss = {
+        "height": HEIGHT * 2 // 3,
+        "width": WIDTH,
+        "layer": [
+            {
+                "transform": [
+                    {"calculate": "datum.val_loss - datum.val_loss_se", "as": "low"},
+                    {"calculate": "datum.val_loss + datum.val_loss_se", "as": "high"},
+                ],
+                "mark": {"type": "errorbar", "ticks": True},
+                "encoding": {
+                    "x": x,
+                    "y": {"field": "low", "type": "quantitative", "title": "val_loss ± SE", "scale": {"zero": False}},
+                    "y2": {"field": "high"},
+                },
+            },
+            {
+                "mark": {"type": "line", "point": True},
+                "encoding": {
+                    "x": x,
+                    "y": {"field": "val_loss", "type": "quantitative"},
+                    "tooltip": [{"field": "value"}, {"field": "val_loss", "format": ".4f"}, {"field": "job_id"}],
+                },
+            },
+            *_strength_rules(x, best, one_se),
+        ],
+    }
+    sparsity = {
+        "height": HEIGHT // 3,
+        "width": WIDTH,
+        "mark": {"type": "line", "point": True, "color": "gray"},
+        "encoding": {
+            "x": x,
+            "y": {"field": "sparsity", "type": "quantitative", "title": "sparsity", "scale": {"domain": [0, 1]}},
+            "tooltip": [{"field": "value"}, {"field": "sparsity", "format": ".3f"}],
+        },
+    }
+    return _chart(title, {"data": {"values": rows}, "vconcat": [loss, sparsity]}, rows, sized=False)
+
+
+def _strength_rules(x: Chart, best: float | None, one_se: float | None) -> list[Chart]:
+    marks = [
+        {"value": value, "mark": mark, "y": y}
+        for value, mark, y in ((best, "best", 4), (one_se, "1-SE", 20))
+        if value is not None
+    ]
+    if not marks:
+        return []
+    return [
+        {
+            "data": {"values": marks},
+            "layer": [
+                {"mark": {"type": "rule", "strokeDash": [4, 4]}, "encoding": {"x": x}},
+                {
+                    "mark": {"type": "text", "align": "left", "dx": 4, "baseline": "top"},
+                    "encoding": {
+                        "x": x,
+                        "y": {"field": "y", "type": "quantitative", "scale": None},  # pixels: labels apart
+                        "text": {"field": "mark", "type": "nominal"},
+                    },
+                },
+            ],
+        }
+    ]
+
+
 # A job's charts by name: each builds from the chart's title, the job and its epochs.
 JOB_CHARTS: dict[str, Callable[[str, Any, Sequence[Epoch]], Chart]] = {
     "learning_curves": lambda title, job, epochs: learning_curves(title, epochs, job.best_epoch, job.stop_reason),
     "regularization": lambda title, _job, epochs: regularization(title, epochs),
 }
 SWEEP_CHARTS = ("parallel_coordinates",)
+PATH_CHARTS = ("path",)
 
 
 def _chart(title: str, body: Chart, rows: list[dict[str, Any]], *, sized: bool = True) -> Chart:

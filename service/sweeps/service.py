@@ -15,14 +15,21 @@ from core.jobs import admission
 from core.queue import TaskQueue
 from core.settings import Settings
 from core.spec.sweep import SweepCreate
-from core.states import SweepStatus
+from core.states import SweepKind, SweepStatus
 from core.sweeps import repository, space
 from core.sweeps.schedule import best_trial, objective_of, rank, schedule
 from core.tenants.principal import Principal
 from service.sweeps.schemas import SweepList, SweepRead, TrialCounts, TrialList, TrialRead
 
 
-def create(session: Session, queue: TaskQueue, body: SweepCreate, settings: Settings, principal: Principal) -> Sweep:
+def create(
+    session: Session,
+    queue: TaskQueue,
+    body: SweepCreate,
+    settings: Settings,
+    principal: Principal,
+    kind: SweepKind = SweepKind.SWEEP,
+) -> Sweep:
     """Check the sweep against its owner's quota, and every point of its space (the grid's exactly, each
     range's ends) as a job of its owner; store it, and queue its first trials. Its trials are its owner's
     jobs and act as that owner, an admin's included: they reach only the owner's data sets and jobs."""
@@ -47,6 +54,7 @@ def create(session: Session, queue: TaskQueue, body: SweepCreate, settings: Sett
             owner=owner,
             name=body.name,
             status=SweepStatus.RUNNING,
+            kind=kind,
             task=base.task,
             spec=body.model_dump(mode="json"),
         ),
@@ -74,11 +82,18 @@ def read(session: Session, sweep_id: str, principal: Principal) -> SweepRead:
 def list_sweeps(
     session: Session, principal: Principal, *, status: str | None, limit: int, cursor: str | None
 ) -> SweepList:
-    with invalid_cursor_is_422():
-        sweeps, next_cursor = repository.list_page(
-            session, scope=principal.scope, status=status, limit=limit, cursor=cursor
-        )
+    sweeps, next_cursor = page(session, principal, SweepKind.SWEEP, status=status, limit=limit, cursor=cursor)
     return SweepList(items=_reads(session, sweeps), next_cursor=next_cursor)
+
+
+def page(
+    session: Session, principal: Principal, kind: SweepKind, *, status: str | None, limit: int, cursor: str | None
+) -> tuple[Sequence[Sweep], str | None]:
+    """A page of the caller's sweeps of `kind`, newest first, and the next page's cursor."""
+    with invalid_cursor_is_422():
+        return repository.list_page(
+            session, scope=principal.scope, status=status, limit=limit, cursor=cursor, kind=kind
+        )
 
 
 def _reads(session: Session, sweeps: Sequence[Sweep]) -> list[SweepRead]:
