@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rich.table import Table
+from rich.table import Column, Table
 
 from service.paths.schemas import PathRead
 from steadyfit.commands import client, console, load_spec
@@ -47,12 +47,12 @@ def show(args: argparse.Namespace) -> None:
 
 
 def show_table(path: PathRead) -> None:
-    table = Table(
-        path.parameter, "val_loss", "± SE", "gap", "sparsity", "weights ≥ 1e-3", "test", "", title=path.status
-    )
+    strength = path.parameter.split(".")[-1]
+    chosen = Column("", no_wrap=True, min_width=9)
+    table = Table(strength, "val_loss", "± SE", "gap", "sparsity", "|w| ≥ 1e-3", "test", chosen, title=path.status)
     for point in path.points:
         test = (point.test_metrics or {}).get("accuracy", (point.test_metrics or {}).get("r2"))
-        mark = " ".join(n for n, c in (("best", path.best), ("1-SE", path.one_se)) if c and c.job_id == point.job_id)
+        mark = ",".join(n for n, c in (("best", path.best), ("1-SE", path.one_se)) if c and c.job_id == point.job_id)
         cells = (point.val_loss, point.val_loss_se, point.gap, point.sparsity, point.weights_above_threshold, test)
         table.add_row(f"{point.value:g}", *(_cell(value) for value in cells), mark)
     console.print(table)
