@@ -79,7 +79,7 @@ def body_examples(openapi: dict[str, Any]) -> Iterator[tuple[str, str, str, Any]
 def test_every_body_example_is_accepted(settings: Settings, database_url: str) -> None:
     """Sent as they stand (as an admin, who may use every route), the examples create what they describe."""
     examples = list(body_examples(create_app(settings).openapi()))
-    assert {path for _, path, _, _ in examples} == {"/v1/jobs", "/v1/sweeps", "/v1/datasets", "/v1/keys"}
+    assert {path for _, path, _, _ in examples} == {"/v1/jobs", "/v1/sweeps", "/v1/paths", "/v1/datasets", "/v1/keys"}
     admin = bearer(create_key(database_url, "examples", admin=True))
     with TestClient(create_app(settings), headers=admin) as client:
         for method, path, media_type, value in examples:

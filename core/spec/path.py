@@ -55,7 +55,7 @@ class PathCreate(SpecModel):
         None,
         min_length=2,
         max_length=MAX_POINTS,
-        description="The strengths to train at, in the order they run. Give `values` or `grid`.",
+        description="The strengths to train at (with `warm_start`, in this order). Give `values` or `grid`.",
     )
     grid: GridSpec | None = Field(None, description="The strengths as a grid, from `high` down to `low`.")
     warm_start: bool = Field(

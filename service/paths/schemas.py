@@ -52,7 +52,7 @@ class PathRead(BaseModel):
     warm_start: bool = Field(description="Whether each point started from the previous point's kept weights.")
     created_at: datetime = Field(description="When the path was created.")
     finished_at: datetime | None = Field(description="When its last point ended; null while it runs.")
-    points: list[PathPoint] = Field(description="One per strength created so far, in the order they run.")
+    points: list[PathPoint] = Field(description="One per strength created so far, in the order of `values`.")
     best: PathChoice | None = Field(description="The point with the lowest validation loss, once one has succeeded.")
     one_se: PathChoice | None = Field(
         description="The largest strength whose validation loss is within one standard error of the best's (the "

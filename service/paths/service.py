@@ -93,7 +93,8 @@ def as_csv(path: PathRead) -> str:
 def _read(path: Sweep, trials: Sequence[Job]) -> PathRead:
     body = SweepCreate.model_validate(path.spec)
     ((parameter, values),) = body.parameters.items()
-    points = [_point(trial, parameter) for trial in sorted(trials, key=lambda t: t.trial_number or 0)]
+    strengths = [float(cast(float, value)) for value in values.values or []]
+    points = sorted((_point(trial, parameter) for trial in trials), key=lambda point: strengths.index(point.value))
     answer = summary.choose(
         [summary.Point(p.value, p.val_loss, p.val_loss_se, p.status == JobStatus.SUCCEEDED) for p in points]
     )
@@ -105,7 +106,7 @@ def _read(path: Sweep, trials: Sequence[Job]) -> PathRead:
         status=path.status,
         task=path.task,
         parameter=cast(Strength, parameter),  # a path's sweep varies one of the strengths
-        values=[float(cast(float, value)) for value in values.values or []],
+        values=strengths,
         warm_start=body.warm_start,
         created_at=path.created_at,
         finished_at=path.finished_at,
