@@ -180,7 +180,7 @@ def path(
         "mark": {"type": "line", "point": True, "color": "gray"},
         "encoding": {
             "x": x,
-            "y": {"field": "sparsity", "type": "quantitative", "title": "sparsity", "scale": {"domain": [0, 1]}},
+            "y": {"field": "sparsity", "type": "quantitative", "title": "sparsity", "scale": {"zero": True}},
             "tooltip": [{"field": "value"}, {"field": "sparsity", "format": ".3f"}],
         },
     }
