@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from core.spec.path import GridSpec, PathCreate
 from service.paths.summary import Point, choose
-from tests.fixtures import tiny_spec
+from tests.fixtures import ROOT, tiny_spec
 
 
 def point(value: float, loss: float | None, se: float | None = 0.01, succeeded: bool = True) -> Point:
@@ -69,3 +69,9 @@ def test_a_warm_started_path_is_a_grid_sweep_of_one_parameter_run_one_point_at_a
     assert (sweep.algorithm, sweep.max_parallel, sweep.warm_start) == ("grid", 1, True)
     assert sweep.parameters["model.dropout"].values == [0.5, 0.2, 0.0]
     assert PathCreate.model_validate({**path.model_dump(), "warm_start": False}).as_sweep().max_parallel == 4
+
+
+def test_the_readme_path_example_is_a_10_point_log_grid_of_l2() -> None:
+    example = PathCreate.model_validate_json((ROOT / "examples" / "l2_path.json").read_text())
+    assert example.parameter == "regularization.l2"
+    assert example.strengths[0] == 0.1 and example.strengths[-1] == 1e-5 and len(example.strengths) == 10
