@@ -6,6 +6,7 @@ import { compareView } from "./compare.js";
 import { jobView } from "./job.js";
 import { jobsView, newJobView } from "./jobs.js";
 import { api, authTitle, h, isAuthError, main, notice, storedKey, storeKey } from "./common.js";
+import { pathView, pathsView } from "./paths.js";
 import { sweepView, sweepsView } from "./sweeps.js";
 
 const ROUTES = [
@@ -15,6 +16,8 @@ const ROUTES = [
   [/^\/ui\/compare\/?$/, compareView, "compare"],
   [/^\/ui\/sweeps\/?$/, sweepsView, "sweeps"],
   [/^\/ui\/sweeps\/([^/]+)\/?$/, sweepView, "sweeps"],
+  [/^\/ui\/paths\/?$/, pathsView, "paths"],
+  [/^\/ui\/paths\/([^/]+)\/?$/, pathView, "paths"],
 ];
 
 const keybox = document.getElementById("keybox");
