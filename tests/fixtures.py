@@ -23,7 +23,9 @@ import httpx
 from sqlalchemy import create_engine, text
 
 from core.db.engine import Database
+from core.jobs import repository as jobs_repository
 from core.settings import Settings
+from core.states import JobStatus, StopReason
 from core.tenants import keys
 from service.sweeps.router import EXAMPLE_SWEEP
 
@@ -287,3 +289,20 @@ def sweep_body(**overrides: Any) -> dict[str, Any]:
     )
     body.update(overrides)
     return body
+
+
+def path_body(**changes: Any) -> dict[str, Any]:
+    """A path of three L2 strengths on `tiny_spec()`."""
+    values = [0.1, 0.01, 0.001]
+    return {"name": "l2", "base": tiny_spec(), "parameter": "regularization.l2", "values": values, **changes}
+
+
+def finish_point(database_url: str, job_id: str, val_loss: float, se: float) -> None:
+    """What a worker writes when a path's point ends: its one epoch (the best), then `succeeded`."""
+    with Database(database_url).session() as session:
+        assert jobs_repository.claim(session, job_id, "w1", lease_seconds=60, max_attempts=3) is not None
+        best = {"val_loss": val_loss, "val_loss_se": se, "data_loss": val_loss - 0.1, "train_loss": val_loss,
+                "weight_l1": 3.0, "weight_l2": 1.0, "sparsity": 0.25, "weights_above_threshold": 90.0}  # fmt: skip
+        assert jobs_repository.record_epoch(session, job_id, "w1", 1, best, 1, best)
+        assert jobs_repository.finish(session, job_id, "w1", JobStatus.SUCCEEDED, stop_reason=StopReason.MAX_EPOCHS)
+        session.commit()

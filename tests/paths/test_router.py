@@ -11,26 +11,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from core.db.engine import Database
-from core.jobs import repository as jobs
-from core.states import JobStatus, StopReason
-from tests.fixtures import Process, bearer, create_key, sweep_body, tiny_spec, wait_for
-
-
-def path_body(**changes: Any) -> dict[str, Any]:
-    values = [0.1, 0.01, 0.001]
-    return {"name": "l2", "base": tiny_spec(), "parameter": "regularization.l2", "values": values, **changes}
-
-
-def finish(database_url: str, job_id: str, val_loss: float, se: float) -> None:
-    """What a worker writes when the point's job ends: its best epoch, then the terminal status."""
-    with Database(database_url).session() as session:
-        assert jobs.claim(session, job_id, "w1", lease_seconds=60, max_attempts=3) is not None
-        best = {"val_loss": val_loss, "val_loss_se": se, "data_loss": val_loss - 0.1, "train_loss": val_loss,
-                "weight_l1": 3.0, "weight_l2": 1.0, "sparsity": 0.25, "weights_above_threshold": 90.0}  # fmt: skip
-        assert jobs.record_epoch(session, job_id, "w1", 1, best, 1, best)
-        assert jobs.finish(session, job_id, "w1", JobStatus.SUCCEEDED, stop_reason=StopReason.MAX_EPOCHS)
-        session.commit()
+from tests.fixtures import Process, bearer, create_key, finish_point, path_body, sweep_body, wait_for
 
 
 def test_a_path_queues_its_points_and_answers_the_best_and_the_one_se_strength(
@@ -46,7 +27,7 @@ def test_a_path_queues_its_points_and_answers_the_best_and_the_one_se_strength(
     assert job["spec"]["regularization"]["l2"] == 0.01  # each point is an ordinary job of the owner
 
     for p, (loss, se) in zip(path["points"], [(0.62, 0.02), (0.55, 0.02), (0.50, 0.06)], strict=True):
-        finish(database_url, p["job_id"], loss, se)
+        finish_point(database_url, p["job_id"], loss, se)
     read = client.get(f"/v1/paths/{path['id']}").json()
     assert read["best"]["value"] == 0.001 and read["one_se"]["value"] == 0.01  # 0.55 ≤ 0.50 + 0.06 < 0.62
     assert read["one_se_bound"] == 0.56

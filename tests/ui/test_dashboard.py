@@ -33,7 +33,9 @@ from tests.fixtures import (
     Process,
     api_process,
     bearer,
+    finish_point,
     free_port,
+    path_body,
     settings_env,
     tiny_spec,
     wait_for,
@@ -425,3 +427,25 @@ def test_without_keys_the_dashboard_writes_and_a_form_of_another_site_cannot(
     assert own == [202, 202, "cancelled"]
     assert answer["status"] == 403 and "cross-site" in answer["detail"]
     assert after["status"] == "queued"
+
+
+def test_the_path_page_draws_the_servers_chart_and_marks_the_chosen_points(
+    api_server: httpx.Client, api_key: str, settings: Settings, browser: Chrome, tmp_path: Path
+) -> None:
+    path = api_server.post("/v1/paths", json=path_body()).json()
+    for point, (loss, se) in zip(path["points"], [(0.62, 0.02), (0.55, 0.02), (0.50, 0.06)], strict=True):
+        finish_point(settings.resolved_database_url, point["job_id"], loss, se)
+    page = Dashboard(browser, str(api_server.base_url).rstrip("/"), tmp_path / "screenshots")
+    page.open("/ui")
+    wait_for(lambda: "API key needed" in page.main_text(), 10, "the key prompt")
+    page.script_errors()  # the refused calls before the key, logged by the browser
+    page.enter_key(api_key)
+
+    page.open(f"/ui/paths/{path['id']}")
+    drawn = "const img = document.querySelector('img.path-chart'); return img && img.complete && img.naturalWidth"
+    wait_for(lambda: page.js(drawn), 20, "the path chart")
+    rows = page.js("return [...document.querySelectorAll('tr[data-point]')].map((r) => r.innerText)")
+    assert len(rows) == 3 and rows[1].endswith("1-SE") and rows[2].endswith("best")
+    assert "best 0.001 · 1-SE 0.01" in page.main_text()
+    page.screenshot("path")
+    assert page.script_errors() == []
