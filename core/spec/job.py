@@ -33,7 +33,8 @@ LossName = Literal["cross_entropy", "binary_cross_entropy", "mse", "mae", "huber
 
 COMMON_METRICS = (
     "train_loss", "val_loss", "val_loss_se", "data_loss", "penalty", "weight_l1", "weight_l2", "sparsity",
-    "weights_above_threshold", "grad_norm", "lr", "epoch_seconds", "samples_per_second",
+    "weights_above_threshold", "dead_units", "saturated_units", "baseline_val_loss", "grad_norm", "lr",
+    "epoch_seconds", "samples_per_second",
 )  # fmt: skip
 CLASSIFICATION_METRICS = ("train_accuracy", "val_accuracy", "val_precision", "val_recall", "val_f1")
 REGRESSION_METRICS = ("train_mae", "val_mae", "val_rmse", "val_r2")

@@ -23,6 +23,10 @@ Metrics, every key of `core.spec.job.metrics_for(task)`:
 - weight_l1 = Σ|w|, weight_l2 = √Σw², sparsity = the fraction of |w| < 1e-3 and weights_above_threshold =
   the number of |w| ≥ 1e-3, over the Linear/Conv weights at the end of the epoch (biases and batch-norm
   parameters excluded).
+- dead_units and saturated_units are measured during the validation pass (`units.py`): the fraction of ReLU
+  units never active on the validation data, and of tanh/sigmoid units stuck near a bound on most of it.
+- baseline_val_loss is the validation loss of the best constant prediction (the training split's class
+  frequencies, or its mean), the same every epoch: the loss a network that learned nothing would have.
 - lr is the rate used during the epoch; epoch_seconds covers training and validation;
   samples_per_second = training rows / epoch_seconds.
 
@@ -61,6 +65,7 @@ from workers.training.losses import build_loss, predict
 from workers.training.metrics import score_names, scores, weight_stats
 from workers.training.model import build_model, freeze, layer_weights, load_initial_weights
 from workers.training.optim import LrSchedule, build_optimizer, set_lr
+from workers.training.units import UnitProbe
 from workers.training.regularizers.base import from_spec, total_penalty
 
 EVAL_BATCH_SIZE = 8192
@@ -126,6 +131,7 @@ def train(
         run.restore(resume)
     train_x, train_y = _on_device(data.x_train, data.y_train, data.task, device)
     val_x, val_y = _on_device(data.x_val, data.y_val, data.task, device)
+    baseline = run.baseline_loss(train_y, val_y)
     poll = _poller(should_stop, spec.training.max_wall_seconds, run)
     stop_reason = "max_epochs"
     try:
@@ -137,9 +143,11 @@ def train(
             if interrupted is not None:
                 stop_reason = interrupted
                 break
-            validation = run.evaluate(val_x, val_y)
+            with run.units.watching():
+                validation = run.evaluate(val_x, val_y)
             # The epoch's one host-device sync: every number is read at once.
-            values = torch.cat([totals, validation, weight_stats(run.weights)]).tolist()
+            parts = [totals, validation, weight_stats(run.weights), run.units.values(device), baseline]
+            values = torch.cat(parts).tolist()
             seconds = time.perf_counter() - started
             metrics = _epoch_metrics(data.task, values, steps, rows, lr, seconds)
             for regularizer in run.regularizers:
@@ -212,6 +220,7 @@ class _Run:
             freeze(self.model, spec.init_from.freeze)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.weights = layer_weights(self.model)
+        self.units = UnitProbe(self.model)
         self.penalized = layer_weights(self.model, trainable_only=True)
         if not self.penalized:
             raise ValueError("init_from.freeze freezes every layer: nothing is left to train")
@@ -280,6 +289,25 @@ class _Run:
         if self.task == "classification":
             return (predicted == targets).sum().float()
         return (predicted.float() - targets).abs().sum()
+
+    @torch.inference_mode()
+    def baseline_loss(self, train_y: torch.Tensor, val_y: torch.Tensor) -> torch.Tensor:
+        """The validation loss of the best constant prediction fitted on the training targets, as a 1-element
+        device tensor: the class frequencies (as logits) for classification, the mean (the median for `mae`)
+        for regression. A network whose training loss stays near it has learned nothing (underfitting)."""
+        loss = self.spec.loss_spec
+        n_outputs = output_size(self.task, loss, self.n_classes)
+        if self.task == "regression":
+            center = train_y.float().median() if loss.name == "mae" else train_y.float().mean()
+            constant = center.reshape(1)
+        else:
+            counts = torch.bincount(train_y, minlength=self.n_classes).float()
+            frequency = (counts / counts.sum()).clamp(1e-7, 1 - 1e-7)
+            if loss.name == "cross_entropy":
+                constant = frequency.log()
+            else:  # binary cross-entropy: each output's log-odds (a two-class set's one output: class 1's)
+                constant = (frequency / (1 - frequency)).log()[-n_outputs:]
+        return self.loss_fn(constant.expand(len(val_y), n_outputs), val_y).reshape(1)
 
     @torch.inference_mode()
     def evaluate(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -370,7 +398,9 @@ def _epoch_metrics(
     task: Task, values: list[float], steps: int, rows: int, lr: float, seconds: float
 ) -> dict[str, float]:
     data_sum, penalty_sum, score_sum, grad_norm, val_loss, val_loss_se, *rest = values
-    val_scores, (weight_l1, weight_l2, sparsity, weights_above_threshold) = rest[:-4], rest[-4:]
+    val_scores, weights, units = rest[:-7], rest[-7:-3], rest[-3:]
+    weight_l1, weight_l2, sparsity, weights_above_threshold = weights
+    dead_units, saturated_units, baseline_val_loss = units
     named = {
         "train_loss": (data_sum + penalty_sum) / steps,
         "data_loss": data_sum / steps,
@@ -383,6 +413,9 @@ def _epoch_metrics(
         "weight_l2": weight_l2,
         "sparsity": sparsity,
         "weights_above_threshold": weights_above_threshold,
+        "dead_units": dead_units,
+        "saturated_units": saturated_units,
+        "baseline_val_loss": baseline_val_loss,
         "grad_norm": grad_norm,
         "lr": lr,
         "epoch_seconds": seconds,
