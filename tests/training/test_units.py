@@ -46,7 +46,7 @@ def test_sigmoid_channels_of_a_convolution_count_over_positions() -> None:
     conv = nn.Conv2d(1, 2, kernel_size=1)
     with torch.no_grad():
         conv.weight.copy_(torch.tensor([[[[50.0]]], [[[0.1]]]]))
-        conv.bias.copy_(torch.tensor([20.0, 0.0]))  # channel 0: 50x + 20 = 70, -30, 120, -80; channel 1: ≈ 0
+        conv.bias = nn.Parameter(torch.tensor([20.0, 0.0]))  # channel 0: 50x + 20 = 70, -30, 120, -80; 1: ≈ 0
     model = nn.Sequential(conv, nn.Sigmoid())
     x = torch.tensor([[[[1.0, -1.0], [2.0, -2.0]]]])
     assert probe(model, x) == [0.0, 0.5]
