@@ -7,7 +7,8 @@ is the mean of each epoch's value and its neighbours' (a centred window of `WIND
 ends, so the minimum does not lag); the gap is val_loss - data_loss. The rules, in order:
 
 1. Unstable, at any epoch: a non-finite training or validation loss; a spike, a training loss above `SPIKE`
-   times the lowest before it; or a gradient blow-up, a grad_norm above `BLOW_UP` times the median of those
+   times the lowest before it and above it by half the first epoch's (a loss near 0 that moves within its
+   noise is not one); or a gradient blow-up, a grad_norm above `BLOW_UP` times the median of those
    before it (from the fourth epoch on). The onset is the first such epoch.
 2. Nothing more is said before `MIN_EPOCHS` epochs: the verdict is `good_fit`, with `enough_epochs: false`.
 3. Overfitting: the smoothed validation loss has its minimum at epoch m, and each of the last `PATIENCE`
@@ -98,13 +99,15 @@ def _instability(
     epochs: Sequence[Mapping[str, Any]], train: list[float | None], val: list[float | None]
 ) -> tuple[int, dict[str, Any]] | None:
     grad_norms: list[float] = []
+    first = train[0] if train else None
     for i, epoch in enumerate(epochs):
         number = epoch.get("epoch", i + 1)
         loss = train[i]
         if loss is None or val[i] is None:
             return number, {"non_finite_epoch": number}
         lowest = min((t for t in train[:i] if t is not None), default=None)
-        if lowest is not None and lowest > 0 and loss > SPIKE * lowest:
+        material = first is not None and loss - (lowest or 0.0) > 0.5 * first
+        if lowest is not None and lowest > 0 and loss > SPIKE * lowest and material:
             return number, {"spike_epoch": number, "spike_ratio": loss / lowest}
         grad = _number(epoch.get("grad_norm"))
         if grad is not None and len(grad_norms) >= 3 and grad > BLOW_UP * statistics.median(grad_norms) > 0:

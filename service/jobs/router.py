@@ -16,7 +16,7 @@ from service.events import slots
 from service.events.slots import StreamSlotsDep
 from service.events.stream import JobFeedsDep, job_events
 from service.idempotency.deps import IdempotentCreateDep
-from service.jobs import service
+from service.jobs import diagnosis, service
 from service.jobs.reads import JobReadsDep, ListQuery, MetricsQuery
 from service.jobs.schemas import ArtifactList, JobList, JobRead, MetricsPage
 from service.states import JobStatusValue
@@ -129,6 +129,19 @@ async def get_job_metrics(
     `If-None-Match` set to the last ETag: a 304 usually costs no query at all."""
     query = MetricsQuery(after_epoch=after_epoch, limit=limit, max_points=max_points, format=format)
     return await reads.metrics(job_id, principal, query)
+
+
+@router.get(
+    "/{job_id}/diagnosis",
+    operation_id="get_job_diagnosis",
+    response_model=diagnosis.DiagnosisRead,
+    responses={**NOT_FOUND, 200: {"content": {"application/json": {"example": diagnosis.EXAMPLE}}}},
+)
+def get_job_diagnosis(job_id: JobId, session: SessionDep, principal: PrincipalDep) -> diagnosis.DiagnosisRead:
+    """Is the job fitting well, overfitting, underfitting or unstable; from which epoch; the numbers that say
+    so; and 1 to 3 spec changes to try. Live while the job trains (`final: false`), fixed once it has ended.
+    The rules are in core/jobs/diagnosis.py."""
+    return diagnosis.read(session, job_id, principal)
 
 
 @router.get(

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import copy
+import json
 from collections.abc import Sequence
 from typing import Any
 
+import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 from core.jobs.diagnosis import diagnose
+from tests.fixtures import ROOT, Process, bearer, create_key, tiny_spec, wait_for_job
 
 SPEC: dict[str, Any] = {
     "model": {"hidden_layers": [256, 256], "dropout": 0.0, "activation": "relu"},
@@ -99,3 +104,44 @@ def test_mostly_dead_relu_units_add_a_leaky_relu_suggestion() -> None:
     diagnosis = diagnose(history(TRAIN, OVERFIT_VAL, dead_units=0.8), {**SPEC, "early_stopping": {"patience": 3}})
     assert [s.changes for s in diagnosis.suggestions][-1] == {"model.activation": "leaky_relu"}
     assert len(diagnosis.suggestions) == 3
+
+
+def with_changes(spec: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """The spec with each dotted path of `changes` set, as the dashboard's "try it" does."""
+    changed = copy.deepcopy(spec)
+    for path, value in changes.items():
+        *parents, leaf = path.split(".")
+        node = changed
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node[leaf] = value
+    return changed
+
+
+def test_a_wide_network_on_300_rows_overfits_and_its_first_suggestion_narrows_the_gap(
+    api_server: httpx.Client, worker: Process
+) -> None:
+    overfitting = json.loads((ROOT / "examples" / "overfitting.json").read_text())
+    regularized = with_changes(overfitting, {"model.dropout": 0.5, "regularization.l2": 0.01})
+
+    first = wait_for_job(api_server, api_server.post("/v1/jobs", json=overfitting).json()["id"])
+    diagnosis = api_server.get(f"/v1/jobs/{first['id']}/diagnosis").json()
+    assert (diagnosis["verdict"], diagnosis["final"]) == ("overfitting", True), diagnosis
+    assert diagnosis["onset_epoch"] is not None and diagnosis["suggestions"]
+    suggestion = diagnosis["suggestions"][0]["changes"]
+    assert suggestion == {"model.dropout": 0.3, "regularization.l2": 0.001}
+
+    tried = api_server.post("/v1/jobs", json=with_changes(overfitting, suggestion)).json()
+    calm = api_server.post("/v1/jobs", json=regularized).json()
+    tried_diagnosis = api_server.get(f"/v1/jobs/{wait_for_job(api_server, tried['id'])['id']}/diagnosis").json()
+    assert tried_diagnosis["evidence"]["final_gap"] < diagnosis["evidence"]["final_gap"]
+    calm_diagnosis = api_server.get(f"/v1/jobs/{wait_for_job(api_server, calm['id'])['id']}/diagnosis").json()
+    assert calm_diagnosis["verdict"] != "overfitting", calm_diagnosis
+
+
+def test_another_owners_diagnosis_is_a_404(client: TestClient, database_url: str) -> None:
+    job_id = client.post("/v1/jobs", json=tiny_spec()).json()["id"]
+    live = client.get(f"/v1/jobs/{job_id}/diagnosis").json()
+    assert (live["verdict"], live["final"], live["gaps"]) == ("good_fit", False, [])
+    bob = bearer(create_key(database_url, "bob"))
+    assert client.get(f"/v1/jobs/{job_id}/diagnosis", headers=bob).status_code == 404
