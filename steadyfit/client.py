@@ -22,6 +22,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.states import JobStatus
 from service.datasets.schemas import DatasetList, DatasetRead
+from service.jobs.diagnosis import DiagnosisRead
 from service.jobs.schemas import ArtifactList, JobList, JobRead, MetricsPage
 from service.paths.schemas import PathRead
 
@@ -112,6 +113,9 @@ class Client:
 
     def metrics_csv(self, job_id: str) -> str:
         return self._request("GET", f"/v1/jobs/{job_id}/metrics", params={"format": "csv"}).text
+
+    def diagnosis(self, job_id: str) -> DiagnosisRead:
+        return DiagnosisRead.model_validate(self._request("GET", f"/v1/jobs/{job_id}/diagnosis").json())
 
     def submit_path(self, body: dict[str, Any]) -> PathRead:
         return PathRead.model_validate(self._request("POST", "/v1/paths", json=body).json())

@@ -195,6 +195,21 @@ def download(args: argparse.Namespace) -> None:
             console.print(str(api.download(found, artifact.name, directory)))
 
 
+def diagnose(args: argparse.Namespace) -> None:
+    """Print a job's diagnosis: the verdict, its onset, the evidence and the spec changes to try."""
+    with client(args) as api:
+        found = api.diagnosis(job_id(api, args.job_id))
+    onset = f" from epoch {found.onset_epoch}" if found.onset_epoch is not None else ""
+    state = "" if found.final else f" (so far: the job is {found.status})"
+    console.print(f"[bold]{found.verdict.replace('_', ' ')}[/]{onset}{state}")
+    for key, value in found.evidence.items():
+        if value is not None:
+            console.print(f"  {key}: {_cell(value)}")
+    for number, suggestion in enumerate(found.suggestions, start=1):
+        changes = ", ".join(f"{path} = {json.dumps(value)}" for path, value in suggestion.changes.items())
+        console.print(f"try {number}: {changes}  [dim]({suggestion.reason})[/]")
+
+
 def chart(args: argparse.Namespace) -> None:
     """Write one of a job's charts: Vega-Lite JSON on standard output, or an image with --png or --svg."""
     matching = [name for name in JOB_CHARTS if name.startswith(args.name)]
@@ -239,6 +254,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     sub.add_argument("job_id", help=JOB_ID_HELP)
     sub.add_argument("--csv", action="store_true", help="CSV on standard output.")
     add("cancel", cancel, "Cancel a job.").add_argument("job_id", help=JOB_ID_HELP)
+    add("diagnose", diagnose, "Diagnose a job: overfitting, underfitting, unstable or a good fit.").add_argument(
+        "job_id", help=JOB_ID_HELP
+    )
     sub = add("chart", chart, "Write a job's chart: Vega-Lite JSON, or a PNG or SVG image.")
     sub.add_argument("job_id", help=JOB_ID_HELP)
     sub.add_argument("name", help=f"The chart, or the start of its name: {', '.join(JOB_CHARTS)}.")

@@ -161,3 +161,11 @@ def test_chart_writes_a_png_and_names_the_charts_for_a_wrong_name(api_server: ht
 
     wrong = steadyfit(["chart", job_id, "curves"], **against(api_server))
     assert_one_line_error(wrong, "no chart `curves`", "learning_curves, regularization")
+
+
+def test_diagnose_prints_the_verdict_so_far(api_server: httpx.Client) -> None:
+    job_id = api_server.post("/v1/jobs", json=tiny_spec()).json()["id"]
+    result = steadyfit(["diagnose", job_id[:8]], **against(api_server))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("good fit (so far: the job is queued)")
+    assert "enough_epochs: False" in result.stdout

@@ -21,6 +21,7 @@ ASSETS = {
     "common.js": JAVASCRIPT,
     "jobs.js": JAVASCRIPT,
     "job.js": JAVASCRIPT,
+    "diagnosis.js": JAVASCRIPT,
     "compare.js": JAVASCRIPT,
     "sweeps.js": JAVASCRIPT,
     "paths.js": JAVASCRIPT,

@@ -449,3 +449,58 @@ def test_the_path_page_draws_the_servers_chart_and_marks_the_chosen_points(
     assert "best 0.001 · 1-SE 0.01" in page.main_text()
     page.screenshot("path")
     assert page.script_errors() == []
+
+
+def overfit_job(session: Any) -> str:
+    """A succeeded job of alice's whose validation loss turns up at epoch 7 while its training loss falls."""
+    train = [1.0, 0.7, 0.5, 0.4, 0.3, 0.25, 0.2, 0.15, 0.1, 0.08, 0.06]
+    val = [1.0, 0.8, 0.6, 0.5, 0.45, 0.44, 0.46, 0.5, 0.55, 0.6, 0.65]
+    job = Job(
+        id=str(uuid.uuid4()),
+        owner="alice",
+        name="wide",
+        status="succeeded",
+        task="classification",
+        spec=JobSpec.model_validate(tiny_spec(name="wide", training={"epochs": 11})).model_dump(mode="json"),
+        epochs_completed=len(train),
+        best_epoch=6,
+        best_metrics={"val_loss": 0.44},
+        test_metrics={"accuracy": 0.8},
+        stop_reason="max_epochs",
+        attempts=1,
+    )
+    session.add(job)
+    session.flush()
+    for epoch, (t, v) in enumerate(zip(train, val, strict=True), start=1):
+        metrics = {"train_loss": t, "data_loss": t, "val_loss": v, "val_loss_se": 0.01, "baseline_val_loss": 0.69}
+        session.add(EpochMetrics(job_id=job.id, epoch=epoch, metrics=metrics))
+    return job.id
+
+
+def test_the_job_page_shows_its_diagnosis_marks_the_onset_and_tries_a_suggestion(
+    api_server: httpx.Client, api_key: str, settings: Settings, browser: Chrome, tmp_path: Path
+) -> None:
+    database = Database(settings.resolved_database_url, pooled=False)
+    with database.session() as session:
+        job_id = overfit_job(session)
+    database.dispose()
+    page = Dashboard(browser, str(api_server.base_url).rstrip("/"), tmp_path / "screenshots")
+    page.open("/ui")
+    wait_for(lambda: "API key needed" in page.main_text(), 10, "the key prompt")
+    page.script_errors()  # the refused calls before the key, logged by the browser
+    page.enter_key(api_key)
+
+    page.open(f"/ui/jobs/{job_id}")
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "[data-verdict=overfitting]"), 10, "the verdict")
+    assert "Overfitting from epoch 7" in page.main_text()
+    onset = "return [...document.querySelectorAll('.marker.onset text')].map((t) => t.textContent)"
+    wait_for(lambda: page.js(onset), 10, "the onset marked on the curves")
+    assert set(page.js(onset)) == {"overfitting from 7"}
+    page.screenshot("diagnosis")
+
+    browser.find_element(By.CSS_SELECTOR, "button[data-try='1']").click()
+    wait_for(lambda: job_id not in page.js("return location.pathname"), 10, "the new job's page")
+    tried = api_server.get(f"/v1/jobs/{page.js('return location.pathname').rsplit('/', 1)[1]}").json()
+    assert (tried["spec"]["model"]["dropout"], tried["spec"]["regularization"]["l2"]) == (0.3, 0.001)
+    assert tried["name"] == "wide · try 1"
+    assert page.script_errors() == []

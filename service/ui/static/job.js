@@ -1,6 +1,7 @@
 // One job's page: live learning curves, regularization figures, early-stopping marks, summary and downloads.
 
 import { PALETTE, lineChart } from "./chart.js";
+import { DiagnosisCard } from "./diagnosis.js";
 import {
   announce,
   api,
@@ -193,6 +194,7 @@ export function jobView(id) {
     stats: h("div", { class: "stats" }),
     details: h("div", { class: "details" }),
   };
+  const diagnosis = new DiagnosisCard(id);
   const charts = {
     loss: chartCard("Loss", "Training loss includes the penalty; validation loss is the data loss alone.", {
       log: true,
@@ -216,6 +218,7 @@ export function jobView(id) {
     slot.header,
     slot.banner,
     slot.stats,
+    diagnosis.card,
     h("div", { class: "grid two" }, charts.loss.card, charts.score.card),
     h("h2", { class: "section" }, "Regularization"),
     h("div", { class: "grid four" }, charts.penalty.card, charts.l1.card, charts.l2.card, charts.sparsity.card),
@@ -240,11 +243,16 @@ export function jobView(id) {
         job.status === "failed" ? notice("error", "Training failed", job.error || "No error message.") : "",
       );
       renderStats(slot.stats, job, feed.epochs);
-      renderJobCharts(charts, job, feed.epochs);
+      renderJobCharts(charts, job, feed.epochs, diagnosis.marker());
+      diagnosis.update(job, feed.epochs).then((moved) => {
+        if (moved) renderJobCharts(charts, feed.job, feed.epochs, diagnosis.marker());
+      });
       if (TERMINAL.has(job.status) && !slot.details.dataset.done) renderDetails(slot.details, job);
     }, 250),
   );
-  charts.loss.logBox.addEventListener("change", () => renderJobCharts(charts, feed.job, feed.epochs));
+  charts.loss.logBox.addEventListener("change", () =>
+    renderJobCharts(charts, feed.job, feed.epochs, diagnosis.marker()),
+  );
   feed.start().catch((error) => {
     main.replaceChildren(
       error.status === 404
@@ -358,9 +366,9 @@ function marks(job, epochs) {
   return out;
 }
 
-function renderJobCharts(charts, job, epochs) {
+function renderJobCharts(charts, job, epochs, onset) {
   const score = scoreOf(job.task);
-  const markers = marks(job, epochs);
+  const markers = [...marks(job, epochs), ...(onset ? [onset] : [])].sort((a, b) => a.x - b.x);
   const waiting = job.status === "queued" ? "Waiting for a worker to start this job…" : "Waiting for the first epoch…";
   const penalized = epochs.some((e) => e.penalty);
   const best = epochs.find((e) => e.epoch === job.best_epoch);
