@@ -13,9 +13,9 @@ import json
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -326,6 +326,27 @@ BEST = {
 }
 
 
+T = TypeVar("T")
+
+
+def written(settings: Settings, write: Callable[[Any], T]) -> T:
+    """What `write` returns, having written its rows to the test's database and committed them."""
+    database = Database(settings.resolved_database_url, pooled=False)
+    with database.session() as session:
+        result = write(session)
+    database.dispose()
+    return result
+
+
+def signed_in(page: Dashboard, api_key: str) -> Dashboard:
+    """The dashboard with `api_key` entered at its prompt (the refused calls before it cleared from the log)."""
+    page.open("/ui")
+    wait_for(lambda: "API key needed" in page.main_text(), 10, "the key prompt")
+    page.script_errors()
+    page.enter_key(api_key)
+    return page
+
+
 def finished_job(session: Any, spec: dict[str, Any]) -> str:
     """A succeeded job of alice's with three epochs, the second the best, written as a worker would."""
     job = Job(
@@ -354,15 +375,8 @@ def finished_job(session: Any, spec: dict[str, Any]) -> str:
 def test_the_dashboard_labels_differences_gaps_numbers_and_axes_truly(
     api_server: httpx.Client, api_key: str, settings: Settings, browser: Chrome, tmp_path: Path
 ) -> None:
-    database = Database(settings.resolved_database_url, pooled=False)
-    with database.session() as session:
-        unstopped, patient = finished_job(session, UNSTOPPED), finished_job(session, PATIENT)
-    database.dispose()
-    page = Dashboard(browser, str(api_server.base_url).rstrip("/"), tmp_path / "screenshots")
-    page.open("/ui")
-    wait_for(lambda: "API key needed" in page.main_text(), 10, "the key prompt")
-    page.script_errors()  # the refused calls before the key, logged by the browser
-    page.enter_key(api_key)
+    unstopped, patient = written(settings, lambda db: (finished_job(db, UNSTOPPED), finished_job(db, PATIENT)))
+    page = signed_in(Dashboard(browser, str(api_server.base_url).rstrip("/"), tmp_path / "screenshots"), api_key)
     wait_for(lambda: "no-early-stopping" in page.main_text(), 10, "the job list")
     assert "L2 4.41e-5" in page.main_text() and "0.0000440" not in page.main_text()
 
@@ -435,11 +449,7 @@ def test_the_path_page_draws_the_servers_chart_and_marks_the_chosen_points(
     path = api_server.post("/v1/paths", json=path_body()).json()
     for point, (loss, se) in zip(path["points"], [(0.62, 0.02), (0.55, 0.02), (0.50, 0.06)], strict=True):
         finish_point(settings.resolved_database_url, point["job_id"], loss, se)
-    page = Dashboard(browser, str(api_server.base_url).rstrip("/"), tmp_path / "screenshots")
-    page.open("/ui")
-    wait_for(lambda: "API key needed" in page.main_text(), 10, "the key prompt")
-    page.script_errors()  # the refused calls before the key, logged by the browser
-    page.enter_key(api_key)
+    page = signed_in(Dashboard(browser, str(api_server.base_url).rstrip("/"), tmp_path / "screenshots"), api_key)
 
     page.open(f"/ui/paths/{path['id']}")
     drawn = "const img = document.querySelector('img.path-chart'); return img && img.complete && img.naturalWidth"
@@ -480,15 +490,8 @@ def overfit_job(session: Any) -> str:
 def test_the_job_page_shows_its_diagnosis_marks_the_onset_and_tries_a_suggestion(
     api_server: httpx.Client, api_key: str, settings: Settings, browser: Chrome, tmp_path: Path
 ) -> None:
-    database = Database(settings.resolved_database_url, pooled=False)
-    with database.session() as session:
-        job_id = overfit_job(session)
-    database.dispose()
-    page = Dashboard(browser, str(api_server.base_url).rstrip("/"), tmp_path / "screenshots")
-    page.open("/ui")
-    wait_for(lambda: "API key needed" in page.main_text(), 10, "the key prompt")
-    page.script_errors()  # the refused calls before the key, logged by the browser
-    page.enter_key(api_key)
+    job_id = written(settings, overfit_job)
+    page = signed_in(Dashboard(browser, str(api_server.base_url).rstrip("/"), tmp_path / "screenshots"), api_key)
 
     page.open(f"/ui/jobs/{job_id}")
     wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "[data-verdict=overfitting]"), 10, "the verdict")
