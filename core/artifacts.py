@@ -32,6 +32,11 @@ def weights_key(job_id: str) -> str:
     return job_prefix(job_id) + "weights.safetensors"
 
 
+def pruned_weights_key(job_id: str) -> str:
+    """The kept weights pruned to the sparsity the pruning report chose (workers/analyses/pruning.py)."""
+    return job_prefix(job_id) + "weights-pruned.safetensors"
+
+
 def checkpoint_key(job_id: str) -> str:
     """The training state after a job's last completed epoch, which a retry resumes from."""
     return job_prefix(job_id) + "checkpoint.safetensors"

@@ -14,6 +14,7 @@ from celery import Celery
 from core.settings import Settings
 
 TRAIN_TASK = "steadyfit.train"
+ANALYZE_TASK = "steadyfit.analyze"
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,13 @@ class TaskQueue:
             self.celery.send_task(TRAIN_TASK, args=[job_id])
         except Exception:
             log.exception("could not queue job %s; it stays queued in the database", job_id)
+
+    def send_analysis(self, job_id: str, kind: str) -> None:
+        """Queue an analysis of a job; as for training, a failed send is logged and its row stays queued."""
+        try:
+            self.celery.send_task(ANALYZE_TASK, args=[job_id, kind])
+        except Exception:
+            log.exception("could not queue the %s analysis of job %s", kind, job_id)
 
     def ping(self) -> None:
         with self.celery.connection_for_write() as connection:

@@ -60,6 +60,18 @@ class Settings(BaseSettings):
         description="Server-wide cap on a job's training time (a day by default); a job that reaches it stops "
         "with `timeout`, and a spec asking for more is a 422.",
     )
+    analysis_seconds: float = Field(
+        300.0,
+        gt=0,
+        description="The most time one analysis of a job (pruning, confusion, landscape, lr range) may take; "
+        "one that would take longer ends `failed`, saying so, and the job stays `succeeded`.",
+    )
+    analysis_rows: int = Field(
+        20_000,
+        ge=10,
+        description="The most rows of a split an analysis evaluates on (a seeded sample of larger splits), so its "
+        "time and memory do not grow with the data set.",
+    )
     auth: Literal["keys", "off"] = Field(
         "keys",
         description="`keys`: every /v1 request needs `Authorization: Bearer <key>`. `off`: no keys, every caller "

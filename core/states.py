@@ -37,6 +37,22 @@ class SweepKind(StrEnum):
     PATH = "path"
 
 
+class AnalysisKind(StrEnum):
+    """What a worker computes about a job after it has trained (workers/analyses/)."""
+
+    PRUNING = "pruning"  # global magnitude pruning of the kept weights at several sparsities
+    CONFUSION = "confusion"  # the test split's confusion matrix and per-class scores
+    LANDSCAPE = "landscape"  # loss slices, Hessian eigenvalue and trace, sharpness
+    LR_RANGE = "lr_range"  # a learning-rate range test of the job's spec
+
+
+class AnalysisStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
 class StopReason(StrEnum):
     """Why training ended, for a job that trained (`succeeded` or `cancelled`)."""
 

@@ -16,6 +16,7 @@ from core.db.engine import Database
 from core.queue import TaskQueue
 from core.settings import Settings
 from service import apidocs, observability
+from service.analyses.router import router as analyses_router
 from service.browsers import BrowserGuard
 from service.caching import BodyCache, ReadsInFlight
 from service.charts.router import router as charts_router
@@ -102,7 +103,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(RateLimit, settings=settings)  # outside the body limit: a refused request sends no body
     app.add_middleware(BrowserGuard, settings=settings)
-    for router in (jobs_router, sweeps_router, paths_router, datasets_router, keys_router, charts_router):
+    routers = (jobs_router, analyses_router, sweeps_router, paths_router, datasets_router, keys_router, charts_router)
+    for router in routers:
         app.include_router(router, dependencies=[Depends(authenticate)], responses={**AUTH_ERRORS, **REQUEST_LIMITS})
     app.include_router(health_router)
     observability.install(app)

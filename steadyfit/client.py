@@ -22,6 +22,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.states import JobStatus
 from service.datasets.schemas import DatasetList, DatasetRead
+from service.analyses.schemas import AnalysisRead
 from service.jobs.diagnosis import DiagnosisRead
 from service.jobs.schemas import ArtifactList, JobList, JobRead, MetricsPage
 from service.paths.schemas import PathRead
@@ -113,6 +114,30 @@ class Client:
 
     def metrics_csv(self, job_id: str) -> str:
         return self._request("GET", f"/v1/jobs/{job_id}/metrics", params={"format": "csv"}).text
+
+    def analyze(self, job_id: str, kind: str, options: dict[str, Any] | None = None) -> AnalysisRead:
+        """Ask for an analysis of the job (`landscape`, `lr_range`, or `pruning` / `confusion` again)."""
+        body = {"kind": kind, "options": options or {}}
+        return AnalysisRead.model_validate(self._request("POST", f"/v1/jobs/{job_id}/analyses", json=body).json())
+
+    def analysis(self, job_id: str, kind: str, wait: float = 0.0) -> AnalysisRead:
+        """The job's analysis of this kind; with `wait`, polled until it has succeeded or failed (at most that
+        many seconds)."""
+        deadline = time.monotonic() + wait
+        while True:
+            found = AnalysisRead.model_validate(self._request("GET", f"/v1/jobs/{job_id}/{kind}").json())
+            if found.status in ("succeeded", "failed") or time.monotonic() >= deadline:
+                return found
+            time.sleep(0.5)
+
+    def wait(self, job_id: str, timeout: float = 3600.0) -> JobRead:
+        """The job once it has ended (or after `timeout` seconds)."""
+        deadline = time.monotonic() + timeout
+        job = self.job(job_id)
+        while job.status in (JobStatus.QUEUED, JobStatus.RUNNING) and time.monotonic() < deadline:
+            time.sleep(0.5)
+            job = self.job(job_id)
+        return job
 
     def diagnosis(self, job_id: str) -> DiagnosisRead:
         return DiagnosisRead.model_validate(self._request("GET", f"/v1/jobs/{job_id}/diagnosis").json())

@@ -137,6 +137,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         STEADYFIT_LEASE_SECONDS=str(settings.lease_seconds),
         STEADYFIT_RECONCILE_SECONDS=str(settings.reconcile_seconds),
         STEADYFIT_MAX_ATTEMPTS=str(settings.max_attempts),
+        STEADYFIT_ANALYSIS_SECONDS=str(settings.analysis_seconds),
         STEADYFIT_AUTH=settings.auth,
     )
     if settings.database_url:
@@ -297,8 +298,8 @@ def path_body(**changes: Any) -> dict[str, Any]:
     return {"name": "l2", "base": tiny_spec(), "parameter": "regularization.l2", "values": values, **changes}
 
 
-def finish_point(database_url: str, job_id: str, val_loss: float, se: float) -> None:
-    """What a worker writes when a path's point ends: its one epoch (the best), then `succeeded`."""
+def finish_as_a_worker(database_url: str, job_id: str, val_loss: float, se: float) -> None:
+    """What a worker writes when a job ends: its one epoch (the best), then `succeeded`."""
     with Database(database_url).session() as session:
         assert jobs_repository.claim(session, job_id, "w1", lease_seconds=60, max_attempts=3) is not None
         best = {"val_loss": val_loss, "val_loss_se": se, "data_loss": val_loss - 0.1, "train_loss": val_loss,

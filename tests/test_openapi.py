@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from core.settings import Settings
 from service.app import create_app
-from tests.fixtures import bearer, create_key
+from tests.fixtures import bearer, create_key, finish_as_a_worker, tiny_spec
 
 # Where a schema holds other schemas: lists of them, and single ones.
 SUBSCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
@@ -79,10 +79,21 @@ def body_examples(openapi: dict[str, Any]) -> Iterator[tuple[str, str, str, Any]
 def test_every_body_example_is_accepted(settings: Settings, database_url: str) -> None:
     """Sent as they stand (as an admin, who may use every route), the examples create what they describe."""
     examples = list(body_examples(create_app(settings).openapi()))
-    assert {path for _, path, _, _ in examples} == {"/v1/jobs", "/v1/sweeps", "/v1/paths", "/v1/datasets", "/v1/keys"}
+    assert {path for _, path, _, _ in examples} == {
+        "/v1/jobs",
+        "/v1/sweeps",
+        "/v1/paths",
+        "/v1/datasets",
+        "/v1/keys",
+        "/v1/jobs/{job_id}/analyses",
+    }
     admin = bearer(create_key(database_url, "examples", admin=True))
     with TestClient(create_app(settings), headers=admin) as client:
-        for method, path, media_type, value in examples:
+        # A route of a job's takes the example of a job that has trained.
+        job_id = client.post("/v1/jobs", json=tiny_spec()).json()["id"]
+        finish_as_a_worker(database_url, job_id, val_loss=0.5, se=0.01)
+        for method, template, media_type, value in examples:
+            path = template.replace("{job_id}", job_id)
             if media_type == "multipart/form-data":
                 fields = {name: text for name, text in value.items() if name != "file"}
                 response = client.request(method, path, files={"file": ("example.csv", value["file"])}, data=fields)

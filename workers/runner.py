@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from core.analyses import repository as analyses_repository
 from core.artifacts import ArtifactStore, artifact_store, checkpoint_key, weights_key
 from core.datasets import repository as datasets_repository
 from core.datasets import storage
@@ -17,8 +18,9 @@ from core.jobs import repository
 from core.queue import TaskQueue
 from core.settings import Settings
 from core.spec.job import JobSpec, Task
-from core.states import JobStatus, StopReason
+from core.states import AnalysisKind, AnalysisStatus, JobStatus, StopReason
 from workers import metrics
+from workers.analyses import run as analyses
 from workers.heartbeat import LEASE_LOST, SHUTDOWN, Heartbeat
 from workers.retry import with_retries
 from workers.training.checkpoint import (
@@ -126,11 +128,56 @@ class JobRunner:
                 data = self._load_data(spec, job_owner)
                 resolved = resolved_spec(spec, raw_spec, recorded_task, data.task)
                 result = self._train(job_id, resolved, data, heartbeat, sweep_id, job_owner)
-                self._record_result(job_id, spec, data, result)
+                succeeded = self._record_result(job_id, spec, data, result)
             except Exception as exc:
                 log.exception("job %s failed", job_id)
                 self._finish(job_id, JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
+                return sweep_id
+        if succeeded:
+            # After the job's status: clients see it succeeded at once; an analysis that fails is its own row.
+            for kind in analyses.after_success(resolved, data.task):
+                self._analyze(job_id, kind, {}, resolved, data, result.weights)
         return sweep_id
+
+    def analyze(self, job_id: str, kind: AnalysisKind) -> None:
+        """Run a requested analysis of a job (POST /v1/jobs/{id}/analyses), loading its spec, data and weights."""
+        with self.database.session() as session:
+            job = repository.get(session, job_id)
+            if job is None:
+                return
+            raw_spec, status, task, owner = job.spec, job.status, job.task, job.owner
+        try:
+            spec = JobSpec.model_validate(raw_spec)
+            data = self._load_data(spec, owner)
+            resolved = resolved_spec(spec, raw_spec, task, data.task)
+            weights = None
+            if kind != AnalysisKind.LR_RANGE:  # the others study the kept weights
+                if status != JobStatus.SUCCEEDED:
+                    raise LookupError(f"job {job_id} is {status}: only a succeeded job has kept weights")
+                stored = self.artifacts.get(weights_key(job_id))
+                if stored is None:
+                    raise LookupError(f"job {job_id} has no stored weights")
+                weights, _card = weights_from_bytes(stored)
+        except Exception as exc:
+            with self.database.session() as session:
+                analyses_repository.record(session, job_id, kind, AnalysisStatus.FAILED, error=str(exc))
+            return
+        analyses.analyze(
+            self.database, self.artifacts, self.settings, job_id, kind, resolved, data, weights, pick_device()
+        )
+
+    def _analyze(
+        self,
+        job_id: str,
+        kind: AnalysisKind,
+        options: dict[str, Any],
+        spec: JobSpec,
+        data: PreparedData,
+        weights: dict[str, torch.Tensor],
+    ) -> None:
+        with self.database.session() as session:
+            analyses_repository.request(session, job_id, kind, options)
+        analyses.analyze(self.database, self.artifacts, self.settings, job_id, kind, spec, data, weights, pick_device())
 
     def _train(
         self,
@@ -238,10 +285,11 @@ class JobRunner:
         metrics.EPOCHS.inc()
         metrics.EPOCH_SECONDS.observe(end.metrics["epoch_seconds"])
 
-    def _record_result(self, job_id: str, spec: JobSpec, data: PreparedData, result: TrainResult) -> None:
+    def _record_result(self, job_id: str, spec: JobSpec, data: PreparedData, result: TrainResult) -> bool:
+        """Store the weights and the terminal status; True when the job succeeded."""
         if result.stop_reason == LEASE_LOST:
             log.warning("job %s: lease lost; leaving it to the worker that holds it", job_id)
-            return
+            return False
         if result.stop_reason == SHUTDOWN:
             with self.database.session() as session:
                 released = repository.release(session, job_id, self.worker_id)
@@ -249,7 +297,7 @@ class JobRunner:
             if released:
                 log.info("job %s handed back to the queue after epoch %d", job_id, result.epochs_completed)
                 self.queue.send_train(job_id)
-            return
+            return False
         self.artifacts.put(weights_key(job_id), weights_to_bytes(result.weights, model_card(spec, data)))
         cancelled = result.stop_reason == StopReason.CANCELLED
         status = JobStatus.CANCELLED if cancelled else JobStatus.SUCCEEDED
@@ -263,6 +311,7 @@ class JobRunner:
             best_metrics=finite_or_none(result.best_metrics) if result.best_metrics else None,
         )
         log.info("job %s %s: %s after %d epochs", job_id, status, result.stop_reason, result.epochs_completed)
+        return status == JobStatus.SUCCEEDED
 
     def _finish(self, job_id: str, status: JobStatus, **values: Any) -> None:
         def write() -> bool:

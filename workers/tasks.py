@@ -7,7 +7,8 @@ import socket
 
 from celery.signals import worker_shutting_down
 
-from core.queue import TRAIN_TASK
+from core.queue import ANALYZE_TASK, TRAIN_TASK
+from core.states import AnalysisKind
 from workers import shutdown
 from workers.app import app
 from workers.runner import JobRunner
@@ -32,3 +33,8 @@ def train(job_id: str) -> None:
     # Installed here, not at process start: billiard resets SIGTERM after Celery's process initializer.
     shutdown.install_child_handler()
     runner().run(job_id)
+
+
+@app.task(name=ANALYZE_TASK)
+def analyze(job_id: str, kind: str) -> None:
+    runner().analyze(job_id, AnalysisKind(kind))

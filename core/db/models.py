@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db.base import Base, StrEnumText, UTCDateTime, utcnow
 from core.spec.job import Task
-from core.states import JobStatus, StopReason, SweepKind, SweepStatus
+from core.states import AnalysisKind, AnalysisStatus, JobStatus, StopReason, SweepKind, SweepStatus
 from core.tenants.principal import LOCAL_OWNER
 
 OWNER_LENGTH = 100
@@ -172,3 +172,18 @@ class OwnerLimits(Base):
     max_upload_bytes: Mapped[int | None] = mapped_column(Integer)
     max_upload_rows: Mapped[int | None] = mapped_column(Integer)
     max_storage_bytes: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class Analysis(Base):
+    """What a worker computed about a job after it trained: one row per job and kind, its result as data."""
+
+    __tablename__ = "analyses"
+
+    job_id: Mapped[str] = mapped_column(String(36), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[AnalysisKind] = mapped_column(StrEnumText(AnalysisKind, 16), primary_key=True)
+    status: Mapped[AnalysisStatus] = mapped_column(StrEnumText(AnalysisStatus, 16))
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

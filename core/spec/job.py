@@ -300,6 +300,17 @@ class InitFromSpec(SpecModel):
     reset_head: bool = Field(True, description="Re-initialize the output layer when the output size differs.")
 
 
+class AnalysisSpec(SpecModel):
+    """Analyses a worker runs after the job succeeds, besides the pruning report and (classification) the
+    confusion matrix, which every job gets."""
+
+    landscape: bool = Field(
+        False,
+        description="Loss slices along filter-normalized random directions, the top Hessian eigenvalue and trace, "
+        "and ε-sharpness, at the kept weights (GET /v1/jobs/{id}/landscape).",
+    )
+
+
 class JobSpec(SpecModel):
     """A complete, declarative description of one training job.
 
@@ -327,6 +338,7 @@ class JobSpec(SpecModel):
         None, description="Early stopping; without it a job trains for `training.epochs`."
     )
     init_from: InitFromSpec | None = Field(None, description="Warm start from another job's weights.")
+    analysis: AnalysisSpec | None = Field(None, description="Analyses to run once the job has succeeded.")
 
     @field_validator("loss", mode="before")
     @classmethod

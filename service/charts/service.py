@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from core.analyses import repository as analyses
 from core.errors import NotFound
 from core.jobs import repository as jobs
 from core.tenants.principal import Principal
@@ -24,7 +25,8 @@ def job_chart(session: Session, job_id: str, name: str, principal: Principal) ->
     if build is None:
         raise NotFound(_unknown(name, JOB_CHARTS))
     epochs = jobs.epochs_after(session, job_id, 0, None)
-    return build(f"{job.name or job.id} · {name.replace('_', ' ')}", job, epochs)
+    results = {a.kind.value: a.result for a in analyses.of_job(session, job_id) if a.result is not None}
+    return build(f"{job.name or job.id} · {name.replace('_', ' ')}", job, epochs, results)
 
 
 def sweep_chart(session: Session, sweep_id: str, name: str, principal: Principal) -> specs.Chart:

@@ -8,6 +8,8 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from core.jobs.diagnosis import diagnose
+
 SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"
 WIDTH, HEIGHT = 560, 300
 EPOCH_AXIS = {"format": "d", "tickMinStep": 1}
@@ -213,10 +215,90 @@ def _strength_rules(x: Chart, best: float | None, one_se: float | None) -> list[
     ]
 
 
-# A job's charts by name: each builds from the chart's title, the job and its epochs.
-JOB_CHARTS: dict[str, Callable[[str, Any, Sequence[Epoch]], Chart]] = {
-    "learning_curves": lambda title, job, epochs: learning_curves(title, epochs, job.best_epoch, job.stop_reason),
-    "regularization": lambda title, _job, epochs: regularization(title, epochs),
+def diagnosis(title: str, epochs: Sequence[Epoch], spec: dict[str, Any]) -> Chart:
+    """The generalization gap per epoch (validation loss minus training data loss), with the verdict in the
+    title and its onset marked (core/jobs/diagnosis.py)."""
+    found = diagnose(epochs, spec)
+    rows = [
+        {"epoch": epoch["epoch"], "gap": gap} for epoch, gap in zip(epochs, found.gaps, strict=True) if _finite(gap)
+    ]
+    onset = [] if found.onset_epoch is None else [{"epoch": found.onset_epoch, "mark": "onset", "y": 4}]
+    gap = {
+        "data": {"values": rows},
+        "mark": {"type": "line", "point": len(rows) <= 60},
+        "encoding": {
+            "x": {"field": "epoch", "type": "quantitative", "axis": EPOCH_AXIS},
+            "y": {"field": "gap", "type": "quantitative", "title": "val_loss - training data loss"},
+            "tooltip": [{"field": "epoch"}, {"field": "gap", "format": ".4f"}],
+        },
+    }
+    zero = {
+        "data": {"values": [{"gap": 0}]},
+        "mark": {"type": "rule", "color": "gray"},
+        "encoding": {"y": {"field": "gap", "type": "quantitative"}},
+    }
+    verdict = found.verdict.replace("_", " ")
+    return _chart(f"{title}: {verdict}", {"layer": [gap, zero, *_epoch_rules(onset)]}, rows)
+
+
+def landscape(title: str, result: dict[str, Any] | None) -> Chart:
+    """A landscape analysis: the 1-D slices of training and validation loss, and the 2-D slice of training loss
+    as a heatmap (log colour scale), along the analysis's filter-normalized directions."""
+    if result is None:
+        return _chart(title, {}, [])
+    one_d = result["slices"]["1d"]
+    lines = [
+        {"alpha": alpha, "split": split, "loss": loss}
+        for split in ("train", "val")
+        for alpha, loss in zip(one_d["alpha"], one_d[split], strict=True)
+        if _finite(loss)
+    ]
+    two_d = result["slices"]["2d"]
+    cells = [
+        {"alpha": alpha, "beta": beta, "loss": loss}
+        for alpha, row in zip(two_d["alpha"], two_d["train"], strict=True)
+        for beta, loss in zip(two_d["beta"], row, strict=True)
+        if _finite(loss)
+    ]
+    slice_1d = {
+        "title": "1-D slice",
+        "width": WIDTH // 2,
+        "height": HEIGHT,
+        "data": {"values": lines},
+        "mark": {"type": "line", "point": True},
+        "encoding": {
+            "x": {"field": "alpha", "type": "quantitative", "title": "step along d1"},
+            "y": {"field": "loss", "type": "quantitative", "scale": {"type": "log"}},
+            "color": {"field": "split", "type": "nominal", "title": None, "legend": {"orient": "bottom"}},
+        },
+    }
+    slice_2d = {
+        "title": "2-D slice (training loss)",
+        "width": WIDTH // 2,
+        "height": HEIGHT,
+        "data": {"values": cells},
+        "mark": "rect",
+        "encoding": {
+            "x": {"field": "alpha", "type": "ordinal", "title": "d1", "axis": {"format": ".1f"}},
+            "y": {"field": "beta", "type": "ordinal", "title": "d2", "sort": "descending", "axis": {"format": ".1f"}},
+            "color": {"field": "loss", "type": "quantitative", "scale": {"type": "log", "scheme": "viridis"}},
+            "tooltip": [{"field": "alpha"}, {"field": "beta"}, {"field": "loss", "format": ".4f"}],
+        },
+    }
+    summary = (
+        f"top Hessian eigenvalue {result['top_eigenvalue']:.4g} · trace {result['hessian_trace']:.4g} · "
+        f"sharpness {result['sharpness']:.4g}"
+    )
+    return _chart(f"{title} ({summary})", {"hconcat": [slice_1d, slice_2d]}, [*lines, *cells], sized=False)
+
+
+# A job's charts by name: each builds from the chart's title, the job, its epochs and its analyses' results.
+JobChart = Callable[[str, Any, Sequence[Epoch], dict[str, Any]], Chart]
+JOB_CHARTS: dict[str, JobChart] = {
+    "learning_curves": lambda title, job, epochs, _: learning_curves(title, epochs, job.best_epoch, job.stop_reason),
+    "regularization": lambda title, _job, epochs, _: regularization(title, epochs),
+    "diagnosis": lambda title, job, epochs, _: diagnosis(title, epochs, job.spec),
+    "landscape": lambda title, _job, _epochs, results: landscape(title, results.get("landscape")),
 }
 SWEEP_CHARTS = ("parallel_coordinates",)
 PATH_CHARTS = ("path",)

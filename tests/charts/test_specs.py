@@ -63,6 +63,21 @@ TRIALS = [
         "objective": None,
     },
 ]
+OVERFIT = [
+    {"epoch": i, "data_loss": t, "val_loss": v, "val_loss_se": 0.01}
+    for i, (t, v) in enumerate(
+        zip([1.0, 0.7, 0.5, 0.4, 0.3, 0.25, 0.2], [1.0, 0.8, 0.6, 0.62, 0.7, 0.8, 0.9], strict=True), start=1
+    )
+]
+LANDSCAPE = {
+    "slices": {
+        "1d": {"alpha": [-1.0, 0.0, 1.0], "train": [2.0, 0.1, 1.5], "val": [2.2, 0.3, 1.8]},
+        "2d": {"alpha": [-1.0, 1.0], "beta": [-1.0, 1.0], "train": [[2.0, 1.0], [1.2, float("inf")]]},
+    },
+    "top_eigenvalue": 12.5,
+    "hessian_trace": 100.0,
+    "sharpness": 0.4,
+}
 CHARTS = {
     "learning_curves": specs.learning_curves("job · learning curves", EPOCHS, 2, "early_stopping"),
     "learning_curves_empty": specs.learning_curves("queued", [], None, None),
@@ -70,6 +85,10 @@ CHARTS = {
     "regularization_empty": specs.regularization("queued", []),
     "parallel_coordinates": specs.parallel_coordinates("sweep", TRIALS, "val_loss"),
     "parallel_coordinates_empty": specs.parallel_coordinates("sweep", TRIALS[3:], "val_loss"),
+    "diagnosis": specs.diagnosis("job · diagnosis", OVERFIT, {"model": {"hidden_layers": [8]}}),
+    "landscape": specs.landscape("job · landscape", LANDSCAPE),
+    "landscape_empty": specs.landscape("job · landscape", None),
+    "path": specs.path("path", "l2", [{"value": 0.1, "val_loss": 0.5, "val_loss_se": 0.1, "sparsity": 0.2}], 0.1, 0.1),
 }
 
 
@@ -127,3 +146,17 @@ def test_parallel_coordinates_place_log_linear_and_categorical_axes_from_0_to_1(
     labels = {(row["axis"], row["position"]): row["label"] for row in ticks["data"]["values"]}
     assert labels[("regularization.l2", 0.0)] == "0.0001" and labels[("regularization.l2", 1.0)] == "1"
     assert labels[("optimizer.name", 0.0)] == "adam" and labels[("val_loss", 1.0)] == "0.4"
+
+
+def test_the_diagnosis_chart_draws_the_gap_and_marks_the_onset() -> None:
+    chart = CHARTS["diagnosis"]
+    assert chart["title"].endswith("overfitting")
+    gap, _zero, onset = chart["layer"]
+    assert [row["gap"] for row in gap["data"]["values"]][:2] == [0.0, pytest.approx(0.1)]
+    assert onset["data"]["values"][0]["epoch"] == 5  # the centred mean of validation loss is lowest at epoch 4
+
+
+def test_the_landscape_chart_leaves_out_non_finite_cells() -> None:
+    one_d, two_d = CHARTS["landscape"]["hconcat"]
+    assert len(one_d["data"]["values"]) == 6 and len(two_d["data"]["values"]) == 3
+    assert "top Hessian eigenvalue 12.5" in CHARTS["landscape"]["title"]

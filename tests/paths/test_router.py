@@ -11,7 +11,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.fixtures import Process, bearer, create_key, finish_point, path_body, sweep_body, wait_for
+from tests.fixtures import Process, bearer, create_key, finish_as_a_worker, path_body, sweep_body, wait_for
 
 
 def test_a_path_queues_its_points_and_answers_the_best_and_the_one_se_strength(
@@ -27,7 +27,7 @@ def test_a_path_queues_its_points_and_answers_the_best_and_the_one_se_strength(
     assert job["spec"]["regularization"]["l2"] == 0.01  # each point is an ordinary job of the owner
 
     for p, (loss, se) in zip(path["points"], [(0.62, 0.02), (0.55, 0.02), (0.50, 0.06)], strict=True):
-        finish_point(database_url, p["job_id"], loss, se)
+        finish_as_a_worker(database_url, p["job_id"], loss, se)
     read = client.get(f"/v1/paths/{path['id']}").json()
     assert read["best"]["value"] == 0.001 and read["one_se"]["value"] == 0.01  # 0.55 ≤ 0.50 + 0.06 < 0.62
     assert read["one_se_bound"] == 0.56

@@ -33,7 +33,7 @@ from tests.fixtures import (
     Process,
     api_process,
     bearer,
-    finish_point,
+    finish_as_a_worker,
     free_port,
     path_body,
     settings_env,
@@ -448,7 +448,7 @@ def test_the_path_page_draws_the_servers_chart_and_marks_the_chosen_points(
 ) -> None:
     path = api_server.post("/v1/paths", json=path_body()).json()
     for point, (loss, se) in zip(path["points"], [(0.62, 0.02), (0.55, 0.02), (0.50, 0.06)], strict=True):
-        finish_point(settings.resolved_database_url, point["job_id"], loss, se)
+        finish_as_a_worker(settings.resolved_database_url, point["job_id"], loss, se)
     page = signed_in(Dashboard(browser, str(api_server.base_url).rstrip("/"), tmp_path / "screenshots"), api_key)
 
     page.open(f"/ui/paths/{path['id']}")

@@ -65,8 +65,8 @@ from workers.training.losses import build_loss, predict
 from workers.training.metrics import score_names, scores, weight_stats
 from workers.training.model import build_model, freeze, layer_weights, load_initial_weights
 from workers.training.optim import LrSchedule, build_optimizer, set_lr
-from workers.training.units import UnitProbe
 from workers.training.regularizers.base import from_spec, total_penalty
+from workers.training.units import UnitProbe
 
 EVAL_BATCH_SIZE = 8192
 TRAIN_SCORE = {"classification": "train_accuracy", "regression": "train_mae"}

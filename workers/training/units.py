@@ -53,10 +53,8 @@ class UnitProbe:
         self._alive[_module] = alive | self._alive[_module] if _module in self._alive else alive
 
     def _squashed(self, module: nn.Module, _inputs: object, output: torch.Tensor) -> None:
-        if isinstance(module, nn.Tanh):
-            near = output.abs() > 1 - MARGIN
-        else:
-            near = (output < MARGIN) | (output > 1 - MARGIN)
+        bounds = 1 - MARGIN
+        near = output.abs() > bounds if isinstance(module, nn.Tanh) else (output < MARGIN) | (output > bounds)
         per_unit = near.transpose(0, 1).flatten(1).sum(dim=1) if output.dim() > 2 else near.sum(dim=0)
         positions = output.numel() // output.shape[1]
         self._near[module] = self._near.get(module, 0) + per_unit
