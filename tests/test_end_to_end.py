@@ -189,10 +189,13 @@ def test_an_uploaded_csv_trains_and_its_weights_warm_start_another_job(
     first = wait_for_job(api_server, first_id)
     assert first["status"] == "succeeded", first
 
+    wait_for(lambda: api_server.get(f"/v1/jobs/{first_id}/pruning").status_code == 200, 30, "the pruning report")
+    wait_for(lambda: api_server.get(f"/v1/jobs/{first_id}/pruning").json()["status"] == "succeeded", 60, "pruning")
     listing = api_server.get(f"/v1/jobs/{first_id}/artifacts").json()
     first_weights = api_server.get(f"/v1/jobs/{first_id}/artifacts/weights.safetensors").content
     card = json.loads(safetensors_metadata(first_weights)["steadyfit"])
-    assert [a["name"] for a in listing["items"]] == ["checkpoint.safetensors", "weights.safetensors"]
+    names = [a["name"] for a in listing["items"]]
+    assert names == ["checkpoint.safetensors", "weights-pruned.safetensors", "weights.safetensors"]
     assert card["feature_names"] == ["x1", "x2", "colour=blue", "colour=red"]
     assert card["class_names"] == ["no", "yes"] and len(card["feature_mean"]) == 4
     assert api_server.get(f"/v1/jobs/{first_id}/artifacts/..%2F..%2Fsteadyfit.db").status_code == 404
