@@ -21,8 +21,8 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.states import JobStatus
-from service.datasets.schemas import DatasetList, DatasetRead
 from service.analyses.schemas import AnalysisRead
+from service.datasets.schemas import DatasetList, DatasetRead
 from service.jobs.diagnosis import DiagnosisRead
 from service.jobs.schemas import ArtifactList, JobList, JobRead, MetricsPage
 from service.paths.schemas import PathRead
@@ -125,9 +125,14 @@ class Client:
         many seconds)."""
         deadline = time.monotonic() + wait
         while True:
-            found = AnalysisRead.model_validate(self._request("GET", f"/v1/jobs/{job_id}/{kind}").json())
-            if found.status in ("succeeded", "failed") or time.monotonic() >= deadline:
-                return found
+            try:
+                found = AnalysisRead.model_validate(self._request("GET", f"/v1/jobs/{job_id}/{kind}").json())
+            except ApiError as exc:  # a job that has just ended may not have queued its analyses yet
+                if exc.status != 404 or time.monotonic() >= deadline:
+                    raise
+            else:
+                if found.status in ("succeeded", "failed") or time.monotonic() >= deadline:
+                    return found
             time.sleep(0.5)
 
     def wait(self, job_id: str, timeout: float = 3600.0) -> JobRead:

@@ -135,8 +135,15 @@ class JobRunner:
                 return sweep_id
         if succeeded:
             # After the job's status: clients see it succeeded at once; an analysis that fails is its own row.
-            for kind in analyses.after_success(resolved, data.task):
-                self._analyze(job_id, kind, {}, resolved, data, result.weights)
+            kinds = analyses.after_success(resolved, data.task)
+            with self.database.session() as session:
+                for kind in kinds:  # all queued at once, so that each is there to read while the first runs
+                    analyses_repository.request(session, job_id, kind, {})
+            device = pick_device()
+            for kind in kinds:
+                analyses.analyze(
+                    self.database, self.artifacts, self.settings, job_id, kind, resolved, data, result.weights, device
+                )
         return sweep_id
 
     def analyze(self, job_id: str, kind: AnalysisKind) -> None:
@@ -165,19 +172,6 @@ class JobRunner:
         analyses.analyze(
             self.database, self.artifacts, self.settings, job_id, kind, resolved, data, weights, pick_device()
         )
-
-    def _analyze(
-        self,
-        job_id: str,
-        kind: AnalysisKind,
-        options: dict[str, Any],
-        spec: JobSpec,
-        data: PreparedData,
-        weights: dict[str, torch.Tensor],
-    ) -> None:
-        with self.database.session() as session:
-            analyses_repository.request(session, job_id, kind, options)
-        analyses.analyze(self.database, self.artifacts, self.settings, job_id, kind, spec, data, weights, pick_device())
 
     def _train(
         self,

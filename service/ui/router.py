@@ -22,6 +22,7 @@ ASSETS = {
     "jobs.js": JAVASCRIPT,
     "job.js": JAVASCRIPT,
     "diagnosis.js": JAVASCRIPT,
+    "analyses.js": JAVASCRIPT,
     "compare.js": JAVASCRIPT,
     "sweeps.js": JAVASCRIPT,
     "paths.js": JAVASCRIPT,

@@ -183,7 +183,7 @@ export function throttled(fn, ms) {
 }
 
 export const fmt = (value) => formatNumber(value);
-const pct = (value) => (value === null || value === undefined ? "—" : `${(value * 100).toFixed(1)} %`);
+export const pct = (value) => (value === null || value === undefined ? "—" : `${(value * 100).toFixed(1)} %`);
 export const isRatio = (key) => /accuracy|precision|recall|f1|sparsity/.test(key);
 export const formatMetric = (key, value) => (isRatio(key) ? pct(value) : fmt(value));
 export const ratioAxis = (value, step) =>

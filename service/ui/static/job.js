@@ -1,6 +1,7 @@
 // One job's page: live learning curves, regularization figures, early-stopping marks, summary and downloads.
 
 import { PALETTE, lineChart } from "./chart.js";
+import { analysesSection } from "./analyses.js";
 import { DiagnosisCard } from "./diagnosis.js";
 import {
   announce,
@@ -418,12 +419,15 @@ async function renderDetails(slot, job) {
     h("tr", {}, h("th", { scope: "row" }, TEST_NAMES[k] || humanize(k)), h("td", { class: "num" }, formatMetric(k, v))),
   );
   let files = [];
+  let analyses = "";
   try {
     files = (await api(`/v1/jobs/${job.id}/artifacts`)).items;
+    analyses = await analysesSection(job);
   } catch {
-    files = [];
+    files = files || [];
   }
   slot.replaceChildren(
+    analyses,
     h(
       "div",
       { class: "grid two" },
