@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from core.settings import Settings
 from service import request_id
-from steadyfit import admin, paths
+from steadyfit import admin, analyses, paths
 from steadyfit import commands as commands_module
 
 log = logging.getLogger("steadyfit")
@@ -220,6 +220,7 @@ def parser() -> argparse.ArgumentParser:
     admin.add_commands(commands)
     commands_module.add_commands(commands)
     paths.add_commands(commands, commands_module.add_client_command)
+    analyses.add_commands(commands, commands_module.add_client_command)
     return root
 
 

@@ -169,3 +169,11 @@ def test_diagnose_prints_the_verdict_so_far(api_server: httpx.Client) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("good fit (so far: the job is queued)")
     assert "enough_epochs: False" in result.stdout
+
+
+def test_analysis_of_a_job_without_one_is_a_one_line_error(api_server: httpx.Client) -> None:
+    job_id = api_server.post("/v1/jobs", json=tiny_spec()).json()["id"]
+    result = steadyfit(["analysis", job_id, "pruning"], **against(api_server))
+    assert_one_line_error(result, f"job `{job_id}` has no pruning analysis", "(HTTP 404)")
+    wrong = steadyfit(["analysis", job_id, "landscape", "--run", "--option", "points"], **against(api_server))
+    assert_one_line_error(wrong, "--option takes NAME=VALUE, got `points`")

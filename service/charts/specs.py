@@ -13,6 +13,7 @@ from core.jobs.diagnosis import diagnose
 SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"
 WIDTH, HEIGHT = 560, 300
 EPOCH_AXIS = {"format": "d", "tickMinStep": 1}
+CONTOURS = 8  # bands of the landscape's 2-D slice
 NOTHING_YET: Chart = {
     "data": {"values": [{"text": "nothing to draw yet"}]},
     "mark": {"type": "text", "fontSize": 14, "color": "gray"},
@@ -243,7 +244,8 @@ def diagnosis(title: str, epochs: Sequence[Epoch], spec: dict[str, Any]) -> Char
 
 def landscape(title: str, result: dict[str, Any] | None) -> Chart:
     """A landscape analysis: the 1-D slices of training and validation loss, and the 2-D slice of training loss
-    as a heatmap (log colour scale), along the analysis's filter-normalized directions."""
+    as filled contours (the grid coloured in `CONTOURS` bands, evenly spaced in the logarithm of the loss), along
+    the analysis's filter-normalized directions."""
     if result is None:
         return _chart(title, {}, [])
     one_d = result["slices"]["1d"]
@@ -273,7 +275,7 @@ def landscape(title: str, result: dict[str, Any] | None) -> Chart:
         },
     }
     slice_2d = {
-        "title": "2-D slice (training loss)",
+        "title": "2-D slice (training loss, contours)",
         "width": WIDTH // 2,
         "height": HEIGHT,
         "data": {"values": cells},
@@ -281,7 +283,12 @@ def landscape(title: str, result: dict[str, Any] | None) -> Chart:
         "encoding": {
             "x": {"field": "alpha", "type": "ordinal", "title": "d1", "axis": {"format": ".1f"}},
             "y": {"field": "beta", "type": "ordinal", "title": "d2", "sort": "descending", "axis": {"format": ".1f"}},
-            "color": {"field": "loss", "type": "quantitative", "scale": {"type": "log", "scheme": "viridis"}},
+            "color": {
+                "field": "loss",
+                "type": "quantitative",
+                "scale": {"type": "threshold", "domain": _levels([c["loss"] for c in cells]), "scheme": "viridis"},
+                "legend": {"format": ".3g"},
+            },
             "tooltip": [{"field": "alpha"}, {"field": "beta"}, {"field": "loss", "format": ".4f"}],
         },
     }
@@ -311,6 +318,15 @@ def _chart(title: str, body: Chart, rows: list[dict[str, Any]], *, sized: bool =
         return {"$schema": SCHEMA, "title": title, "width": WIDTH, "height": HEIGHT, **NOTHING_YET}
     size = {"width": WIDTH, "height": HEIGHT} if sized else {}
     return {"$schema": SCHEMA, "title": title, **size, **body}
+
+
+def _levels(values: list[float]) -> list[float]:
+    """`CONTOURS - 1` thresholds between the lowest and highest value, evenly spaced in the logarithm."""
+    low, high = min(values, default=1.0), max(values, default=1.0)
+    if low <= 0 or high <= low:
+        return [high]
+    step = (math.log10(high) - math.log10(low)) / CONTOURS
+    return [float(f"{10 ** (math.log10(low) + step * i):.3g}") for i in range(1, CONTOURS)]
 
 
 def _epoch_rules(marks: list[dict[str, Any]]) -> list[Chart]:
