@@ -4,6 +4,9 @@ The database, not the broker, remembers every job. A job needs its message again
 that ran it died (its lease expired) or when the broker lost its queue (Redis restarted without
 persistence, or flushed). Sending twice is harmless: a claim succeeds once.
 
+Each round also fails the analyses that have been queued or running for longer than an analysis may take
+(twice `ANALYSIS_SECONDS`, plus a lease): the worker that had them was lost, and they say so.
+
 Each round also schedules every running sweep, for the trials that ended with no worker to do it
 (cancelled while queued, failed after lost workers, a worker killed between a trial's end and its sweep's
 next trials); schedulers take turns on a sweep, so this never creates a trial twice.
@@ -15,6 +18,7 @@ import logging
 import os
 import threading
 
+from core.analyses import repository as analyses_repository
 from core.db.engine import Database
 from core.jobs import repository
 from core.queue import TaskQueue
@@ -50,6 +54,10 @@ class Reconciler:
         for job_id in job_ids:
             log.info("sending job %s again (its worker or its message was lost)", job_id)
             self.queue.send_train(job_id)
+        with self.database.session() as session:
+            stale_after = 2 * self.settings.analysis_seconds + self.settings.lease_seconds
+            for job_id, kind in analyses_repository.fail_stale(session, older_than=stale_after):
+                log.warning("the %s analysis of job %s failed: its worker was lost", kind, job_id)
         with self.database.session() as session:
             sweep_ids = sweeps_repository.running_ids(session)
         for sweep_id in sweep_ids:

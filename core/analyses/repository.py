@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -46,3 +47,18 @@ def record(
         return  # the job was deleted meanwhile
     analysis.status, analysis.result, analysis.error, analysis.updated_at = status, result, error, utcnow()
     session.flush()
+
+
+def fail_stale(session: Session, older_than: float) -> list[tuple[str, AnalysisKind]]:
+    """Fail the analyses queued or running with no change for `older_than` seconds; returns them."""
+    cutoff = utcnow() - timedelta(seconds=older_than)
+    stale = session.scalars(
+        select(Analysis).where(
+            Analysis.status.in_([AnalysisStatus.QUEUED, AnalysisStatus.RUNNING]), Analysis.updated_at < cutoff
+        )
+    ).all()
+    for analysis in stale:
+        analysis.status, analysis.updated_at = AnalysisStatus.FAILED, utcnow()
+        analysis.error = f"no worker finished it within {older_than:g} s: the worker running it was lost"
+    session.flush()
+    return [(analysis.job_id, analysis.kind) for analysis in stale]
