@@ -15,7 +15,7 @@ from moto.server import ThreadedMotoServer
 
 from core.artifacts import CHUNK_BYTES, ArtifactStore, LocalArtifactStore, S3ArtifactStore, artifact_store
 from core.settings import Settings
-from tests.fixtures import DIGITS_SPEC, Process, free_port, settings_env, tiny_spec, wait_for_job
+from tests.fixtures import DIGITS_SPEC, Process, free_port, settings_env, tiny_spec, wait_for, wait_for_job
 
 BIG = os.urandom(2 * CHUNK_BYTES + 7)  # three chunks
 
@@ -132,6 +132,8 @@ def test_a_job_resumes_on_another_machine_from_its_checkpoint_in_s3(
         first.stop(signal.SIGKILL)
         second = Process(["worker", "--concurrency", "1"], machines[1], tmp_path / "second.log")
         job = wait_for_job(api_server, job_id)
+        pruning = f"/v1/jobs/{job_id}/pruning"  # runs right after the job ends, storing its pruned weights
+        wait_for(lambda: api_server.get(pruning).json().get("status") in ("succeeded", "failed"), 60, "pruning")
     finally:
         first.stop()
         if second is not None:
@@ -144,5 +146,6 @@ def test_a_job_resumes_on_another_machine_from_its_checkpoint_in_s3(
     )
     assert sorted(o["Key"].rsplit("/", 1)[1] for o in objects["Contents"]) == [
         "checkpoint.safetensors",
+        "weights-pruned.safetensors",
         "weights.safetensors",
     ]
