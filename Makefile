@@ -1,12 +1,13 @@
 # The two commands of the README: `make serve [PORT=8000] [HOST=127.0.0.1]` and `make test`. Both build .venv on first use.
 # `make test-busy`: `make test` three times in a row beside a CPU hog (scripts/test-busy).
+# `make test-image`: build the CPU image and run the README's job through its containers (scripts/test-image).
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: serve test test-busy lint install install-test
+.PHONY: serve test test-busy test-image lint install install-test
 
 serve: install
 	$(BIN)/steadyfit serve --host $(HOST) --port $(PORT)
@@ -18,6 +19,10 @@ test: install-test lint
 
 test-busy: install-test
 	MAKE="$(MAKE)" scripts/test-busy
+
+test-image:
+	scripts/test-services
+	scripts/test-image
 
 lint:
 	$(BIN)/ruff check .

@@ -62,3 +62,56 @@ def test_env_example_names_every_required_variable_and_env_is_ignored() -> None:
     named = set(re.findall(r"^([A-Z_]+)=", example, re.MULTILINE))
     assert named == required
     assert ".env" in (ROOT / ".gitignore").read_text().split()
+
+
+def depends_on(name: str) -> dict[str, str]:
+    """What a service waits for, and for what condition."""
+    return {other: rule["condition"] for other, rule in (services()[name].get("depends_on") or {}).items()}
+
+
+def waits_for(name: str) -> set[str]:
+    """Every service `name` waits for, directly or through the ones it waits for."""
+    found: set[str] = set()
+    todo = list(depends_on(name))
+    while todo:
+        other = todo.pop()
+        if other not in found:
+            found.add(other)
+            todo.extend(depends_on(other))
+    return found
+
+
+def test_the_migration_runs_before_the_api_and_the_worker_and_after_the_bucket_and_database() -> None:
+    for name in ("api", "worker"):
+        assert depends_on(name)["migrate"] == "service_completed_successfully"
+        assert {"postgres", "redis", "minio-bucket"} <= waits_for(name)
+    assert depends_on("migrate") == {
+        "postgres": "service_healthy",
+        "minio-bucket": "service_completed_successfully",
+    }
+    # Every service that stores artifacts in MinIO waits for its bucket.
+    for name, service in services().items():
+        if environment(service).get("STEADYFIT_ARTIFACT_URL", "").startswith("s3://"):
+            assert "minio-bucket" in waits_for(name), name
+
+
+def test_only_the_worker_reserves_a_gpu() -> None:
+    reserving = {name for name, service in services().items() if "deploy" in service}
+    assert reserving == {"worker"}
+    devices = services()["worker"]["deploy"]["resources"]["reservations"]["devices"]
+    assert devices == [{"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}]
+
+
+def test_every_steadyfit_variable_is_a_setting_the_code_reads() -> None:
+    from core.settings import Settings
+
+    fields = {f"STEADYFIT_{name.upper()}" for name in Settings.model_fields}
+    for name, service in services().items():
+        unknown = {key for key in environment(service) if key.startswith("STEADYFIT_")} - fields
+        assert unknown == set(), f"{name}: {unknown}"
+
+
+def test_the_image_bakes_in_no_secret() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    baked = re.findall(r"^(?:ENV|ARG)\s+(.*)$", dockerfile, flags=re.MULTILINE)
+    assert baked and not [line for line in baked if SECRET_NAME.search(line)]
