@@ -45,6 +45,7 @@ Activation = Literal["relu", "leaky_relu", "elu", "selu", "gelu", "tanh", "sigmo
 Init = Literal["he_normal", "he_uniform", "xavier_normal", "xavier_uniform", "orthogonal", "zeros", "default"]
 BatchNormPlacement = Literal["before_activation", "after_activation"]
 Probability = Annotated[float, Field(ge=0.0, lt=1.0)]
+DropoutType = Literal["standard", "alpha", "gaussian", "spatial", "dropconnect"]
 Fraction = Annotated[float, Field(gt=0.0, lt=1.0)]
 
 
@@ -145,7 +146,14 @@ class ModelSpec(SpecModel):
         description="Dropout after each hidden layer: one rate for all, or one per hidden layer. "
         "Inverted dropout: active in training, off in evaluation.",
     )
-    input_dropout: Probability = Field(0.0, description="Dropout on the inputs.")
+    dropout_type: DropoutType = Field(
+        "standard",
+        description="How `dropout` drops: `standard` (inverted: zero a value with probability p, scale the rest by "
+        "1/(1-p)), `alpha` (for SELU: keeps the self-normalizing mean and variance), `gaussian` (multiply by "
+        "noise of mean 1 and variance p/(1-p)), `spatial` (whole channels of each conv block, at the largest "
+        "rate of `dropout`; CNN only) or `dropconnect` (zero the hidden layers' weights, not their outputs).",
+    )
+    input_dropout: Probability = Field(0.0, description="Dropout on the inputs (always standard).")
     batch_norm: bool | BatchNormPlacement = Field(
         False,
         description="Batch normalization on each hidden layer: `true` (= before_activation), `false`, "
@@ -165,6 +173,8 @@ class ModelSpec(SpecModel):
             raise ValueError("`conv_layers` needs `type: cnn`")
         if self.type == "cnn" and not self.conv_layers:
             raise ValueError("a `cnn` needs at least one entry in `conv_layers`")
+        if self.dropout_type == "spatial" and self.type != "cnn":
+            raise ValueError("`dropout_type: spatial` drops whole channels of conv blocks: it needs `type: cnn`")
         return self
 
     @property

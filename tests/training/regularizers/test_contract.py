@@ -4,6 +4,7 @@ engine calls its hooks in the documented order (regularizers/base.py)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -19,8 +20,13 @@ from workers.training.optim import build_optimizer
 from workers.training.regularizers.base import HOOKS, Regularizer, discovered, from_spec
 
 # One spec that switches each regularizer on; a new regularizer needs its entry here.
+CNN = {"type": "cnn", "conv_layers": [{"filters": 2, "kernel_size": 3}]}
 SPECS: dict[str, dict[str, dict[str, Any]]] = {
+    "AlphaDropout": {"model": {"dropout": 0.1, "dropout_type": "alpha", "activation": "selu"}},
+    "DropConnect": {"model": {"dropout": 0.2, "dropout_type": "dropconnect"}},
     "DropoutPlacement": {"model": {"dropout": 0.5}},
+    "GaussianDropout": {"model": {"dropout": 0.2, "dropout_type": "gaussian"}},
+    "SpatialDropout": {"model": {**CNN, "dropout": 0.2, "dropout_type": "spatial"}, "dataset": {"name": "digits"}},
     "GradientClipping": {"regularization": {"gradient_clip_norm": 1.0}},
     "InputNoise": {"regularization": {"input_noise": 0.1}},
     "L1": {"regularization": {"l1": 1e-3}},
@@ -112,7 +118,8 @@ def test_the_engine_calls_its_hooks_in_the_documented_order(cls: type[Regularize
     monkeypatch.setattr(engine, "from_spec", recorded)
     monkeypatch.setattr(engine, "build_optimizer", optimizer)
     spec = job_spec("classification", **SPECS[cls.__name__], training={"epochs": 1, "batch_size": 12})
-    engine.train(spec, hand_made(), device=torch.device("cpu"))
+    data = hand_made() if spec.model.type == "mlp" else replace(hand_made(), input_shape=(1, 2, 2))  # 4 pixels
+    engine.train(spec, data, device=torch.device("cpu"))
     # Then validation (a forward pass), the epoch's end, and the test split's forward pass.
     assert calls == ["modify_model", "modify_loss", *PER_BATCH * BATCHES, "forward", "epoch_metrics", "forward"]
 

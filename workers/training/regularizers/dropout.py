@@ -1,6 +1,8 @@
-"""Dropout: input dropout before the first layer, and dropout at the end of each hidden block (after its
-activation and batch norm), at the rates `model.input_dropout` and `model.dropout` give. Active in training,
-identity in evaluation; a dropout layer has no parameters, so the state dict is the same with or without."""
+"""Dropout: input dropout before the first layer, and (with `dropout_type: standard`) dropout at the end of each
+hidden block (after its activation and batch norm), at the rates `model.input_dropout` and `model.dropout` give.
+The other types are regularizers of their own (alpha_dropout, gaussian_dropout, spatial_dropout, dropconnect).
+Active in training, identity in evaluation; a dropout layer has no parameters, so the state dict is the same
+with or without."""
 
 from __future__ import annotations
 
@@ -50,13 +52,27 @@ class DropoutPlacement(Regularizer):
     @classmethod
     def for_spec(cls, spec: JobSpec) -> Self | None:
         model = spec.model
-        active = model.input_dropout > 0 or any(rate > 0 for rate in model.dropout_rates)
-        return cls(model.input_dropout, model.dropout_rates) if active else None
+        hidden = model.dropout_rates if model.dropout_type == "standard" else [0.0] * len(model.hidden_layers)
+        active = model.input_dropout > 0 or any(rate > 0 for rate in hidden)
+        return cls(model.input_dropout, hidden) if active else None
 
     def modify_model(self, model: nn.Sequential) -> nn.Sequential:
-        for i, rate in enumerate(self.hidden_rates):
-            if rate > 0:
-                model.get_submodule(f"hidden{i}").add_module("dropout", Dropout(rate))
+        model = at_hidden_blocks(model, self.hidden_rates, Dropout)
         if self.input_rate > 0:
             model = nn.Sequential(OrderedDict([("input_dropout", Dropout(self.input_rate)), *model.named_children()]))
         return model
+
+
+def hidden_rates(spec: JobSpec, dropout_type: str) -> list[float] | None:
+    """The hidden layers' dropout rates when the spec asks for this type of dropout and one is above 0."""
+    model = spec.model
+    active = model.dropout_type == dropout_type and any(rate > 0 for rate in model.dropout_rates)
+    return model.dropout_rates if active else None
+
+
+def at_hidden_blocks(model: nn.Sequential, rates: list[float], layer: type[nn.Module]) -> nn.Sequential:
+    """`layer(rate)` added at the end of each hidden block whose rate is above 0."""
+    for i, rate in enumerate(rates):
+        if rate > 0:
+            model.get_submodule(f"hidden{i}").add_module("dropout", layer(rate))
+    return model
