@@ -156,6 +156,42 @@ def _circles(draw: Draw) -> Loaded:
     return _generated(x, y, draw.classes)
 
 
+SHAPES = ("circle", "square", "triangle")
+SHAPE_SIZE = 32
+
+
+def _shapes(draw: Draw) -> Loaded:
+    """32 x 32 RGB images of one circle, square or triangle each (the class), of a random size (10 to 20 pixels
+    across), position, background and colour (each channel 0.35 to 0.65 from the background's, modulo 1),
+    with Gaussian pixel noise of standard deviation `noise` (0.1 by default), clipped to [0, 1]. The same seed
+    draws the same images; the classes take turns, so they are balanced. Pixels are channel-first, flattened
+    as the network takes them."""
+    import numpy as np
+
+    rng = np.random.default_rng(draw.seed)
+    n, side = draw.rows, SHAPE_SIZE
+    labels = np.arange(n) % len(SHAPES)
+    rng.shuffle(labels)
+    rows, cols = np.mgrid[0:side, 0:side].astype(np.float32) + 0.5
+    images = np.empty((n, 3, side, side), dtype=np.float32)
+    for i, label in enumerate(labels):
+        half = rng.uniform(5, 10)  # half the shape's width
+        cy, cx = rng.uniform(half, side - half, size=2)
+        dy, dx = rows - cy, cols - cx
+        if label == 0:
+            inside = dy**2 + dx**2 <= half**2
+        elif label == 1:
+            inside = (np.abs(dy) <= half * 0.8) & (np.abs(dx) <= half * 0.8)
+        else:  # apex up: below the apex and within the two edges that widen to the base
+            inside = (dy <= half * 0.8) & (np.abs(dx) <= (dy + half) / 2)
+        background = rng.uniform(0, 1, size=(3, 1, 1)).astype(np.float32)
+        colour = (background + rng.uniform(0.35, 0.65, size=(3, 1, 1)).astype(np.float32)) % 1  # stands out
+        images[i] = np.where(inside, colour, background)
+    images += rng.normal(0, draw.noise, size=images.shape).astype(np.float32)
+    x = np.clip(images, 0, 1).reshape(n, -1)
+    return Loaded(x, labels, [f"pixel{i}" for i in range(x.shape[1])], list(SHAPES))
+
+
 # In the order the API lists them: built-ins, then generators.
 CATALOG: dict[str, Entry] = {
     "digits": Entry("classification", _scikit_learn("load_digits"), (1, 8, 8), 10, rows=1797, image=True),
@@ -168,6 +204,7 @@ CATALOG: dict[str, Entry] = {
     "regression": Entry("regression", _regression, None, None),
     "moons": Entry("classification", _moons, (2,), 2),
     "circles": Entry("classification", _circles, (2,), 2),
+    "shapes": Entry("classification", _shapes, (3, SHAPE_SIZE, SHAPE_SIZE), len(SHAPES), image=True),
 }
 
 

@@ -73,7 +73,7 @@ def test_an_unknown_data_set_is_a_422_listing_the_catalog(client: TestClient) ->
 
     listed = (
         "Input should be 'digits', 'iris', 'wine', 'breast_cancer', 'diabetes', 'classification', 'regression', "
-        "'moons' or 'circles'"
+        "'moons', 'circles' or 'shapes'"
     )
     assert response.status_code == 422
     assert {k: v for k, v in response.json().items() if k != "request_id"} == {
@@ -83,3 +83,21 @@ def test_an_unknown_data_set_is_a_422_listing_the_catalog(client: TestClient) ->
         "detail": f"dataset.name: {listed}",
         "errors": [{"field": "dataset.name", "message": listed, "type": "literal_error"}],
     }
+
+
+def test_shapes_draws_balanced_classes_the_same_for_a_seed_and_another_for_another() -> None:
+    from core.spec.catalog import CATALOG, Draw
+
+    first, again, other = (CATALOG["shapes"].loader(Draw(300, 3072, 3, 0.1, seed)) for seed in (4, 4, 5))
+    assert first.x.shape == (300, 3 * 32 * 32) and first.x.min() >= 0 and first.x.max() <= 1
+    assert sorted(np.bincount(first.y).tolist()) == [100, 100, 100]
+    assert np.array_equal(first.x, again.x) and not np.array_equal(first.x, other.x)
+    assert first.class_names == ["circle", "square", "triangle"]
+
+
+def test_the_shapes_example_is_a_cnn_on_3000_shapes() -> None:
+    from core.spec.job import JobSpec
+    from tests.fixtures import ROOT
+
+    spec = JobSpec.model_validate_json((ROOT / "examples" / "shapes_cnn.json").read_text()).with_task("classification")
+    assert (spec.dataset.name, spec.dataset.n_samples, spec.model.type) == ("shapes", 3000, "cnn")
