@@ -123,11 +123,28 @@ class DatasetSpec(SpecModel):
 
 
 class ConvLayerSpec(SpecModel):
-    """One convolution block: Conv2d → [BatchNorm] → activation → [MaxPool]."""
+    """One convolution block: Conv2d → [BatchNorm] → activation (→ + its input, when residual) → [MaxPool]."""
 
     filters: int = Field(ge=1, le=1024, description="Output channels.")
-    kernel_size: int = Field(3, ge=1, le=11, description="Square kernel size; padding keeps the spatial size.")
+    kernel_size: int = Field(3, ge=1, le=11, description="Square kernel size.")
+    stride: int = Field(1, ge=1, le=4, description="Step of the convolution: 2 halves the height and width.")
+    padding: Literal["same", "valid"] = Field(
+        "same",
+        description="`same`: kernel_size // 2 zeros around the image (at stride 1 the size is kept); `valid`: "
+        "none, so the image shrinks by kernel_size - 1.",
+    )
+    residual: bool = Field(
+        False,
+        description="Add the block's input to its output (He et al., 2016); a 1 x 1 convolution matches the "
+        "channels and stride when they differ. Needs `padding: same`.",
+    )
     pool: int | None = Field(None, ge=2, le=4, description="Max-pool window after the block, if any.")
+
+    @model_validator(mode="after")
+    def _residual_keeps_the_size(self) -> ConvLayerSpec:
+        if self.residual and self.padding != "same":
+            raise ValueError("a `residual` block adds its input to its output: it needs `padding: same`")
+        return self
 
 
 class ModelSpec(SpecModel):
@@ -154,6 +171,11 @@ class ModelSpec(SpecModel):
         "rate of `dropout`; CNN only) or `dropconnect` (zero the hidden layers' weights, not their outputs).",
     )
     input_dropout: Probability = Field(0.0, description="Dropout on the inputs (always standard).")
+    global_pool: bool = Field(
+        False,
+        description="CNN only: average each channel over the image (global average pooling) instead of "
+        "flattening it, so the first hidden layer sees one number per channel.",
+    )
     batch_norm: bool | BatchNormPlacement = Field(
         False,
         description="Batch normalization on each hidden layer: `true` (= before_activation), `false`, "
@@ -173,6 +195,8 @@ class ModelSpec(SpecModel):
             raise ValueError("`conv_layers` needs `type: cnn`")
         if self.type == "cnn" and not self.conv_layers:
             raise ValueError("a `cnn` needs at least one entry in `conv_layers`")
+        if self.global_pool and self.type != "cnn":
+            raise ValueError("`global_pool` averages the channels of conv blocks: it needs `type: cnn`")
         if self.dropout_type == "spatial" and self.type != "cnn":
             raise ValueError("`dropout_type: spatial` drops whole channels of conv blocks: it needs `type: cnn`")
         return self

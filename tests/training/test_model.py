@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from core.spec.job import Init, ModelSpec
+from core.spec.job import ConvLayerSpec, Init, ModelSpec
 from workers.training.model import build_model, freeze, init_layer, load_initial_weights, trainable_layers
 
 
@@ -146,3 +146,48 @@ def test_freeze_stops_gradients_for_the_listed_layers_only():
     assert not model.hidden0.linear.bias.requires_grad
     with pytest.raises(ValueError, match="layer 3 does not exist"):
         freeze(model, [3])
+
+
+@pytest.mark.parametrize(
+    ("conv", "side"),
+    [
+        ({"filters": 4, "kernel_size": 3}, 8),
+        ({"filters": 4, "kernel_size": 3, "stride": 2}, 4),  # (8 + 2 - 3) // 2 + 1
+        ({"filters": 4, "kernel_size": 3, "padding": "valid"}, 6),  # 8 - 3 + 1
+        ({"filters": 4, "kernel_size": 5, "stride": 2, "padding": "valid", "pool": 2}, 1),  # (8 - 5) // 2 + 1 = 2, / 2
+    ],
+)
+def test_stride_padding_and_pooling_set_the_size_the_head_sees(conv: dict[str, Any], side: int) -> None:
+    spec = ModelSpec(type="cnn", conv_layers=[ConvLayerSpec(**conv)], hidden_layers=[3])
+    model = build_model(spec, (1, 8, 8), 2)
+    assert model.get_submodule("hidden0.linear").in_features == 4 * side * side
+    assert model(torch.randn(5, 64)).shape == (5, 2)
+
+
+def test_global_pooling_gives_the_head_one_number_per_channel() -> None:
+    spec = ModelSpec(type="cnn", conv_layers=[ConvLayerSpec(filters=6)], hidden_layers=[3], global_pool=True)
+    model = build_model(spec, (1, 8, 8), 2)
+    assert model.get_submodule("hidden0.linear").in_features == 6
+    with torch.no_grad():
+        pooled = model[:4](torch.ones(1, 64))  # unflatten, conv block, pool, flatten
+        assert torch.allclose(pooled, model[1](torch.ones(1, 1, 8, 8)).mean(dim=(2, 3)))
+
+
+def test_a_residual_block_adds_its_input_through_a_matching_shortcut() -> None:
+    same = ModelSpec(type="cnn", conv_layers=[ConvLayerSpec(filters=1, residual=True)], hidden_layers=[2])
+    model = build_model(same, (1, 4, 4), 2)
+    block, body = model.get_submodule("conv0.residual"), model.get_submodule("conv0.residual.body")
+    assert isinstance(model.get_submodule("conv0.residual.shortcut"), nn.Identity)
+    x = torch.randn(2, 1, 4, 4)
+    with torch.no_grad():
+        assert torch.allclose(block(x), body(x) + x)
+    wider = ModelSpec(type="cnn", conv_layers=[ConvLayerSpec(filters=3, stride=2, residual=True)], hidden_layers=[2])
+    shortcut = build_model(wider, (1, 4, 4), 2).get_submodule("conv0.residual.shortcut")
+    assert isinstance(shortcut, nn.Conv2d) and shortcut.stride == (2, 2) and shortcut.out_channels == 3
+
+
+def test_a_residual_block_needs_same_padding_and_global_pooling_a_cnn() -> None:
+    with pytest.raises(ValueError, match="needs `padding: same`"):
+        ConvLayerSpec(filters=2, residual=True, padding="valid")
+    with pytest.raises(ValueError, match="needs `type: cnn`"):
+        ModelSpec(global_pool=True)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 import torch
 from torch import nn
 
-from core.spec.job import Activation, BatchNormPlacement, Init, ModelSpec
+from core.spec.job import Activation, BatchNormPlacement, ConvLayerSpec, Init, ModelSpec
 
 ACTIVATIONS: dict[Activation, Callable[[], nn.Module]] = {
     "relu": nn.ReLU,
@@ -42,10 +42,14 @@ def build_model(spec: ModelSpec, input_shape: tuple[int, ...], n_outputs: int) -
         channels, height, breadth = input_shape
         blocks["unflatten"] = nn.Unflatten(1, input_shape)
         for i, conv in enumerate(spec.conv_layers):
-            blocks[f"conv{i}"] = _conv_block(channels, conv.filters, conv.kernel_size, conv.pool, spec)
+            blocks[f"conv{i}"] = _conv_block(channels, conv, spec)
             channels = conv.filters
-            if conv.pool:
-                height, breadth = height // conv.pool, breadth // conv.pool
+            height, breadth = (_side(side, conv) for side in (height, breadth))
+            if height < 1 or breadth < 1:
+                raise ValueError(f"model.conv_layers[{i}] leaves no pixels of the {input_shape} input")
+        if spec.global_pool:
+            blocks["pool"] = nn.AdaptiveAvgPool2d(1)
+            height = breadth = 1
         blocks["flatten"] = nn.Flatten()
         width = channels * height * breadth
     for i, units in enumerate(spec.hidden_layers):
@@ -64,12 +68,46 @@ def _hidden_block(width: int, units: int, spec: ModelSpec) -> nn.Sequential:
     return nn.Sequential(layers)
 
 
-def _conv_block(channels: int, filters: int, kernel: int, pool: int | None, spec: ModelSpec) -> nn.Sequential:
-    layers: OrderedDict[str, nn.Module] = OrderedDict(conv=nn.Conv2d(channels, filters, kernel, padding="same"))
+def _conv_block(channels: int, conv: ConvLayerSpec, spec: ModelSpec) -> nn.Sequential:
+    filters, kernel = conv.filters, conv.kernel_size
+    if conv.stride == 1 and conv.padding == "same":
+        layer = nn.Conv2d(channels, filters, kernel, padding="same")
+    else:  # PyTorch's "same" takes stride 1 only
+        layer = nn.Conv2d(channels, filters, kernel, stride=conv.stride, padding=_padding(conv))
+    layers: OrderedDict[str, nn.Module] = OrderedDict(conv=layer)
     _add_activation(layers, spec.activation, spec.batch_norm_placement, lambda: nn.BatchNorm2d(filters))
-    if pool:
-        layers["pool"] = nn.MaxPool2d(pool)
+    if conv.residual:
+        shortcut = (
+            nn.Identity()
+            if channels == filters and conv.stride == 1
+            else nn.Conv2d(channels, filters, 1, stride=conv.stride)
+        )
+        layers = OrderedDict(residual=Residual(nn.Sequential(layers), shortcut))
+    if conv.pool:
+        layers["pool"] = nn.MaxPool2d(conv.pool)
     return nn.Sequential(layers)
+
+
+class Residual(nn.Module):
+    """body(x) + shortcut(x): the block learns what to add to its input."""
+
+    def __init__(self, body: nn.Module, shortcut: nn.Module) -> None:
+        super().__init__()
+        self.body, self.shortcut = body, shortcut
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x) + self.shortcut(x)
+
+
+def _padding(conv: ConvLayerSpec) -> int:
+    return conv.kernel_size // 2 if conv.padding == "same" else 0
+
+
+def _side(side: int, conv: ConvLayerSpec) -> int:
+    """A height or width after the block: the convolution (its stride and padding), then the pooling."""
+    if conv.stride > 1 or conv.padding == "valid":  # PyTorch's "same" at stride 1 keeps the side, even kernels too
+        side = (side + 2 * _padding(conv) - conv.kernel_size) // conv.stride + 1
+    return side // conv.pool if conv.pool else side
 
 
 def _add_activation(
