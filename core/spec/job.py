@@ -334,6 +334,34 @@ class InitFromSpec(SpecModel):
     reset_head: bool = Field(True, description="Re-initialize the output layer when the output size differs.")
 
 
+class AugmentationSpec(SpecModel):
+    """Applied to each training batch on the device, drawn from the training seed; never to validation or test
+    data. Gaussian input noise is `regularization.input_noise`."""
+
+    crop_padding: int = Field(
+        0,
+        ge=0,
+        le=16,
+        description="Image data sets: pad each image with this many pixels of zeros and cut it back to its size at "
+        "a random offset (a random crop: shifts of up to this many pixels).",
+    )
+    flip: bool = Field(False, description="Image data sets: flip each image left to right with probability 1/2.")
+    cutout: int = Field(
+        0, ge=0, le=64, description="Image data sets: zero a square of this side at a random place in each image."
+    )
+    mixup: float = Field(
+        0.0,
+        ge=0.0,
+        le=10.0,
+        description="Mixup's alpha (Zhang et al., 2018): each batch is mixed with a shuffled copy of itself by λ drawn "
+        "from Beta(alpha, alpha), and its loss is the same mix of the two rows' losses; 0 is off. Any task.",
+    )
+
+    @property
+    def on_images(self) -> bool:
+        return bool(self.crop_padding or self.flip or self.cutout)
+
+
 class AnalysisSpec(SpecModel):
     """Analyses a worker runs after the job succeeds, besides the pruning report and (classification) the
     confusion matrix, which every job gets."""
@@ -373,6 +401,7 @@ class JobSpec(SpecModel):
     )
     init_from: InitFromSpec | None = Field(None, description="Warm start from another job's weights.")
     analysis: AnalysisSpec | None = Field(None, description="Analyses to run once the job has succeeded.")
+    augmentation: AugmentationSpec | None = Field(None, description="Data augmentation of the training batches.")
 
     @field_validator("loss", mode="before")
     @classmethod
@@ -430,6 +459,12 @@ def check_task_fit(spec: JobSpec, task: Task) -> None:
         raise SpecTaskError(
             "scheduler.monitor",
             f"`{spec.scheduler.monitor}` is not a metric of a {task} job; one of {list(known)}",
+        )
+    on_images = spec.augmentation is not None and spec.augmentation.on_images
+    if on_images and (spec.dataset.name is None or not CATALOG[spec.dataset.name].image):
+        raise SpecTaskError(
+            "augmentation",
+            f"crops, flips and cutout need an image data set ({', '.join(names(lambda entry: entry.image))})",
         )
     if spec.model.type == "cnn" and spec.dataset.name is not None and not CATALOG[spec.dataset.name].image:
         raise SpecTaskError(

@@ -56,6 +56,7 @@ def test_example_spec_is_accepted_queued_and_sent_to_the_broker(client: TestClie
         ({"model": {"hidden_layers": [8, 4], "dropout": [0.1]}}, "model"),
         ({"model": {"dropout": 0.2, "dropout_type": "spatial"}}, "model"),
         ({"model": {"dropout_type": "bernoulli"}}, "model.dropout_type"),
+        ({"augmentation": {"flip": True}}, "augmentation"),  # iris has no images to flip
         ({"loss": "mse"}, "loss"),
         ({"early_stopping": {"monitor": "val_r2"}}, "early_stopping.monitor"),
     ],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -64,6 +65,18 @@ def hand_made(task: Task = "classification") -> PreparedData:
         feature_names=["a", "b", "c", "d"],
         class_names=classes,
     )
+
+
+def hand_made_images() -> PreparedData:
+    """Forty 1 x 8 x 8 images, built by hand (the shape of digits): the class is whether the left half is the
+    brighter."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(40, 64)).astype(np.float32)
+    images = x.reshape(40, 8, 8)
+    y = (images[:, :, :4].mean(axis=(1, 2)) > images[:, :, 4:].mean(axis=(1, 2))).astype(np.int64)
+    return replace(hand_made(), x_train=x[:24], y_train=y[:24], x_val=x[24:32], y_val=y[24:32], x_test=x[32:],
+                   y_test=y[32:], input_shape=(1, 8, 8), feature_mean=np.zeros(64, np.float32),
+                   feature_std=np.ones(64, np.float32), feature_names=[f"p{i}" for i in range(64)])  # fmt: skip
 
 
 def train_recording(spec: JobSpec, data: PreparedData, **kwargs: Any) -> tuple[TrainResult, list[EpochEnd]]:

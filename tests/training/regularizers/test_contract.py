@@ -4,7 +4,6 @@ engine calls its hooks in the documented order (regularizers/base.py)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -12,7 +11,7 @@ import torch
 from torch import nn
 
 from core.spec.job import JobSpec
-from tests.training.factories import hand_made, job_spec
+from tests.training.factories import hand_made, hand_made_images, job_spec
 from workers.training import engine
 from workers.training.losses import LossFn
 from workers.training.model import layer_weights
@@ -21,12 +20,17 @@ from workers.training.regularizers.base import HOOKS, Regularizer, discovered, f
 
 # One spec that switches each regularizer on; a new regularizer needs its entry here.
 CNN = {"type": "cnn", "conv_layers": [{"filters": 2, "kernel_size": 3}]}
+DIGITS = {"name": "digits"}  # an image set: the model sees 1 x 8 x 8 images (hand_made_images)
 SPECS: dict[str, dict[str, dict[str, Any]]] = {
+    "Cutout": {"augmentation": {"cutout": 3}, "dataset": DIGITS},
+    "HorizontalFlip": {"augmentation": {"flip": True}, "dataset": DIGITS},
+    "Mixup": {"augmentation": {"mixup": 0.4}},
+    "RandomCrop": {"augmentation": {"crop_padding": 2}, "dataset": DIGITS},
     "AlphaDropout": {"model": {"dropout": 0.1, "dropout_type": "alpha", "activation": "selu"}},
     "DropConnect": {"model": {"dropout": 0.2, "dropout_type": "dropconnect"}},
     "DropoutPlacement": {"model": {"dropout": 0.5}},
     "GaussianDropout": {"model": {"dropout": 0.2, "dropout_type": "gaussian"}},
-    "SpatialDropout": {"model": {**CNN, "dropout": 0.2, "dropout_type": "spatial"}, "dataset": {"name": "digits"}},
+    "SpatialDropout": {"model": {**CNN, "dropout": 0.2, "dropout_type": "spatial"}, "dataset": DIGITS},
     "GradientClipping": {"regularization": {"gradient_clip_norm": 1.0}},
     "InputNoise": {"regularization": {"input_noise": 0.1}},
     "L1": {"regularization": {"l1": 1e-3}},
@@ -118,7 +122,7 @@ def test_the_engine_calls_its_hooks_in_the_documented_order(cls: type[Regularize
     monkeypatch.setattr(engine, "from_spec", recorded)
     monkeypatch.setattr(engine, "build_optimizer", optimizer)
     spec = job_spec("classification", **SPECS[cls.__name__], training={"epochs": 1, "batch_size": 12})
-    data = hand_made() if spec.model.type == "mlp" else replace(hand_made(), input_shape=(1, 2, 2))  # 4 pixels
+    data = hand_made_images() if spec.dataset.name == "digits" else hand_made()
     engine.train(spec, data, device=torch.device("cpu"))
     # Then validation (a forward pass), the epoch's end, and the test split's forward pass.
     assert calls == ["modify_model", "modify_loss", *PER_BATCH * BATCHES, "forward", "epoch_metrics", "forward"]

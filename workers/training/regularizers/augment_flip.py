@@ -1,0 +1,29 @@
+"""Horizontal flip: each training image is mirrored left to right with probability 1/2 (`augmentation.flip`,
+image data sets)."""
+
+from __future__ import annotations
+
+from typing import Self
+
+import torch
+
+from core.spec.job import JobSpec
+from workers.training.regularizers.augment_crop import image_shape
+from workers.training.regularizers.base import Regularizer
+
+
+class HorizontalFlip(Regularizer):
+    def __init__(self, shape: tuple[int, int, int]) -> None:
+        self.shape = shape
+
+    @classmethod
+    def for_spec(cls, spec: JobSpec) -> Self | None:
+        return cls(image_shape(spec)) if spec.augmentation and spec.augmentation.flip else None
+
+    def transform_batch(self, inputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        images = inputs.view(len(inputs), *self.shape)
+        flip = (torch.rand(len(inputs), device=inputs.device) < 0.5)[:, None, None, None]
+        return torch.where(flip, images.flip(-1), images).reshape(len(inputs), -1), targets
+
+    def epoch_metrics(self) -> dict[str, float]:
+        return {"augmentation_flip": 1.0}
