@@ -38,8 +38,7 @@ def main() -> None:
             best, test = job.best_metrics or {}, job.test_metrics or {}
             gap = best["train_accuracy"] - best["val_accuracy"]
             print(
-                f"| {dropout_type} | {job.best_epoch} | {best['val_loss']:.3f} | {gap:+.3f} "
-                f"| {test['accuracy']:.3f} |"
+                f"| {dropout_type} | {job.best_epoch} | {best['val_loss']:.3f} | {gap:+.3f} | {test['accuracy']:.3f} |"
             )
 
 
