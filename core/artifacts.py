@@ -37,6 +37,14 @@ def pruned_weights_key(job_id: str) -> str:
     return job_prefix(job_id) + "weights-pruned.safetensors"
 
 
+ONNX_FILE = "model.onnx"
+
+
+def onnx_key(job_id: str) -> str:
+    """The kept model exported to ONNX, preprocessing inside (workers/training/export.py)."""
+    return job_prefix(job_id) + ONNX_FILE
+
+
 def checkpoint_key(job_id: str) -> str:
     """The training state after a job's last completed epoch, which a retry resumes from."""
     return job_prefix(job_id) + "checkpoint.safetensors"

@@ -40,6 +40,7 @@ class SweepKind(StrEnum):
 class AnalysisKind(StrEnum):
     """What a worker computes about a job after it has trained (workers/analyses/)."""
 
+    ONNX = "onnx"  # the kept model exported to ONNX and checked against torch, for predictions
     PRUNING = "pruning"  # global magnitude pruning of the kept weights at several sparsities
     CONFUSION = "confusion"  # the test split's confusion matrix and per-class scores
     LANDSCAPE = "landscape"  # loss slices, Hessian eigenvalue and trace, sharpness

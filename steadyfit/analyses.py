@@ -1,5 +1,5 @@
-"""`steadyfit analysis ID KIND [--run] [--option NAME=VALUE ...]`: a job's analysis (pruning, confusion,
-landscape, lr_range), asked for first with --run; printed as JSON once it has succeeded or failed."""
+"""`steadyfit analysis ID KIND [--run] [--option NAME=VALUE ...]`: a job's analysis (onnx, pruning,
+confusion, landscape, lr_range), asked for first with --run; printed as JSON once it has succeeded or failed."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def _option(text: str) -> tuple[str, Any]:
 
 
 def add_commands(commands: argparse._SubParsersAction, add: Any) -> None:
-    sub = add(commands, "analysis", analysis, "Print a job's analysis (pruning, confusion, landscape, lr_range).")
+    sub = add(commands, "analysis", analysis, "Print a job's analysis (onnx, pruning, confusion, landscape, lr_range).")
     sub.add_argument("job_id", help="The job's id, or its first 8 characters or more.")
     sub.add_argument("kind", choices=list(OPTIONS), help="Which analysis.")
     sub.add_argument("--run", action="store_true", help="Ask a worker for it first, and wait for it.")

@@ -116,7 +116,7 @@ class Client:
         return self._request("GET", f"/v1/jobs/{job_id}/metrics", params={"format": "csv"}).text
 
     def analyze(self, job_id: str, kind: str, options: dict[str, Any] | None = None) -> AnalysisRead:
-        """Ask for an analysis of the job (`landscape`, `lr_range`, or `pruning` / `confusion` again)."""
+        """Ask for an analysis of the job (`landscape`, `lr_range`, `onnx`, or `pruning` / `confusion` again)."""
         body = {"kind": kind, "options": options or {}}
         return AnalysisRead.model_validate(self._request("POST", f"/v1/jobs/{job_id}/analyses", json=body).json())
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from typing import Any
@@ -35,19 +36,6 @@ from workers.training.engine import EpochEnd, StopTraining, TrainResult, pick_de
 from workers.trials import TrialPruning, schedule_next_trials
 
 log = logging.getLogger(__name__)
-
-
-def model_card(spec: JobSpec, data: PreparedData) -> dict[str, Any]:
-    """What a user needs beside the weights to use them: the spec and the preprocessing."""
-    return {
-        "spec": spec.model_dump(mode="json"),
-        "task": data.task,
-        "input_shape": list(data.input_shape),
-        "feature_names": data.feature_names,
-        "feature_mean": data.feature_mean.tolist(),
-        "feature_std": data.feature_std.tolist(),
-        "class_names": data.class_names,
-    }
 
 
 def finite_or_none(metrics: dict[str, float]) -> dict[str, float | None]:
@@ -250,9 +238,9 @@ class JobRunner:
                 raise LookupError(f"data set {spec.dataset.id} no longer exists")
             if dataset.owner != job_owner:
                 raise NotTheOwners(f"data set {spec.dataset.id} is not one of {job_owner}'s data sets")
-            task = dataset.task
+            task, categorical, imputation = dataset.task, dataset.categorical_columns, dataset.imputation
         arrays = storage.load_arrays(self.artifacts, spec.dataset.id)
-        return prepare_arrays(
+        prepared = prepare_arrays(
             arrays.features,
             arrays.target,
             task,
@@ -261,6 +249,7 @@ class JobRunner:
             feature_names=arrays.feature_names,
             class_names=arrays.class_names,
         )
+        return dataclasses.replace(prepared, categorical_columns=list(categorical), imputation=imputation)
 
     def _record_epoch(self, job_id: str, end: EpochEnd) -> None:
         values = finite_or_none(end.metrics)
@@ -292,7 +281,7 @@ class JobRunner:
                 log.info("job %s handed back to the queue after epoch %d", job_id, result.epochs_completed)
                 self.queue.send_train(job_id)
             return False
-        self.artifacts.put(weights_key(job_id), weights_to_bytes(result.weights, model_card(spec, data)))
+        self.artifacts.put(weights_key(job_id), weights_to_bytes(result.weights, data.model_card(spec)))
         cancelled = result.stop_reason == StopReason.CANCELLED
         status = JobStatus.CANCELLED if cancelled else JobStatus.SUCCEEDED
         self._finish(

@@ -12,7 +12,7 @@ from core.spec.job import SpecModel
 
 
 class NoOptions(SpecModel):
-    """`pruning` and `confusion` take no options."""
+    """`onnx`, `pruning` and `confusion` take no options."""
 
 
 class LandscapeOptions(SpecModel):
@@ -38,9 +38,10 @@ class LrRangeOptions(SpecModel):
 
 
 OPTIONS: dict[str, type[SpecModel]] = {
+    "onnx": NoOptions,
     "pruning": NoOptions,
     "confusion": NoOptions,
     "landscape": LandscapeOptions,
     "lr_range": LrRangeOptions,
 }
-Kind = Literal["pruning", "confusion", "landscape", "lr_range"]
+Kind = Literal["onnx", "pruning", "confusion", "landscape", "lr_range"]

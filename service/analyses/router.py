@@ -21,6 +21,11 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": Problem, "description": "No job with this id, or no analysis of this kind of it yet."}
 }
 DESCRIPTIONS = {
+    AnalysisKind.ONNX: "The kept model exported to ONNX, made when the job succeeded (or on request for an older "
+    "job): the artifact `model.onnx` takes raw rows (`input`) and gives class probabilities or values (`output`), "
+    "the job's standardization inside; its metadata `steadyfit` holds the feature and class names. It is stored "
+    "only after `onnx.checker` accepts it and onnxruntime matches torch on the test split within 1e-5 "
+    "(`largest_difference`). POST /v1/jobs/{id}/predict answers with it. Method: workers/analyses/onnx.py.",
     AnalysisKind.PRUNING: "The pruning report, computed when the job succeeded: the kept Linear/Conv weights pruned "
     "by global magnitude to 0, 25, 50, 75, 90, 95 and 99 % sparsity without retraining (`levels`, each with its "
     "validation and test metrics and the non-zero `weights` and `parameters`), and `chosen_sparsity`, the highest "
@@ -38,6 +43,7 @@ DESCRIPTIONS = {
     "at the lowest loss divided by 10. Method: workers/analyses/lr_range.py.",
 }
 EXAMPLES: dict[AnalysisKind, dict[str, Any]] = {
+    AnalysisKind.ONNX: {"file": "model.onnx", "bytes": 41210, "opset": 17, "largest_difference": 1.2e-7},
     AnalysisKind.PRUNING: {"chosen_sparsity": 0.75, "weights_total": 16512, "levels": [{"sparsity": 0.0}]},
     AnalysisKind.CONFUSION: {"classes": ["no", "yes"], "matrix": [[40, 3], [5, 32]], "accuracy": 0.9},
     AnalysisKind.LANDSCAPE: {"top_eigenvalue": 12.4, "hessian_trace": 310.2, "sharpness": 0.8},

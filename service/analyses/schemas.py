@@ -16,7 +16,8 @@ AnalysisStatusValue = Literal["queued", "running", "succeeded", "failed"]
 class AnalysisCreate(SpecModel):
     kind: Kind = Field(
         description="`landscape` (loss slices, Hessian eigenvalue and trace, sharpness), `lr_range` (a "
-        "learning-rate range test of the job's spec), or `pruning` / `confusion` again."
+        "learning-rate range test of the job's spec), `onnx` (export the kept model for predictions; a job "
+        "that succeeded before exports existed has none), or `pruning` / `confusion` again."
     )
     options: dict[str, Any] = Field(
         default_factory=dict,

@@ -36,7 +36,7 @@ def test_a_finished_job_has_its_pruning_report_and_confusion_matrix_and_a_landsc
     assert levels[0]["weights"] == pruning["result"]["weights_total"] > levels[-1]["weights"]
     assert levels[0]["test"]["accuracy"] == job["test_metrics"]["accuracy"]  # unpruned: the job's own weights
     artifacts = {a["name"] for a in api_server.get(f"/v1/jobs/{job['id']}/artifacts").json()["items"]}
-    assert "weights-pruned.safetensors" in artifacts
+    assert {"weights-pruned.safetensors", "model.onnx"} <= artifacts
 
     confusion = finished_analysis(api_server, job["id"], "confusion")
     matrix = confusion["result"]["matrix"]
@@ -51,7 +51,7 @@ def test_a_finished_job_has_its_pruning_report_and_confusion_matrix_and_a_landsc
     assert len(landscape["result"]["slices"]["1d"]["train"]) == 5
     assert landscape["result"]["top_eigenvalue"] > 0
     kinds = [a["kind"] for a in api_server.get(f"/v1/jobs/{job['id']}/analyses").json()["items"]]
-    assert sorted(kinds) == ["confusion", "landscape", "pruning"]
+    assert sorted(kinds) == ["confusion", "landscape", "onnx", "pruning"]
 
     bob = bearer(create_key(database_url, "bob"))
     assert api_server.get(f"/v1/jobs/{job['id']}/pruning", headers=bob).status_code == 404

@@ -1,9 +1,9 @@
 """Running an analysis of a job and recording it: the row goes running, then succeeded with the result as data,
 or failed with the reason. A failure never touches the job, which stays `succeeded`.
 
-The pruning report and (classification) the confusion matrix run right after a job succeeds, in the same
-process, on the weights and data it has in hand; an analysis asked for later (POST /v1/jobs/{id}/analyses)
-is a task of its own, which loads them again.
+The ONNX export, the pruning report and (classification) the confusion matrix run right after a job succeeds,
+in the same process, on the weights and data it has in hand; an analysis asked for later
+(POST /v1/jobs/{id}/analyses) is a task of its own, which loads them again.
 """
 
 from __future__ import annotations
@@ -21,13 +21,14 @@ from core.db.engine import Database
 from core.settings import Settings
 from core.spec.job import JobSpec
 from core.states import AnalysisKind, AnalysisStatus
-from workers.analyses import confusion, landscape, lr_range, pruning
+from workers.analyses import confusion, landscape, lr_range, onnx, pruning
 from workers.analyses.context import Context
 from workers.training.data import PreparedData
 
 log = logging.getLogger(__name__)
 
 ANALYSES: dict[AnalysisKind, Callable[[Context], dict[str, Any]]] = {
+    AnalysisKind.ONNX: onnx.run,
     AnalysisKind.PRUNING: pruning.run,
     AnalysisKind.CONFUSION: confusion.run,
     AnalysisKind.LANDSCAPE: landscape.run,
@@ -37,7 +38,7 @@ ANALYSES: dict[AnalysisKind, Callable[[Context], dict[str, Any]]] = {
 
 def after_success(spec: JobSpec, task: str) -> list[AnalysisKind]:
     """The analyses every succeeded job gets, and those its spec opts into."""
-    kinds = [AnalysisKind.PRUNING]
+    kinds = [AnalysisKind.ONNX, AnalysisKind.PRUNING]  # the model first: predictions wait for it
     if task == "classification":
         kinds.append(AnalysisKind.CONFUSION)
     if spec.analysis is not None and spec.analysis.landscape:

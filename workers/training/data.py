@@ -6,13 +6,14 @@ Everything here is local: the catalog's built-in sets ship inside scikit-learn, 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from sklearn.model_selection import train_test_split
 
 from core.spec.catalog import CATALOG
-from core.spec.job import DatasetSpec, Task
+from core.spec.job import DatasetSpec, JobSpec, Task
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,24 @@ class PreparedData:
     feature_std: np.ndarray
     feature_names: list[str]
     class_names: list[str]  # empty for regression
+    # An uploaded table's text columns, one-hot encoded as `column=value` features, and how its missing
+    # values were filled: what a prediction needs to turn records into rows like these.
+    categorical_columns: list[str] = field(default_factory=list)
+    imputation: str = "none"
+
+    def model_card(self, spec: JobSpec) -> dict[str, Any]:
+        """What a user needs beside the weights to use them: the spec and the preprocessing."""
+        return {
+            "spec": spec.model_dump(mode="json"),
+            "task": self.task,
+            "input_shape": list(self.input_shape),
+            "feature_names": self.feature_names,
+            "feature_mean": self.feature_mean.tolist(),
+            "feature_std": self.feature_std.tolist(),
+            "class_names": self.class_names,
+            "categorical_columns": self.categorical_columns,
+            "imputation": self.imputation,
+        }
 
 
 def load_dataset(spec: DatasetSpec, seed: int) -> PreparedData:
