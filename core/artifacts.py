@@ -38,6 +38,8 @@ def pruned_weights_key(job_id: str) -> str:
 
 
 ONNX_FILE = "model.onnx"
+# The exported graph's input (raw rows), output, and the metadata entry that describes them, as JSON.
+ONNX_INPUT, ONNX_OUTPUT, ONNX_METADATA = "rows", "output", "steadyfit"
 
 
 def onnx_key(job_id: str) -> str:

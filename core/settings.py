@@ -72,6 +72,15 @@ class Settings(BaseSettings):
         description="The most rows of a split an analysis evaluates on (a seeded sample of larger splits), so its "
         "time and memory do not grow with the data set.",
     )
+    predict_cache_mib: int = Field(
+        256,
+        ge=0,
+        description="Memory per API process for the ONNX models that answer predictions, least recently used "
+        "dropped first (each counted as twice its file); 0: load the model for each request.",
+    )
+    max_predict_rows: int = Field(
+        100_000, gt=0, description="Most rows one prediction request may hold, in JSON or a file (413 past it)."
+    )
     auth: Literal["keys", "off"] = Field(
         "keys",
         description="`keys`: every /v1 request needs `Authorization: Bearer <key>`. `off`: no keys, every caller "

@@ -29,6 +29,8 @@ from service.jobs.router import router as jobs_router
 from service.jobs.versions import VersionTable
 from service.limits import BodySizeLimit
 from service.paths.router import router as paths_router
+from service.predictions.router import router as predictions_router
+from service.predictions.runtime import PredictorCache
 from service.rate_limits import RateLimit, buckets_for
 from service.request_id import RequestIdMiddleware
 from service.sweeps.router import router as sweeps_router
@@ -64,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.versions = VersionTable(settings.resolved_database_url)
         app.state.bodies = BodyCache(settings.response_cache_mib * 2**20)
         app.state.reads_in_flight = ReadsInFlight()
+        app.state.predictors = PredictorCache(settings.predict_cache_mib * 2**20)
         await app.state.versions.start()
         app.state.metrics_registry = observability.registry_for(app.state.database, app.state.queue, settings)
         await app.state.hub.start()
@@ -98,12 +101,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_body_bytes,
-        upload_path="/v1/datasets",
         upload_bytes=settings.max_upload_bytes,
     )
     app.add_middleware(RateLimit, settings=settings)  # outside the body limit: a refused request sends no body
     app.add_middleware(BrowserGuard, settings=settings)
-    routers = (jobs_router, analyses_router, sweeps_router, paths_router, datasets_router, keys_router, charts_router)
+    routers = (
+        jobs_router,
+        analyses_router,
+        predictions_router,
+        sweeps_router,
+        paths_router,
+        datasets_router,
+        keys_router,
+        charts_router,
+    )
     for router in routers:
         app.include_router(router, dependencies=[Depends(authenticate)], responses={**AUTH_ERRORS, **REQUEST_LIMITS})
     app.include_router(health_router)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import problem
+
+# The routes that take a file: a data set or a model upload, a file of rows to predict.
+UPLOAD_PATHS = re.compile(r"/v1/(datasets|models)|/v1/(jobs|models)/[^/]+/predict/file")
 
 
 class BodyTooLarge(HTTPException):
@@ -16,21 +21,21 @@ class BodyTooLarge(HTTPException):
 
 
 class BodySizeLimit:
-    """Answers 413 to a request whose body is over its cap: `upload_bytes` for a data set upload (`upload_path`),
+    """Answers 413 to a request whose body is over its cap: `upload_bytes` for an upload (UPLOAD_PATHS),
     `max_bytes` for every other request, so no route parses a body larger than it could need.
 
     A declared Content-Length over the cap is refused before a byte is read; a chunked body is
     counted as it arrives and cut off at the cap.
     """
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int, upload_path: str, upload_bytes: int) -> None:
-        self.app, self.max_bytes, self.upload_path, self.upload_bytes = app, max_bytes, upload_path, upload_bytes
+    def __init__(self, app: ASGIApp, *, max_bytes: int, upload_bytes: int) -> None:
+        self.app, self.max_bytes, self.upload_bytes = app, max_bytes, upload_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        upload = scope["path"] == self.upload_path
+        upload = UPLOAD_PATHS.fullmatch(scope["path"]) is not None
         cap = self.upload_bytes if upload else self.max_bytes
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > cap:

@@ -307,3 +307,13 @@ def finish_as_a_worker(database_url: str, job_id: str, val_loss: float, se: floa
         assert jobs_repository.record_epoch(session, job_id, "w1", 1, best, 1, best)
         assert jobs_repository.finish(session, job_id, "w1", JobStatus.SUCCEEDED, stop_reason=StopReason.MAX_EPOCHS)
         session.commit()
+
+
+def finished_analysis(http: httpx.Client, job_id: str, kind: str) -> dict[str, Any]:
+    def ended() -> dict[str, Any] | None:
+        response = http.get(f"/v1/jobs/{job_id}/{kind}")
+        read: dict[str, Any] = response.json()
+        return read if response.status_code == 200 and read["status"] in ("succeeded", "failed") else None
+
+    found: dict[str, Any] = wait_for(ended, 60, f"the {kind} analysis of job {job_id}")
+    return found

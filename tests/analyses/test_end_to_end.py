@@ -4,23 +4,12 @@ finished job, a landscape asked for afterwards, another owner's 404, and an anal
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from core.settings import Settings
-from tests.fixtures import Process, bearer, create_key, settings_env, tiny_spec, wait_for, wait_for_job
-
-
-def finished_analysis(http: httpx.Client, job_id: str, kind: str) -> dict[str, Any]:
-    def ended() -> dict[str, Any] | None:
-        response = http.get(f"/v1/jobs/{job_id}/{kind}")
-        read: dict[str, Any] = response.json()
-        return read if response.status_code == 200 and read["status"] in ("succeeded", "failed") else None
-
-    found: dict[str, Any] = wait_for(ended, 60, f"the {kind} analysis of job {job_id}")
-    return found
+from tests.fixtures import Process, bearer, create_key, finished_analysis, settings_env, tiny_spec, wait_for_job
 
 
 def test_a_finished_job_has_its_pruning_report_and_confusion_matrix_and_a_landscape_on_request(

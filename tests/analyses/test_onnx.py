@@ -19,11 +19,12 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
+from core.artifacts import ONNX_INPUT, ONNX_METADATA  # noqa: E402
 from tests.training.factories import hand_made, hand_made_images, job_spec  # noqa: E402
 from workers.analyses import onnx as onnx_analysis  # noqa: E402
 from workers.analyses.context import Context  # noqa: E402
+from workers.analyses.onnx import Servable, to_onnx  # noqa: E402
 from workers.training.engine import train  # noqa: E402
-from workers.training.export import INPUT, METADATA_KEY, Servable, to_onnx  # noqa: E402
 
 
 def linear(weight: list[list[float]], bias: list[float]) -> nn.Linear:
@@ -36,7 +37,7 @@ def linear(weight: list[list[float]], bias: list[float]) -> nn.Linear:
 
 def run(model: bytes, rows: list[list[float]]) -> np.ndarray:
     session = onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"])
-    return session.run(None, {INPUT: np.array(rows, np.float32)})[0]
+    return session.run(None, {ONNX_INPUT: np.array(rows, np.float32)})[0]
 
 
 def test_the_graph_standardizes_then_gives_softmax_probabilities() -> None:
@@ -80,7 +81,7 @@ def test_a_trained_cnn_with_dropout_and_batch_norm_exports_and_matches_torch() -
     assert result["bytes"] == len(blob) and result["rows_checked"] == 8
     assert 0 <= result["largest_difference"] <= 1e-5
     metadata = json.loads(onnx.load_from_string(blob).metadata_props[0].value)
-    assert onnx.load_from_string(blob).metadata_props[0].key == METADATA_KEY
+    assert onnx.load_from_string(blob).metadata_props[0].key == ONNX_METADATA
     assert metadata["input_shape"] == [1, 8, 8] and metadata["class_names"] == ["no", "yes"]
     assert metadata["model"]["type"] == "cnn"
 

@@ -1,0 +1,47 @@
+"""Request and response bodies of the prediction routes."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class PredictRequest(BaseModel):
+    """Exactly one of `rows` and `records`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rows: list[Any] | None = Field(
+        None,
+        min_length=1,
+        description="Rows of numbers in the training features' order (GET the job's model card: "
+        "`feature_names`), or, for an image model, one array per image of its input shape (channels, height, "
+        "width; a grayscale image may be height x width). Raw values: the model standardizes them.",
+    )
+    records: list[dict[str, Any]] | None = Field(
+        None,
+        min_length=1,
+        description="Rows as {column: value}, for a model trained on an uploaded table: numbers for numeric "
+        "columns, the text itself for text columns (one-hot encoded as in training).",
+    )
+
+    @model_validator(mode="after")
+    def _one_input(self) -> PredictRequest:
+        if (self.rows is None) == (self.records is None):
+            raise ValueError("give exactly one of `rows` and `records`")
+        return self
+
+
+class PredictionRead(BaseModel):
+    """Predictions for each row, in the order sent: columns of an answer rather than an object per row."""
+
+    job_id: str = Field(description="The job whose model answered.")
+    task: Literal["classification", "regression"] = Field(description="The job's task: what the answers are.")
+    rows: int = Field(description="How many rows were predicted.")
+    classes: list[str] | None = Field(None, description="Classification: the class names, in probability order.")
+    predicted: list[str] | None = Field(None, description="Classification: each row's most probable class.")
+    probabilities: list[list[float]] | None = Field(
+        None, description="Classification: each row's probability of each class (they sum to 1)."
+    )
+    values: list[float] | None = Field(None, description="Regression: each row's predicted value.")

@@ -1,0 +1,59 @@
+"""What the prediction routes do: find the job's exported model, build its rows, and answer with onnxruntime."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from core.analyses import repository as analyses
+from core.artifacts import ArtifactStore, onnx_key
+from core.errors import ApiError, Conflict
+from core.states import AnalysisKind, JobStatus
+from core.tenants.principal import Principal
+from service.jobs import service as jobs
+from service.predictions.runtime import Predictor, PredictorCache
+from service.predictions.schemas import PredictionRead
+
+
+def predictor(
+    session: Session, store: ArtifactStore, cache: PredictorCache, job_id: str, principal: Principal
+) -> Predictor:
+    """The job's model, loaded once per process; a 409 says why a job has none."""
+    job = jobs.get(session, job_id, principal)
+    if job.status != JobStatus.SUCCEEDED:
+        raise Conflict(f"job `{job_id}` is {job.status}: only a succeeded job has a model to predict with")
+
+    def load() -> Predictor:
+        model = store.get(onnx_key(job_id))
+        if model is None:
+            export = analyses.get(session, job_id, AnalysisKind.ONNX)
+            state = "was never made" if export is None else f"is {export.status}"
+            reason = f" ({export.error})" if export is not None and export.error else ""
+            raise Conflict(
+                f"job `{job_id}` has no ONNX model yet: its export {state}{reason}. "
+                'POST /v1/jobs/{id}/analyses {"kind": "onnx"} makes one'
+            )
+        return Predictor.load(model)
+
+    return cache.get(job_id, load)
+
+
+def predict(job_id: str, model: Predictor, rows: Callable[[], np.ndarray], max_rows: int) -> PredictionRead:
+    x = rows()
+    if len(x) > max_rows:
+        raise ApiError(f"{len(x)} rows, over the limit `max_predict_rows` of {max_rows}; split them", status=413)
+    answer = model.run(x)
+    signature = model.signature
+    if signature.task == "regression":
+        return PredictionRead(job_id=job_id, task="regression", rows=len(x), values=answer.tolist())
+    classes = signature.class_names
+    return PredictionRead(
+        job_id=job_id,
+        task="classification",
+        rows=len(x),
+        classes=classes,
+        predicted=[classes[i] for i in answer.argmax(axis=1).tolist()],
+        probabilities=answer.tolist(),
+    )

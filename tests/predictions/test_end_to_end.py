@@ -1,0 +1,148 @@
+"""Predictions through a real `steadyfit api`, a worker and PostgreSQL: a job's answers agree with its ONNX
+model run locally, the API process has onnxruntime and not torch in its memory map, a table's records and
+files are encoded as in training, and bad input is a 4xx that names it."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import onnxruntime
+import pytest
+from sklearn.datasets import load_iris
+
+from core.settings import Settings
+from service.app import create_app
+from tests.fixtures import (
+    Process,
+    bearer,
+    create_key,
+    finished_analysis,
+    free_port,
+    settings_env,
+    tiny_spec,
+    wait_for_job,
+    wait_until_healthy,
+)
+
+COLOURS = ["red", "blue"]
+
+
+def example(path: str, name: str | None = None) -> dict[str, Any]:
+    """A body example of the OpenAPI schema, as the docs show it."""
+    content = create_app(Settings()).openapi()["paths"][path]["post"]["requestBody"]["content"]
+    if name is None:
+        return dict(content["multipart/form-data"]["example"])
+    return dict(content["application/json"]["examples"][name]["value"])
+
+
+@pytest.fixture
+def api(settings: Settings, tmp_path: Path, api_key: str) -> Iterator[tuple[httpx.Client, Process]]:
+    port = free_port()
+    process = Process(["api", "--port", str(port)], settings_env(settings), tmp_path / "api.log")
+    try:
+        wait_until_healthy(f"http://127.0.0.1:{port}", process)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30, headers=bearer(api_key)) as http:
+            yield http, process
+    finally:
+        process.stop()
+
+
+def exported(http: httpx.Client, spec: dict[str, object]) -> str:
+    job = wait_for_job(http, http.post("/v1/jobs", json=spec).json()["id"])
+    assert job["status"] == "succeeded", job
+    export = finished_analysis(http, job["id"], "onnx")
+    assert export["status"] == "succeeded", export
+    assert export["result"]["largest_difference"] <= 1e-5
+    return str(job["id"])
+
+
+def test_predictions_agree_with_the_downloaded_onnx_model_and_the_api_never_loads_torch(
+    api: tuple[httpx.Client, Process], worker: Process, database_url: str
+) -> None:
+    http, process = api
+    job_id = exported(http, tiny_spec(training={"epochs": 30, "batch_size": 16, "seed": 1}))
+    iris = load_iris()
+    rows = iris.data[::10].tolist()  # raw measurements: the model standardizes them
+
+    answer = http.post(f"/v1/jobs/{job_id}/predict", json={"rows": rows})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["task"] == "classification" and body["rows"] == 15 and body["classes"] == list(iris.target_names)
+    model = http.get(f"/v1/jobs/{job_id}/artifacts/model.onnx").content
+    local = onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"])
+    expected = local.run(None, {"rows": np.array(rows, np.float32)})[0]
+    assert np.allclose(body["probabilities"], expected, atol=1e-6)
+    assert body["predicted"] == [iris.target_names[k] for k in expected.argmax(axis=1)]
+    assert (
+        np.mean([iris.target_names[t] == p for t, p in zip(iris.target[::10], body["predicted"], strict=True)]) >= 0.8
+    )
+
+    maps = Path(f"/proc/{process.popen.pid}/maps").read_text()
+    assert "onnxruntime" in maps and "libtorch" not in maps
+
+    npz = io.BytesIO()
+    np.savez(npz, x=np.array(rows))
+    from_file = http.post(f"/v1/jobs/{job_id}/predict/file", files={"file": ("rows.npz", npz.getvalue())})
+    assert from_file.status_code == 200 and from_file.json()["predicted"] == body["predicted"]
+
+    documented = http.post(f"/v1/jobs/{job_id}/predict", json=example("/v1/jobs/{job_id}/predict", "rows"))
+    assert documented.status_code == 200 and documented.json()["predicted"] == ["setosa", "virginica"]
+    short = http.post(f"/v1/jobs/{job_id}/predict", json={"rows": [[1, 2, 3]]})
+    assert short.status_code == 422 and short.json()["errors"][0]["field"] == "rows"
+    both = http.post(f"/v1/jobs/{job_id}/predict", json={"rows": rows, "records": [{}]})
+    assert both.status_code == 422
+    bob = bearer(create_key(database_url, "bob"))
+    assert http.post(f"/v1/jobs/{job_id}/predict", json={"rows": rows}, headers=bob).status_code == 404
+    queued = http.post("/v1/jobs", json=tiny_spec(training={"epochs": 100000})).json()["id"]
+    assert http.post(f"/v1/jobs/{queued}/predict", json={"rows": rows}).status_code == 409
+    http.post(f"/v1/jobs/{queued}/cancel")
+
+
+def test_a_tables_records_and_csv_files_are_encoded_as_in_training(
+    api: tuple[httpx.Client, Process], worker: Process
+) -> None:
+    http, _ = api
+    rng = np.random.default_rng(0)
+    lines = ["x1,colour,x2,label"]
+    for _ in range(120):
+        x1, colour, x2 = rng.normal(), COLOURS[int(rng.integers(2))], rng.normal()
+        lines.append(f"{x1:.3f},{colour},{x2:.3f},{'yes' if (x1 > 0) == (colour == 'red') else 'no'}")
+    upload = http.post(
+        "/v1/datasets",
+        files={"file": ("table.csv", "\n".join(lines).encode())},
+        data={"target": "label", "task": "classification"},
+    )
+    assert upload.status_code == 201, upload.text
+    job_id = exported(
+        http,
+        {
+            "dataset": {"id": upload.json()["id"]},
+            "model": {"hidden_layers": [16]},
+            "optimizer": {"name": "adam", "lr": 0.02},
+            "training": {"epochs": 60, "batch_size": 16, "seed": 0},
+        },
+    )
+    records = [{"x1": 1.5, "colour": "red", "x2": 0.0}, {"x1": 1.5, "colour": "blue", "x2": 0.0}]
+    answer = http.post(f"/v1/jobs/{job_id}/predict", json={"records": records})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["predicted"] == ["yes", "no"]
+    csv = b"x2,colour,x1\n0,red,1.5\n0,blue,1.5\n"  # any column order
+    from_file = http.post(f"/v1/jobs/{job_id}/predict/file", files={"file": ("rows.csv", csv)})
+    assert from_file.status_code == 200, from_file.text
+    assert np.allclose(from_file.json()["probabilities"], answer.json()["probabilities"], atol=1e-6)
+
+    for body in (example("/v1/jobs/{job_id}/predict", "records"), example("/v1/jobs/{job_id}/predict/file")):
+        if "file" in body:
+            documented = http.post(f"/v1/jobs/{job_id}/predict/file", files={"file": ("rows.csv", body["file"])})
+        else:
+            documented = http.post(f"/v1/jobs/{job_id}/predict", json=body)
+        assert documented.status_code == 200, documented.text
+    green = http.post(f"/v1/jobs/{job_id}/predict", json={"records": [{"x1": 1, "colour": "green", "x2": 0}]})
+    assert green.status_code == 422 and green.json()["errors"][0]["field"] == "records[0].colour"
+    missing = http.post(f"/v1/jobs/{job_id}/predict", json={"records": [{"x1": 1, "colour": "red"}]})
+    assert missing.status_code == 422 and "missing columns ['x2']" in missing.json()["detail"]
