@@ -145,6 +145,11 @@ class Settings(BaseSettings):
         description="Largest upload once encoded, rows x features x 4 bytes (422 past it): what the API allocates "
         "and a worker loads.",
     )
+    max_image_pixels: int = Field(
+        4096 * 4096,
+        gt=0,
+        description="Largest image in an uploaded zip, width x height as stored, checked before it is decoded (413).",
+    )
     max_queued_jobs: int = Field(
         1000, gt=0, description="Most jobs one owner may have waiting; past it a submission is a 429."
     )

@@ -239,6 +239,7 @@ class JobRunner:
             if dataset.owner != job_owner:
                 raise NotTheOwners(f"data set {spec.dataset.id} is not one of {job_owner}'s data sets")
             task, categorical, imputation = dataset.task, dataset.categorical_columns, dataset.imputation
+            image_shape = tuple(dataset.input_shape) if dataset.input_shape else None
         arrays = storage.load_arrays(self.artifacts, spec.dataset.id)
         prepared = prepare_arrays(
             arrays.features,
@@ -248,6 +249,7 @@ class JobRunner:
             spec.training.seed,
             feature_names=arrays.feature_names,
             class_names=arrays.class_names,
+            image_shape=image_shape,
         )
         return dataclasses.replace(prepared, categorical_columns=list(categorical), imputation=imputation)
 

@@ -72,7 +72,7 @@ class EpochMetrics(Base):
 
 
 class Dataset(Base):
-    """An uploaded table, already encoded to numbers; the arrays live in the artifact store."""
+    """An uploaded table or array/image set, already encoded to numbers; the arrays live in the artifact store."""
 
     __tablename__ = "datasets"
 
@@ -87,6 +87,7 @@ class Dataset(Base):
     columns: Mapped[list[str]] = mapped_column(JSON)
     feature_names: Mapped[list[str]] = mapped_column(JSON)
     categorical_columns: Mapped[list[str]] = mapped_column(JSON)
+    input_shape: Mapped[list[int] | None] = mapped_column(JSON)  # (channels, height, width) of images; else null
     class_counts: Mapped[dict[str, int] | None] = mapped_column(JSON)
     imputation: Mapped[str] = mapped_column(String(16))
     size_bytes: Mapped[int] = mapped_column(Integer)

@@ -7,6 +7,7 @@ makes jobs from other jobs (a sweep's path points, a rerun, a suggestion). `admi
 1. Its data set: a built-in or synthetic one, or an uploaded one of the job's owner (another owner's is a
    422 on `dataset.id`, as if it did not exist; an admin's job is no exception, since the job is the
    admin's). Its task is the data set's; `task`, when given, must be it (a sweep's trials keep its task).
+   A `cnn` and the image augmentations need images: an uploaded set with an `input_shape`.
 2. The spec fits that task (loss, monitored metrics), and the task's default loss is filled in.
 3. `init_from`: a succeeded job of the same owner (another owner's is a 422 on `init_from.job_id`).
 4. The owner's limits: epochs and parameters (quotas.py).
@@ -68,6 +69,8 @@ def admit(
         if uploaded is None or uploaded.owner != owner:
             raise InvalidSpec("dataset.id", f"no uploaded data set `{spec.dataset.id}`", "not_found")
     shape = quotas.data_shape(spec, uploaded)
+    if uploaded is not None and uploaded.input_shape is None:
+        _check_not_images(spec)
     if task is not None and shape.task != task:
         raise InvalidSpec("dataset", f"a {shape.task} data set, where this needs a {task} one")
     try:
@@ -79,6 +82,14 @@ def admit(
     quotas.check_spec_limits(spec, shape, limits)
     cost.check(spec, shape.rows, shape.input_shape, shape.outputs(spec), cost.cost_bounds(settings))
     return Admission(spec, shape.task, owner)
+
+
+def _check_not_images(spec: JobSpec) -> None:
+    """An uploaded table is no image set: no `cnn`, no crops, flips or cutout."""
+    if spec.model.type == "cnn":
+        raise InvalidSpec("model.type", "`cnn` needs images: upload an npz of image arrays or a zip of images")
+    if spec.augmentation is not None and spec.augmentation.on_images:
+        raise InvalidSpec("augmentation", "crops, flips and cutout need images; this data set is a table")
 
 
 def _check_init_from(session: Session, job_id: str, owner: str) -> None:

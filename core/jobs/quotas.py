@@ -81,7 +81,8 @@ def data_shape(spec: JobSpec, uploaded: Dataset | None = None) -> DataShape:
     source = spec.dataset
     if source.name is None:
         assert uploaded is not None, "an uploaded data set is looked up by the caller"
-        return DataShape(uploaded.task, (len(uploaded.feature_names),), len(uploaded.class_counts or {}), uploaded.rows)
+        input_shape = tuple(uploaded.input_shape or (len(uploaded.feature_names),))
+        return DataShape(uploaded.task, input_shape, len(uploaded.class_counts or {}), uploaded.rows)
     entry = CATALOG[source.name]
     return DataShape(entry.task, entry.input_shape_for(source), entry.classes_for(source), entry.rows_for(source))
 

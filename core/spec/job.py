@@ -460,8 +460,9 @@ def check_task_fit(spec: JobSpec, task: Task) -> None:
             "scheduler.monitor",
             f"`{spec.scheduler.monitor}` is not a metric of a {task} job; one of {list(known)}",
         )
+    # An uploaded set's shape is in its row, which admission checks (core/jobs/admission.py).
     on_images = spec.augmentation is not None and spec.augmentation.on_images
-    if on_images and (spec.dataset.name is None or not CATALOG[spec.dataset.name].image):
+    if on_images and spec.dataset.name is not None and not CATALOG[spec.dataset.name].image:
         raise SpecTaskError(
             "augmentation",
             f"crops, flips and cutout need an image data set ({', '.join(names(lambda entry: entry.image))})",

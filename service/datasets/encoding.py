@@ -56,7 +56,7 @@ def encode(
         check_encoded_size(table.rows, len(feature_names), caps)  # before the next column's category numbers
     if not blocks:
         raise TableError("no feature columns besides the target", status=422)
-    y, class_names, class_counts = _encode_target(table.columns[table.names.index(target)], target, task, caps)
+    y, class_names, class_counts = encode_target(table.columns[table.names.index(target)], target, task, caps)
     x = _matrix(table.rows, blocks, len(feature_names))
     return Encoded(x, y, feature_names, class_names, class_counts, categorical)
 
@@ -163,7 +163,7 @@ def _imputed_categories(name: str, categories: _Categories, impute: Imputation) 
     return _Categories(categories.names, np.where(missing, fill, categories.index))
 
 
-def _encode_target(
+def encode_target(
     column: pa.ChunkedArray, name: str, task: Literal["classification", "regression"], caps: Caps
 ) -> tuple[np.ndarray, list[str], dict[str, int]]:
     missing = column.null_count

@@ -66,6 +66,17 @@ class Encoded:
     categorical_columns: list[str]
 
 
+@dataclass(frozen=True)
+class Decoded:
+    """An upload read and encoded: a table, an `.npz` of arrays or a `.zip` of images (arrays.py)."""
+
+    format: Literal["csv", "parquet", "npz", "zip"]
+    columns: list[str]
+    target: str
+    encoded: Encoded
+    input_shape: list[int] | None  # (channels, height, width) of images
+
+
 def detect_format(head: bytes) -> Literal["csv", "parquet"]:
     """From the content, not the file name."""
     if head.startswith(PARQUET_MAGIC):

@@ -10,6 +10,7 @@ from core.artifacts import ArtifactStore
 from core.datasets import storage
 from core.tenants.limits import limits_for
 from service.datasets import service
+from service.datasets.arrays import ImageOptions
 from service.datasets.parsing import Imputation
 from service.datasets.schemas import DatasetList, DatasetRead
 from service.deps import ArtifactsDep, SessionDep, SettingsDep
@@ -41,11 +42,16 @@ EXAMPLE_UPLOAD = {
     responses={
         400: {"model": Problem, "description": "The file does not parse; `detail` says where."},
         409: IDEMPOTENCY_CONFLICT,
-        413: {"model": Problem, "description": "The file is over the size or row limit, or past your storage quota."},
+        413: {
+            "model": Problem,
+            "description": "The file is over the size or row limit, expands past `max_encoded_bytes` (a zip bomb), "
+            "holds an image over `max_image_pixels`, or is past your storage quota.",
+        },
         422: {
             "model": Problem,
-            "description": "The table cannot be used (missing values, no such target, too many columns or "
-            "distinct text values, …).",
+            "description": "The upload cannot be used (missing values, no such target, too many columns or "
+            "distinct text values, arrays of the wrong shape, an archive member that is not an image or whose "
+            "path escapes the archive, …).",
         },
     },
 )
@@ -55,15 +61,33 @@ def upload_dataset(
     settings: SettingsDep,
     principal: PrincipalDep,
     create_once: IdempotentCreateDep,
-    file: Annotated[UploadFile, File(description="A CSV file with a header row, or a Parquet file.")],
-    target: Annotated[str, Form(min_length=1, max_length=200, description="The column to predict.")],
+    file: Annotated[
+        UploadFile,
+        File(
+            description="A CSV file with a header row, a Parquet file, an `.npz` of arrays `x` (rows, features), "
+            "(rows, height, width) or (rows, channels, height, width) and `y` (rows,), or a `.zip` of class "
+            "folders of PNG or JPEG images (`cats/1.png`, `dogs/7.jpg`)."
+        ),
+    ],
     task: Annotated[Literal["classification", "regression"], Form(description="What to predict.")],
+    target: Annotated[
+        str | None,
+        Form(min_length=1, max_length=200, description="The column to predict: needed for a table only."),
+    ] = None,
     name: Annotated[str | None, Form(max_length=200, description="A label for people.")] = None,
     impute: Annotated[
         Imputation, Form(description="How to fill missing feature values; `none` makes them an error.")
     ] = "none",
+    image_size: Annotated[
+        int,
+        Form(ge=4, le=256, description="A zip of images: each is resized to this many pixels square."),
+    ] = 32,
+    grayscale: Annotated[bool, Form(description="A zip of images: one channel instead of RGB.")] = False,
 ) -> DatasetRead:
-    """Upload a table to train on. Text columns are one-hot encoded; the format is read from the content."""
+    """Upload a table, arrays or images to train on; the format is read from the content.
+
+    A table's text columns are one-hot encoded. Images and image-shaped arrays train a `cnn` and take
+    the image augmentations."""
     store: ArtifactStore = request.app.state.artifacts
     # Starlette has spooled the body (in memory up to 1 MiB, then to a temporary file); it is copied a chunk
     # at a time to a file of our own. One upload at a time parses in this process; one that waits for its
@@ -72,7 +96,7 @@ def upload_dataset(
         limits = limits_for(session, settings, principal.owner)
         dataset = create_once(
             "datasets",
-            (received.checksum, file.filename, name, target, task, impute),
+            (received.checksum, file.filename, name, target, task, impute, image_size, grayscale),
             create=lambda: service.upload(
                 session,
                 store,
@@ -83,6 +107,7 @@ def upload_dataset(
                 target=target,
                 task=task,
                 impute=impute,
+                images=ImageOptions(image_size, grayscale, settings.max_image_pixels),
                 limits=limits,
                 caps=service.caps(settings, limits),
             ),

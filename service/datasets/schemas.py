@@ -15,11 +15,14 @@ class DatasetRead(BaseModel):
     owner: str = Field(description="Who it belongs to: the owner of the API key that created it.")
     name: str | None = Field(description="A label for people, if one was given.")
     filename: str | None = Field(description="The uploaded file's name, for display only.")
-    format: Literal["csv", "parquet"] = Field(description="Detected from the content.")
+    format: Literal["csv", "parquet", "npz", "zip"] = Field(description="Detected from the content.")
     task: Literal["classification", "regression"] = Field(description="What a job trained on it predicts.")
-    target: str = Field(description="The target column.")
-    rows: int = Field(description="Rows in the table (after the header).")
-    columns: list[str] = Field(description="The columns of the upload, target included.")
+    target: str = Field(description="The target column (`y` of an npz, `folder` of a zip of images).")
+    rows: int = Field(description="Rows in the table (after the header), arrays' rows, or images.")
+    columns: list[str] = Field(description="The columns of the upload, target included (npz: x, y).")
+    input_shape: list[int] | None = Field(
+        None, description="Images: (channels, height, width), which a `cnn` takes; null for a table."
+    )
     feature_names: list[str] = Field(description="The model's inputs: numeric columns and one-hot `column=value`.")
     categorical_columns: list[str] = Field(description="Text columns, one-hot encoded.")
     class_counts: dict[str, int] | None = Field(description="Rows per class (classification).")

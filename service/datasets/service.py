@@ -10,11 +10,12 @@ from sqlalchemy.orm import Session
 from core.artifacts import ArtifactStore, dataset_key, dataset_prefix
 from core.datasets import repository, storage
 from core.db.models import Dataset
-from core.errors import ApiError, NotFound, invalid_cursor_is_422
+from core.errors import ApiError, InvalidSpec, NotFound, invalid_cursor_is_422
 from core.settings import Settings
 from core.tenants.limits import Limits
 from core.tenants.principal import Principal
-from service.datasets.parsing import Caps, Imputation, TableError, detect_format, parse
+from service.datasets.arrays import ImageOptions, is_archive, read_archive
+from service.datasets.parsing import Caps, Decoded, Imputation, TableError, detect_format, parse
 from service.datasets.schemas import DatasetList, DatasetRead
 
 
@@ -35,22 +36,25 @@ def upload(
     received: storage.Received,
     filename: str | None,
     name: str | None,
-    target: str,
+    target: str | None,
     task: Literal["classification", "regression"],
     impute: Imputation,
+    images: ImageOptions,
     limits: Limits,
     caps: Caps,
 ) -> Dataset:
-    """Parse and encode the table, store its arrays within the owner's quota, and record it."""
+    """Parse and encode the table (or read the arrays or images), store its arrays within the owner's quota, and
+    record it."""
     max_bytes = limits.max_upload_bytes
     if received.size > max_bytes:  # the server-wide cap stops a larger body while it streams (service/limits.py)
         raise ApiError(
             f"the file is {received.size} bytes, over the limit `max_upload_bytes` of {max_bytes}", status=413
         )
     try:
-        columns, encoded = parse(received.path, target, task, impute, caps)
+        decoded = _decoded(received, target, task, impute, images, caps)
     except TableError as exc:
         raise ApiError(str(exc), status=exc.status) from exc
+    encoded = decoded.encoded
     data = storage.serialized(
         storage.StoredArrays(encoded.features, encoded.target, encoded.feature_names, encoded.class_names)
     )
@@ -64,13 +68,14 @@ def upload(
             owner=owner,
             name=name,
             filename=filename,
-            format=detect_format(received.head()),
+            format=decoded.format,
             task=task,
-            target=target,
+            target=decoded.target,
             rows=len(encoded.target),
-            columns=columns,
+            columns=decoded.columns,
             feature_names=encoded.feature_names,
             categorical_columns=encoded.categorical_columns,
+            input_shape=decoded.input_shape,
             class_counts=encoded.class_counts or None,
             imputation=impute,
             size_bytes=received.size,
@@ -78,6 +83,23 @@ def upload(
             checksum=received.checksum,
         ),
     )
+
+
+def _decoded(
+    received: storage.Received,
+    target: str | None,
+    task: Literal["classification", "regression"],
+    impute: Imputation,
+    images: ImageOptions,
+    caps: Caps,
+) -> Decoded:
+    head = received.head()
+    if is_archive(head):
+        return read_archive(received.path, task, images, caps)
+    if target is None:
+        raise InvalidSpec("target", "a table needs `target`, the column to predict", "missing")
+    columns, encoded = parse(received.path, target, task, impute, caps)
+    return Decoded(detect_format(head), columns, target, encoded, None)
 
 
 def _check_quota(session: Session, owner: str, size: int, quota: int) -> None:
