@@ -20,12 +20,14 @@ import httpx
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.artifacts import ONNX_FILE
 from core.states import JobStatus
 from service.analyses.schemas import AnalysisRead
 from service.datasets.schemas import DatasetList, DatasetRead
 from service.jobs.diagnosis import DiagnosisRead
 from service.jobs.schemas import ArtifactList, JobList, JobRead, MetricsPage
 from service.paths.schemas import PathRead
+from service.predictions.schemas import PredictionRead
 
 
 class ClientSettings(BaseSettings):
@@ -211,6 +213,36 @@ class Client:
                 if "data" in fields:
                     yield Event(fields.get("event", "message"), json.loads(fields["data"]), fields.get("id"))
                 fields = {}
+
+    # predictions
+    def predict(
+        self, job_id: str, rows: list[Any] | None = None, *, records: list[dict[str, Any]] | None = None
+    ) -> PredictionRead:
+        """The job's predictions for raw `rows` (features in training order, or image arrays) or `records`
+        ({column: value}); the server applies the job's preprocessing."""
+        body = {"rows": rows} if records is None else {"records": records}
+        return PredictionRead.model_validate(self._request("POST", f"/v1/jobs/{job_id}/predict", json=body).json())
+
+    def predict_file(self, job_id: str, path: Path) -> PredictionRead:
+        """The job's predictions for the rows of a CSV, Parquet or .npz file."""
+        with path.open("rb") as file:
+            response = self._request("POST", f"/v1/jobs/{job_id}/predict/file", files={"file": (path.name, file)})
+        return PredictionRead.model_validate(response.json())
+
+    def load_model(self, job_id: str) -> Any:
+        """The job's model, to predict locally from raw rows as the server does: a `torch.nn.Module` (the
+        network between the job's standardization and its probabilities or values) where torch is installed,
+        else an onnxruntime `InferenceSession` of its ONNX export (input `rows`, output `output`)."""
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            import onnxruntime
+
+            model = self._request("GET", f"/v1/jobs/{job_id}/artifacts/{ONNX_FILE}").content
+            return onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"])
+        from steadyfit.models import servable_from_weights
+
+        return servable_from_weights(self._request("GET", f"/v1/jobs/{job_id}/artifacts/weights.safetensors").content)
 
     # data sets
     def upload_dataset(

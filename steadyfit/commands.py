@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import re
 import sys
@@ -225,6 +226,26 @@ def chart(args: argparse.Namespace) -> None:
         console.print(f"{matching[0]} → {out}")
 
 
+def predict(args: argparse.Namespace) -> None:
+    """Predict with a job's model for the rows of a file; CSV on standard output, a row per input row."""
+    path = Path(args.file)
+    with client(args) as api:
+        found = job_id(api, args.job_id)
+        if path.suffix.lower() == ".json":
+            body = json.loads(path.read_text())
+            answer = api.predict(found, body.get("rows"), records=body.get("records"))
+        else:
+            answer = api.predict_file(found, path)
+    out = csv.writer(sys.stdout)
+    if answer.values is not None:
+        out.writerow(["row", "value"])
+        out.writerows(enumerate(answer.values))
+        return
+    out.writerow(["row", "predicted", *(f"p_{name}" for name in answer.classes or [])])
+    for row, (label, probabilities) in enumerate(zip(answer.predicted or [], answer.probabilities or [], strict=True)):
+        out.writerow([row, label, *(f"{p:.6g}" for p in probabilities)])
+
+
 JOB_ID_HELP = f"The job's id, or its first {SHORT_ID} characters or more."
 
 
@@ -263,6 +284,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     image = sub.add_mutually_exclusive_group()
     image.add_argument("--png", metavar="FILE", help="Write the chart as a PNG image to FILE.")
     image.add_argument("--svg", metavar="FILE", help="Write the chart as an SVG image to FILE.")
+    sub = add("predict", predict, "Predict with a job's model; CSV on standard output.")
+    sub.add_argument("job_id", help=JOB_ID_HELP)
+    sub.add_argument(
+        "file", help='Rows to predict: CSV, Parquet or .npz (array `x`), or JSON ({"rows": …} or {"records": …}).'
+    )
     sub = add("download", download, "Download a job's artifacts.")
     sub.add_argument("job_id", help=JOB_ID_HELP)
     sub.add_argument("--out", default=".", help="Directory to write to (default: here).")

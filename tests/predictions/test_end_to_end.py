@@ -13,10 +13,12 @@ import httpx
 import numpy as np
 import onnxruntime
 import pytest
+import torch
 from sklearn.datasets import load_iris
 
 from core.settings import Settings
 from service.app import create_app
+from steadyfit.client import Client
 from tests.fixtures import (
     Process,
     bearer,
@@ -28,6 +30,7 @@ from tests.fixtures import (
     wait_for_job,
     wait_until_healthy,
 )
+from tests.test_cli import against, steadyfit
 
 COLOURS = ["red", "blue"]
 
@@ -62,7 +65,7 @@ def exported(http: httpx.Client, spec: dict[str, object]) -> str:
 
 
 def test_predictions_agree_with_the_downloaded_onnx_model_and_the_api_never_loads_torch(
-    api: tuple[httpx.Client, Process], worker: Process, database_url: str
+    api: tuple[httpx.Client, Process], worker: Process, database_url: str, tmp_path: Path
 ) -> None:
     http, process = api
     job_id = exported(http, tiny_spec(training={"epochs": 30, "batch_size": 16, "seed": 1}))
@@ -89,6 +92,18 @@ def test_predictions_agree_with_the_downloaded_onnx_model_and_the_api_never_load
     np.savez(npz, x=np.array(rows))
     from_file = http.post(f"/v1/jobs/{job_id}/predict/file", files={"file": ("rows.npz", npz.getvalue())})
     assert from_file.status_code == 200 and from_file.json()["predicted"] == body["predicted"]
+
+    with Client(str(http.base_url), http.headers["Authorization"].split()[1]) as client:
+        assert client.predict(job_id, rows).predicted == body["predicted"]
+        module = client.load_model(job_id)  # torch is installed here: the network as a module
+        with torch.no_grad():
+            assert np.allclose(module(torch.tensor(rows, dtype=torch.float32)).numpy(), expected, atol=1e-5)
+    (tmp_path / "rows.npz").write_bytes(npz.getvalue())
+    printed = steadyfit(["predict", job_id[:8], str(tmp_path / "rows.npz")], **against(http))
+    assert printed.returncode == 0, printed.stderr
+    lines = printed.stdout.splitlines()
+    assert lines[0] == "row,predicted,p_setosa,p_versicolor,p_virginica" and len(lines) == 16
+    assert [line.split(",")[1] for line in lines[1:]] == body["predicted"]
 
     documented = http.post(f"/v1/jobs/{job_id}/predict", json=example("/v1/jobs/{job_id}/predict", "rows"))
     assert documented.status_code == 200 and documented.json()["predicted"] == ["setosa", "virginica"]
