@@ -6,7 +6,6 @@ builds it: Linear and Conv2d weights and biases, and batch normalization's scale
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -14,8 +13,9 @@ from sqlalchemy.orm import Session
 from core.db.models import Dataset
 from core.errors import InvalidSpec, TooManyJobs
 from core.jobs import repository
+from core.spec.architecture import parameter_count
 from core.spec.catalog import CATALOG
-from core.spec.job import JobSpec, ModelSpec, Task, output_size
+from core.spec.job import JobSpec, Task, output_size
 from core.states import JobStatus
 from core.tenants.limits import Limits
 
@@ -85,23 +85,3 @@ def data_shape(spec: JobSpec, uploaded: Dataset | None = None) -> DataShape:
         return DataShape(uploaded.task, input_shape, len(uploaded.class_counts or {}), uploaded.rows)
     entry = CATALOG[source.name]
     return DataShape(entry.task, entry.input_shape_for(source), entry.classes_for(source), entry.rows_for(source))
-
-
-def parameter_count(model: ModelSpec, input_shape: tuple[int, ...], n_outputs: int) -> int:
-    """Trainable parameters of the network the spec describes."""
-    batch_norm = model.batch_norm_placement is not None
-    width = math.prod(input_shape)
-    total = 0
-    if model.type == "cnn":
-        channels, height, breadth = input_shape
-        for conv in model.conv_layers:
-            total += conv.filters * channels * conv.kernel_size**2 + conv.filters
-            total += 2 * conv.filters if batch_norm else 0
-            channels = conv.filters
-            if conv.pool:
-                height, breadth = height // conv.pool, breadth // conv.pool
-        width = channels * height * breadth
-    for units in model.hidden_layers:
-        total += width * units + units + (2 * units if batch_norm else 0)
-        width = units
-    return total + width * n_outputs + n_outputs

@@ -16,8 +16,9 @@ from sqlalchemy import func, select, update
 from core.db.engine import Database
 from core.db.migrate import upgrade
 from core.db.models import Job
-from core.jobs.quotas import data_shape, parameter_count
+from core.jobs.quotas import data_shape
 from core.settings import Settings
+from core.spec.architecture import parameter_count, tensor_shapes
 from core.spec.job import JobSpec
 from core.tenants import limits
 from tests.fixtures import (
@@ -109,6 +110,21 @@ def test_an_uploaded_data_set_is_sized_from_its_stored_features(client_with: Cal
                 "batch_norm": "after_activation",
             },
         ),
+        tiny_spec(
+            dataset={"name": "shapes", "n_samples": 60},
+            model={
+                "type": "cnn",
+                "conv_layers": [
+                    {"filters": 4, "kernel_size": 3, "stride": 2, "residual": True},
+                    {"filters": 4, "kernel_size": 3, "residual": True, "pool": 2},
+                    {"filters": 5, "kernel_size": 2, "padding": "valid"},
+                ],
+                "global_pool": True,
+                "batch_norm": True,
+                "dropout_type": "spatial",
+                "dropout": 0.2,
+            },
+        ),
         tiny_spec(dataset={"name": "breast_cancer"}, loss="binary_cross_entropy"),
         tiny_spec(dataset={"name": "diabetes"}, loss="mse", model={"hidden_layers": [5, 7]}),
         tiny_spec(dataset={"name": "classification", "n_features": 12, "n_classes": 5}),
@@ -116,7 +132,7 @@ def test_an_uploaded_data_set_is_sized_from_its_stored_features(client_with: Cal
         tiny_spec(dataset={"name": "regression"}, loss="huber"),
     ],
 )
-def test_the_parameter_count_is_what_the_engine_builds(spec: dict[str, Any]) -> None:
+def test_the_tensors_and_parameter_count_are_what_the_engine_builds(spec: dict[str, Any]) -> None:
     parsed = JobSpec.model_validate(spec)
     task = parsed.dataset.task
     assert task is not None
@@ -126,6 +142,8 @@ def test_the_parameter_count_is_what_the_engine_builds(spec: dict[str, Any]) -> 
     model = build_model(parsed.model, input_shape, outputs)
     built = sum(p.numel() for p in model.parameters() if p.requires_grad)
     assert parameter_count(parsed.model, input_shape, outputs) == built
+    state = {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()}
+    assert tensor_shapes(parsed.model, input_shape, outputs) == state
 
 
 @pytest.mark.parametrize("backend", ["postgresql", "sqlite"])

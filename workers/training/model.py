@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 import torch
 from torch import nn
 
+from core.spec.architecture import padding, side_after
 from core.spec.job import Activation, BatchNormPlacement, ConvLayerSpec, Init, ModelSpec
 
 ACTIVATIONS: dict[Activation, Callable[[], nn.Module]] = {
@@ -44,7 +45,7 @@ def build_model(spec: ModelSpec, input_shape: tuple[int, ...], n_outputs: int) -
         for i, conv in enumerate(spec.conv_layers):
             blocks[f"conv{i}"] = _conv_block(channels, conv, spec)
             channels = conv.filters
-            height, breadth = (_side(side, conv) for side in (height, breadth))
+            height, breadth = (side_after(side, conv) for side in (height, breadth))
             if height < 1 or breadth < 1:
                 raise ValueError(f"model.conv_layers[{i}] leaves no pixels of the {input_shape} input")
         if spec.global_pool:
@@ -73,7 +74,7 @@ def _conv_block(channels: int, conv: ConvLayerSpec, spec: ModelSpec) -> nn.Seque
     if conv.stride == 1 and conv.padding == "same":
         layer = nn.Conv2d(channels, filters, kernel, padding="same")
     else:  # PyTorch's "same" takes stride 1 only
-        layer = nn.Conv2d(channels, filters, kernel, stride=conv.stride, padding=_padding(conv))
+        layer = nn.Conv2d(channels, filters, kernel, stride=conv.stride, padding=padding(conv))
     layers: OrderedDict[str, nn.Module] = OrderedDict(conv=layer)
     _add_activation(layers, spec.activation, spec.batch_norm_placement, lambda: nn.BatchNorm2d(filters))
     if conv.residual:
@@ -97,17 +98,6 @@ class Residual(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x) + self.shortcut(x)
-
-
-def _padding(conv: ConvLayerSpec) -> int:
-    return conv.kernel_size // 2 if conv.padding == "same" else 0
-
-
-def _side(side: int, conv: ConvLayerSpec) -> int:
-    """A height or width after the block: the convolution (its stride and padding), then the pooling."""
-    if conv.stride > 1 or conv.padding == "valid":  # PyTorch's "same" at stride 1 keeps the side, even kernels too
-        side = (side + 2 * _padding(conv) - conv.kernel_size) // conv.stride + 1
-    return side // conv.pool if conv.pool else side
 
 
 def _add_activation(
