@@ -8,13 +8,14 @@ A local directory in the embedded mode; any S3-compatible object store in produc
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 from urllib.parse import urlparse
 
 from core.settings import Settings
@@ -50,6 +51,19 @@ def onnx_key(job_id: str) -> str:
 def checkpoint_key(job_id: str) -> str:
     """The training state after a job's last completed epoch, which a retry resumes from."""
     return job_prefix(job_id) + "checkpoint.safetensors"
+
+
+def model_prefix(model_id: str) -> str:
+    """Everything stored for a model (POST /v1/models, POST /v1/jobs/{id}/model) is under this prefix."""
+    return f"models/{model_id}/"
+
+
+def model_weights_key(model_id: str) -> str:
+    return model_prefix(model_id) + "weights.safetensors"
+
+
+def model_onnx_key(model_id: str) -> str:
+    return model_prefix(model_id) + ONNX_FILE
 
 
 def dataset_prefix(dataset_id: str) -> str:
@@ -203,9 +217,73 @@ class S3ArtifactStore:
             self.client.delete_object(Bucket=self.bucket, Key=self.prefix + key)
 
 
+MODEL_CARD = "steadyfit"  # the metadata entry of a job's weights file that holds its model card, as JSON
+
+
 def safetensors_metadata(data: bytes) -> dict[str, str]:
     """The `__metadata__` of a safetensors file: its layout is an 8-byte little-endian header size, then JSON."""
     size = int.from_bytes(data[:8], "little")
     header = json.loads(data[8 : 8 + size])
     metadata: dict[str, str] = header.get("__metadata__") or {}
     return metadata
+
+
+SAFETENSORS_DTYPES = {
+    "F64": 8,
+    "F32": 4,
+    "F16": 2,
+    "BF16": 2,
+    "I64": 8,
+    "I32": 4,
+    "I16": 2,
+    "I8": 1,
+    "U8": 1,
+    "BOOL": 1,
+}
+MAX_SAFETENSORS_HEADER = 100 * 2**20  # as the safetensors library's own bound
+
+
+class NotSafetensors(ValueError):
+    """The file is not a well-formed safetensors file; the message says where it fails."""
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    dtype: str
+    shape: tuple[int, ...]
+
+
+def safetensors_tensors(file: BinaryIO, size: int) -> tuple[dict[str, TensorInfo], dict[str, str]]:
+    """The tensors a safetensors file declares (name: dtype and shape) and its metadata, checked for form
+    without reading the tensors' bytes: the header is JSON, and the tensors' byte ranges fit their dtypes and
+    shapes, follow each other without gaps or overlaps, and end where the file ends. Nothing is unpickled."""
+    length = int.from_bytes(file.read(8), "little")
+    if size < 8 or not 2 <= length <= min(MAX_SAFETENSORS_HEADER, size - 8):
+        raise NotSafetensors("it does not start with the 8-byte size of a JSON header (is it a pickle?)")
+    try:
+        header = json.loads(file.read(length))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise NotSafetensors(f"its header is not JSON: {exc}") from None
+    if not isinstance(header, dict):
+        raise NotSafetensors("its header is not a JSON object")
+    metadata = header.pop("__metadata__", None) or {}
+    tensors, ranges = {}, []
+    for name, entry in header.items():
+        try:
+            dtype, shape, (begin, end) = entry["dtype"], tuple(entry["shape"]), entry["data_offsets"]
+            width = SAFETENSORS_DTYPES[dtype]
+        except (KeyError, TypeError, ValueError):
+            raise NotSafetensors(f"tensor `{name}` is not described as safetensors describes one") from None
+        well_formed = all(isinstance(n, int) and n >= 0 for n in (*shape, begin, end))
+        if not well_formed or end - begin != width * math.prod(shape):
+            raise NotSafetensors(f"tensor `{name}`: its byte range does not fit its dtype and shape")
+        tensors[name] = TensorInfo(dtype, shape)
+        ranges.append((begin, end))
+    position = 0
+    for begin, end in sorted(ranges):
+        if begin != position:
+            raise NotSafetensors("the tensors' byte ranges leave gaps or overlap")
+        position = end
+    if 8 + length + position != size:
+        raise NotSafetensors(f"the tensors end at byte {8 + length + position}, the file at {size}")
+    return tensors, {str(k): str(v) for k, v in metadata.items()}

@@ -28,6 +28,7 @@ from service.health.router import router as health_router
 from service.jobs.router import router as jobs_router
 from service.jobs.versions import VersionTable
 from service.limits import BodySizeLimit
+from service.models.router import router as models_router
 from service.paths.router import router as paths_router
 from service.predictions.router import router as predictions_router
 from service.predictions.runtime import PredictorCache
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         jobs_router,
         analyses_router,
         predictions_router,
+        models_router,
         sweeps_router,
         paths_router,
         datasets_router,

@@ -10,12 +10,13 @@ from typing import Any
 import torch
 
 from core.analyses import repository as analyses_repository
-from core.artifacts import ArtifactStore, artifact_store, checkpoint_key, weights_key
+from core.artifacts import ArtifactStore, artifact_store, checkpoint_key, model_weights_key, weights_key
 from core.datasets import repository as datasets_repository
 from core.datasets import storage
 from core.db.changes import ChangePublisher
 from core.db.engine import Database
 from core.jobs import repository
+from core.models import repository as models_repository
 from core.queue import TaskQueue
 from core.settings import Settings
 from core.spec.job import JobSpec, Task
@@ -149,10 +150,7 @@ class JobRunner:
             if kind != AnalysisKind.LR_RANGE:  # the others study the kept weights
                 if status != JobStatus.SUCCEEDED:
                     raise LookupError(f"job {job_id} is {status}: only a succeeded job has kept weights")
-                stored = self.artifacts.get(weights_key(job_id))
-                if stored is None:
-                    raise LookupError(f"job {job_id} has no stored weights")
-                weights, _card = weights_from_bytes(stored)
+                weights = self._stored_weights(weights_key(job_id), f"job {job_id} has no stored weights")
         except Exception as exc:
             with self.database.session() as session:
                 analyses_repository.record(session, job_id, kind, AnalysisStatus.FAILED, error=str(exc))
@@ -214,17 +212,31 @@ class JobRunner:
         return None if data is None else checkpoint_from_bytes(data)
 
     def _init_weights(self, spec: JobSpec, job_owner: str) -> dict[str, torch.Tensor] | None:
-        """The kept weights of the job named by `init_from`, for a warm start: one of the same owner's jobs
-        (admission checked it; this is the second line, should a row ever say otherwise)."""
-        if spec.init_from is None:
+        """The weights `init_from` names, for a warm start: one of the same owner's jobs or models (admission
+        checked it; this is the second line, should a row ever say otherwise)."""
+        source = spec.init_from
+        if source is None:
             return None
         with self.database.session() as session:
-            source = repository.get(session, spec.init_from.job_id)
-            if source is None or source.owner != job_owner:
-                raise NotTheOwners(f"job {spec.init_from.job_id} is not one of {job_owner}'s jobs to start from")
-        data = self.artifacts.get(weights_key(spec.init_from.job_id))
+            if source.model_id is not None:
+                what, key = f"model {source.model_id}", model_weights_key(source.model_id)
+                kind = "models"
+                model = models_repository.get(session, source.model_id)
+                owner = None if model is None else model.owner
+            else:
+                job_id = str(source.job_id)
+                what, key, kind = f"job {job_id}", weights_key(job_id), "jobs"
+                job = repository.get(session, job_id)
+                owner = None if job is None else job.owner
+        if owner != job_owner:
+            raise NotTheOwners(f"{what} is not one of {job_owner}'s {kind} to start from")
+        return self._stored_weights(key, f"{what} has no stored weights to start from")
+
+    def _stored_weights(self, key: str, missing: str) -> dict[str, torch.Tensor]:
+        """The weights stored under `key`; a LookupError that says `missing` when there are none."""
+        data = self.artifacts.get(key)
         if data is None:
-            raise LookupError(f"job {spec.init_from.job_id} has no stored weights to start from")
+            raise LookupError(missing)
         weights, _card = weights_from_bytes(data)
         return weights
 

@@ -188,3 +188,31 @@ class Analysis(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Model(Base):
+    """Weights to start from or predict with: uploaded with the architecture they fit, or saved from a job.
+    The weights (and, saved from a job, its ONNX export) live in the artifact store."""
+
+    __tablename__ = "models"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(OWNER_LENGTH), default=LOCAL_OWNER)
+    name: Mapped[str | None] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(16))  # "upload" or "job"
+    job_id: Mapped[str | None] = mapped_column(String(36))  # the job it was saved from
+    model: Mapped[dict[str, Any]] = mapped_column(JSON)  # the spec's `model` block
+    input_shape: Mapped[list[int]] = mapped_column(JSON)
+    outputs: Mapped[int] = mapped_column(Integer)
+    task: Mapped[str | None] = mapped_column(String(16))  # known for a job's model
+    class_names: Mapped[list[str] | None] = mapped_column(JSON)
+    parameters: Mapped[int] = mapped_column(BigInteger)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    checksum: Mapped[str] = mapped_column(String(71))
+    predictable: Mapped[bool] = mapped_column(default=False)  # it has an ONNX export to predict with
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        Index("ix_models_created_at_id", "created_at", "id"),
+        Index("ix_models_owner_created_at_id", "owner", "created_at", "id"),
+    )

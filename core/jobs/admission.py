@@ -9,7 +9,8 @@ makes jobs from other jobs (a sweep's path points, a rerun, a suggestion). `admi
    admin's). Its task is the data set's; `task`, when given, must be it (a sweep's trials keep its task).
    A `cnn` and the image augmentations need images: an uploaded set with an `input_shape`.
 2. The spec fits that task (loss, monitored metrics), and the task's default loss is filled in.
-3. `init_from`: a succeeded job of the same owner (another owner's is a 422 on `init_from.job_id`).
+3. `init_from`: a succeeded job, or a model, of the same owner (another owner's is a 422 on
+   `init_from.job_id` or `init_from.model_id`).
 4. The owner's limits: epochs and parameters (quotas.py).
 5. The server's cost bounds: data bytes, activation bytes, wall time (cost.py).
 
@@ -29,9 +30,10 @@ from core.db.engine import after_commit
 from core.db.models import Job
 from core.errors import InvalidSpec
 from core.jobs import cost, quotas, repository
+from core.models import repository as models_repository
 from core.queue import TaskQueue
 from core.settings import Settings
-from core.spec.job import JobSpec, SpecTaskError, Task
+from core.spec.job import InitFromSpec, JobSpec, SpecTaskError, Task
 from core.states import JobStatus
 from core.tenants import limits as owner_limits
 from core.tenants.limits import Limits
@@ -78,7 +80,7 @@ def admit(
     except SpecTaskError as exc:
         raise InvalidSpec(exc.field, str(exc)) from exc
     if spec.init_from is not None:
-        _check_init_from(session, spec.init_from.job_id, owner)
+        _check_init_from(session, spec.init_from, owner)
     quotas.check_spec_limits(spec, shape, limits)
     cost.check(spec, shape.rows, shape.input_shape, shape.outputs(spec), cost.cost_bounds(settings))
     return Admission(spec, shape.task, owner)
@@ -92,8 +94,14 @@ def _check_not_images(spec: JobSpec) -> None:
         raise InvalidSpec("augmentation", "crops, flips and cutout need images; this data set is a table")
 
 
-def _check_init_from(session: Session, job_id: str, owner: str) -> None:
-    source = repository.get(session, job_id)
+def _check_init_from(session: Session, init_from: InitFromSpec, owner: str) -> None:
+    if init_from.model_id is not None:
+        model = models_repository.get(session, init_from.model_id)
+        if model is None or model.owner != owner:
+            raise InvalidSpec("init_from.model_id", f"no model `{init_from.model_id}`", "not_found")
+        return
+    job_id = init_from.job_id
+    source = repository.get(session, job_id) if job_id is not None else None
     if source is None or source.owner != owner:
         raise InvalidSpec("init_from.job_id", f"no job `{job_id}`", "not_found")
     if source.status != JobStatus.SUCCEEDED:

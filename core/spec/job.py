@@ -324,14 +324,23 @@ class EarlyStoppingSpec(SpecModel):
 
 
 class InitFromSpec(SpecModel):
-    """Warm start from the kept weights of a succeeded job."""
+    """Warm start from the kept weights of a succeeded job, or from a model (POST /v1/models): exactly one."""
 
-    job_id: str = Field(max_length=64, description="A succeeded job whose weights are loaded.")
+    job_id: str | None = Field(None, max_length=64, description="A succeeded job whose weights are loaded.")
+    model_id: str | None = Field(
+        None, max_length=64, description="A model (uploaded, or saved from a job) whose weights are loaded."
+    )
     freeze: list[Annotated[int, Field(ge=0)]] = Field(
         default_factory=list,
         description="Indices of trainable layers (0 = first) whose parameters are frozen.",
     )
     reset_head: bool = Field(True, description="Re-initialize the output layer when the output size differs.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> InitFromSpec:
+        if (self.job_id is None) == (self.model_id is None):
+            raise ValueError("give exactly one of `job_id` and `model_id`")
+        return self
 
 
 class AugmentationSpec(SpecModel):

@@ -1,4 +1,5 @@
-"""HTTP routes for predictions: POST /v1/jobs/{job_id}/predict (JSON) and /predict/file (a file)."""
+"""HTTP routes for predictions: POST /v1/jobs/{job_id}/predict and /v1/models/{model_id}/predict (JSON), and
+each one's /file (a CSV, Parquet or npz file)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, File, Path, Request, UploadFile
 
 from core.datasets import storage
+from core.settings import Settings
 from service.deps import ArtifactsDep, SessionDep, SettingsDep
 from service.errors import Problem
 from service.predictions import inputs, service
@@ -14,12 +16,13 @@ from service.predictions.runtime import Predictor
 from service.predictions.schemas import PredictionRead, PredictRequest
 from service.tenants.deps import PrincipalDep
 
-router = APIRouter(prefix="/v1/jobs", tags=["predictions"])
+router = APIRouter(tags=["predictions"])
 
 JobId = Annotated[str, Path(description="A succeeded job's `id`.")]
+ModelId = Annotated[str, Path(description="The `id` of a model saved from a job (POST /v1/jobs/{id}/model).")]
 ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"model": Problem, "description": "No job with this id."},
-    409: {"model": Problem, "description": "The job has not succeeded, or has no ONNX model; `detail` says why."},
+    404: {"model": Problem, "description": "No such job or model."},
+    409: {"model": Problem, "description": "There is no ONNX model to answer yet; `detail` says why."},
     413: {"model": Problem, "description": "More rows than `max_predict_rows`, or a file over `max_upload_bytes`."},
     422: {
         "model": Problem,
@@ -31,6 +34,12 @@ EXAMPLES = {
     "rows": {"summary": "Rows in feature order", "value": {"rows": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}},
     "records": {"summary": "Records by column", "value": {"records": [{"x1": 0.5, "x2": 3, "colour": "red"}]}},
 }
+FILE_BODY = {"requestBody": {"content": {"multipart/form-data": {"example": {"file": "x1,colour,x2\n1.5,red,0\n"}}}}}
+PredictBody = Annotated[PredictRequest, Body(openapi_examples=EXAMPLES)]
+RowsFile = Annotated[
+    UploadFile,
+    File(description="A CSV file with a header row, or Parquet (columns by name), or `.npz` with an array `x`."),
+]
 
 
 def job_model(
@@ -40,52 +49,66 @@ def job_model(
     return service.predictor(session, store, request.app.state.predictors, job_id, principal)
 
 
+def saved_model(
+    model_id: ModelId, request: Request, session: SessionDep, store: ArtifactsDep, principal: PrincipalDep
+) -> Predictor:
+    return service.model_predictor(session, store, request.app.state.predictors, model_id, principal)
+
+
 JobModelDep = Annotated[Predictor, Depends(job_model)]
+SavedModelDep = Annotated[Predictor, Depends(saved_model)]
 
 
-@router.post("/{job_id}/predict", operation_id="predict", responses=ERRORS)
-def predict(
-    job_id: JobId,
-    body: Annotated[PredictRequest, Body(openapi_examples=EXAMPLES)],
-    model: JobModelDep,
-    settings: SettingsDep,
-) -> PredictionRead:
-    """Predict with the job's model (its ONNX export, run by onnxruntime): class probabilities or values.
-
-    The job's preprocessing is applied: column order, one-hot encoding of text columns, imputation where
-    training had it, standardization. For larger inputs, send a file to /predict/file."""
-    signature = model.signature
-
+def _answer(source_id: str, body: PredictRequest, model: Predictor, settings: Settings) -> PredictionRead:
     def rows() -> Any:
         if body.rows is not None:
-            return inputs.from_rows(body.rows, signature)
-        return inputs.from_records(body.records or [], signature)
+            return inputs.from_rows(body.rows, model.signature)
+        return inputs.from_records(body.records or [], model.signature)
 
-    return service.predict(job_id, model, rows, settings.max_predict_rows)
+    return service.predict(source_id, model, rows, settings.max_predict_rows)
 
 
-@router.post(
-    "/{job_id}/predict/file",
-    operation_id="predict_file",
-    responses=ERRORS,
-    openapi_extra={
-        "requestBody": {"content": {"multipart/form-data": {"example": {"file": "x1,colour,x2\n1.5,red,0\n"}}}}
-    },
-)
-def predict_file(
-    job_id: JobId,
-    file: Annotated[
-        UploadFile,
-        File(description="A CSV file with a header row, or Parquet (columns by name), or `.npz` with an array `x`."),
-    ],
-    model: JobModelDep,
-    settings: SettingsDep,
-) -> PredictionRead:
-    """Predict for the rows of a file, as /predict does for JSON; up to `max_predict_rows` rows."""
+def _answer_file(source_id: str, file: UploadFile, model: Predictor, settings: Settings) -> PredictionRead:
     with storage.received(file.file, settings.data_dir / "uploads") as received:
         return service.predict(
-            job_id,
+            source_id,
             model,
             lambda: inputs.from_file(received.path, model.signature, settings.max_predict_rows),
             settings.max_predict_rows,
         )
+
+
+@router.post("/v1/jobs/{job_id}/predict", operation_id="predict", responses=ERRORS)
+def predict(job_id: JobId, body: PredictBody, model: JobModelDep, settings: SettingsDep) -> PredictionRead:
+    """Predict with the job's model (its ONNX export, run by onnxruntime): class probabilities or values.
+
+    The job's preprocessing is applied: column order, one-hot encoding of text columns, imputation where
+    training had it, standardization. For larger inputs, send a file to /predict/file."""
+    return _answer(job_id, body, model, settings)
+
+
+@router.post("/v1/jobs/{job_id}/predict/file", operation_id="predict_file", responses=ERRORS, openapi_extra=FILE_BODY)
+def predict_file(job_id: JobId, file: RowsFile, model: JobModelDep, settings: SettingsDep) -> PredictionRead:
+    """Predict for the rows of a file, as /predict does for JSON; up to `max_predict_rows` rows."""
+    return _answer_file(job_id, file, model, settings)
+
+
+@router.post("/v1/models/{model_id}/predict", operation_id="predict_with_model", responses=ERRORS)
+def predict_with_model(
+    model_id: ModelId, body: PredictBody, model: SavedModelDep, settings: SettingsDep
+) -> PredictionRead:
+    """Predict with a model saved from a job, as POST /v1/jobs/{id}/predict does with the job."""
+    return _answer(model_id, body, model, settings)
+
+
+@router.post(
+    "/v1/models/{model_id}/predict/file",
+    operation_id="predict_file_with_model",
+    responses=ERRORS,
+    openapi_extra=FILE_BODY,
+)
+def predict_file_with_model(
+    model_id: ModelId, file: RowsFile, model: SavedModelDep, settings: SettingsDep
+) -> PredictionRead:
+    """Predict for the rows of a file with a model saved from a job."""
+    return _answer_file(model_id, file, model, settings)

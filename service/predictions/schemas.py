@@ -36,7 +36,7 @@ class PredictRequest(BaseModel):
 class PredictionRead(BaseModel):
     """Predictions for each row, in the order sent: columns of an answer rather than an object per row."""
 
-    job_id: str = Field(description="The job whose model answered.")
+    source_id: str = Field(description="The job, or the model, whose ONNX export answered.")
     task: Literal["classification", "regression"] = Field(description="The job's task: what the answers are.")
     rows: int = Field(description="How many rows were predicted.")
     classes: list[str] | None = Field(None, description="Classification: the class names, in probability order.")

@@ -8,11 +8,12 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from core.analyses import repository as analyses
-from core.artifacts import ArtifactStore, onnx_key
+from core.artifacts import ArtifactStore, model_onnx_key, onnx_key
 from core.errors import ApiError, Conflict
 from core.states import AnalysisKind, JobStatus
 from core.tenants.principal import Principal
 from service.jobs import service as jobs
+from service.models import service as models
 from service.predictions.runtime import Predictor, PredictorCache
 from service.predictions.schemas import PredictionRead
 
@@ -40,17 +41,37 @@ def predictor(
     return cache.get(job_id, load)
 
 
-def predict(job_id: str, model: Predictor, rows: Callable[[], np.ndarray], max_rows: int) -> PredictionRead:
+def model_predictor(
+    session: Session, store: ArtifactStore, cache: PredictorCache, model_id: str, principal: Principal
+) -> Predictor:
+    """A saved model's ONNX export, loaded once per process; an uploaded model has none (a 409 says so)."""
+    model = models.get(session, model_id, principal)
+    if not model.predictable:
+        raise Conflict(
+            f"model `{model_id}` was uploaded as weights alone: it has no ONNX export or preprocessing to predict "
+            'with. Train a job from it (`"init_from": {"model_id": ...}`) and predict with the job'
+        )
+
+    def load() -> Predictor:
+        exported = store.get(model_onnx_key(model_id))
+        if exported is None:
+            raise Conflict(f"model `{model_id}` has lost its ONNX export")
+        return Predictor.load(exported)
+
+    return cache.get(f"model:{model_id}", load)
+
+
+def predict(source_id: str, model: Predictor, rows: Callable[[], np.ndarray], max_rows: int) -> PredictionRead:
     x = rows()
     if len(x) > max_rows:
         raise ApiError(f"{len(x)} rows, over the limit `max_predict_rows` of {max_rows}; split them", status=413)
     answer = model.run(x)
     signature = model.signature
     if signature.task == "regression":
-        return PredictionRead(job_id=job_id, task="regression", rows=len(x), values=answer.tolist())
+        return PredictionRead(source_id=source_id, task="regression", rows=len(x), values=answer.tolist())
     classes = signature.class_names
     return PredictionRead(
-        job_id=job_id,
+        source_id=source_id,
         task="classification",
         rows=len(x),
         classes=classes,
