@@ -30,6 +30,7 @@ import numpy as np
 from service.datasets.parsing import Caps, Decoded, Encoded, TableError, check_encoded_size
 
 IMAGE_SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
+IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff")
 IGNORED = ("__MACOSX/", ".DS_Store", "Thumbs.db")  # what archivers add beside the images
 
 
@@ -42,6 +43,15 @@ class ImageOptions:
 
 def is_archive(head: bytes) -> bool:
     return head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06")  # a member, or an empty archive
+
+
+def is_npz(path: Path) -> bool:
+    """A zip archive of arrays `x` and `y` (or `x` alone, as rows to predict)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return "x.npy" in archive.namelist()
+    except zipfile.BadZipFile:
+        return False
 
 
 def read_archive(
@@ -165,17 +175,44 @@ def _images(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], options: I
     shape = [channels, options.side, options.side]
     check_encoded_size(len(members), math.prod(shape), caps)
     target = _target(np.array(classes), "classification", caps)
-    x = np.empty((len(members), math.prod(shape)), dtype=np.float32)
-    for row, member in enumerate(members):
-        x[row] = _decoded(archive, member, options).reshape(-1)
+    x = _pixels(archive, members, options)
     names = [f"c{c}_y{i}_x{j}" for c in range(channels) for i in range(options.side) for j in range(options.side)]
     return Decoded("zip", ["image", "folder"], "folder", _encoded(x, target, names), shape)
 
 
-def _class_of(member: zipfile.ZipInfo) -> str:
+def read_images(path: Path, options: ImageOptions, caps: Caps) -> tuple[list[str], np.ndarray]:
+    """Images to predict: one PNG or JPEG file, or a zip of them at any depth; their names and their rows,
+    decoded as an uploaded set's are (steps 1, 2 and 4)."""
+    with path.open("rb") as file:
+        head = file.read(4)
+    if not is_archive(head):
+        return [path.name], _decoded(path.name, path.read_bytes(), options).reshape(1, -1)
+    with zipfile.ZipFile(path) as archive:
+        members = _members(archive, caps)
+        for member in members:
+            _check_image_name(member)
+        if not 0 < len(members) <= caps.max_rows:
+            raise TableError(f"{len(members)} images; send 1 to {caps.max_rows}", status=422)
+        return [member.filename for member in members], _pixels(archive, members, options)
+
+
+def _pixels(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], options: ImageOptions) -> np.ndarray:
+    channels = 1 if options.grayscale else 3
+    x = np.empty((len(members), channels * options.side**2), dtype=np.float32)
+    for row, member in enumerate(members):
+        x[row] = _decoded(member.filename, archive.read(member), options).reshape(-1)
+    return x
+
+
+def _check_image_name(member: zipfile.ZipInfo) -> PurePosixPath:
     path = PurePosixPath(member.filename)
     if path.suffix.lower() not in IMAGE_SUFFIXES:
         raise TableError(f"`{member.filename}` is not a PNG or JPEG image (.png, .jpg, .jpeg)", status=422)
+    return path
+
+
+def _class_of(member: zipfile.ZipInfo) -> str:
+    path = _check_image_name(member)
     if len(path.parts) < 2:
         raise TableError(
             f"`{member.filename}` is not in a folder: put each class's images in a folder named after it", 422
@@ -183,26 +220,25 @@ def _class_of(member: zipfile.ZipInfo) -> str:
     return path.parts[-2]
 
 
-def _decoded(archive: zipfile.ZipFile, member: zipfile.ZipInfo, options: ImageOptions) -> np.ndarray:
+def _decoded(name: str, data: bytes, options: ImageOptions) -> np.ndarray:
     """The image as (channels, side, side) floats in [0, 1]."""
     from PIL import Image, UnidentifiedImageError
 
-    expected = IMAGE_SUFFIXES[PurePosixPath(member.filename).suffix.lower()]
+    expected = IMAGE_SUFFIXES.get(PurePosixPath(name).suffix.lower())
     try:
-        with Image.open(io.BytesIO(archive.read(member)), formats=["PNG", "JPEG"]) as image:
+        with Image.open(io.BytesIO(data), formats=["PNG", "JPEG"]) as image:
             width, height = image.size
             if width * height > options.max_pixels:
                 raise TableError(
-                    f"`{member.filename}` is {width} x {height} pixels, over the limit `max_image_pixels` of "
-                    f"{options.max_pixels}",
+                    f"`{name}` is {width} x {height} pixels, over the limit `max_image_pixels` of {options.max_pixels}",
                     status=413,
                 )
-            if image.format != expected:
-                raise TableError(f"`{member.filename}` is a {image.format} image named as {expected}", status=422)
+            if expected is not None and image.format != expected:
+                raise TableError(f"`{name}` is a {image.format} image named as {expected}", status=422)
             image.draft("L" if options.grayscale else "RGB", (options.side, options.side))  # JPEG: decode small
             converted = image.convert("L" if options.grayscale else "RGB")
             resized = converted.resize((options.side, options.side), Image.Resampling.BILINEAR)
     except (UnidentifiedImageError, OSError, zipfile.BadZipFile, Image.DecompressionBombError) as exc:
-        raise TableError(f"`{member.filename}` is not a readable PNG or JPEG image: {exc}", status=422) from exc
+        raise TableError(f"`{name}` is not a readable PNG or JPEG image: {exc}", status=422) from exc
     pixels = np.asarray(resized, dtype=np.float32) / 255
     return pixels[None] if options.grayscale else pixels.transpose(2, 0, 1)

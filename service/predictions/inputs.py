@@ -5,7 +5,8 @@
 2. `records`, a CSV or Parquet file: values by column name. A numeric column is a feature as it is; a text
    column of the uploaded table is one-hot encoded over the values training saw (`column=value` features),
    and a value it never saw is an error;
-3. an `.npz` file: its array `x`, read as `rows`;
+3. an `.npz` file: its array `x`, read as `rows`; images (a PNG or JPEG, or a zip of them) for a model of
+   square images, decoded and resized as an uploaded zip's were;
 4. a missing value (a null, an empty CSV cell, a column left out) is an error unless the data set was uploaded
    with an imputation; then it is the training split's mean of that feature;
 5. a column the model does not know is an error, as is a column it needs that is absent.
@@ -24,6 +25,8 @@ from typing import Any
 import numpy as np
 
 from core.errors import ApiError, InvalidSpec
+from service.datasets.arrays import IMAGE_MAGIC, ImageOptions, is_archive, is_npz, read_images
+from service.datasets.parsing import Caps, TableError
 from service.predictions.runtime import Signature
 
 
@@ -104,25 +107,35 @@ def from_columns(columns: Mapping[str, Sequence[Any]], n: int, signature: Signat
     return _filled(x, signature, field, names.__getitem__)
 
 
-def from_file(path: Path, signature: Signature, max_rows: int) -> np.ndarray:
-    """Rows from an uploaded CSV, Parquet or `.npz` file (told apart by content)."""
+def from_file(path: Path, signature: Signature, max_rows: int, max_pixels: int) -> tuple[np.ndarray, list[str] | None]:
+    """Rows from an uploaded CSV, Parquet or `.npz` file, or images (a PNG or JPEG, or a zip of them), told
+    apart by content; with the images' names."""
     with path.open("rb") as file:
         head = file.read(4)
-    if head.startswith(b"PK"):
-        return from_rows(_npz_x(path), signature, "file")
-    from service.datasets.parsing import Caps, TableError
-    from service.datasets.reading import read_table
+    from service.datasets.reading import read_table  # pyarrow: imported by the first file, not at start
 
     width = len(signature.feature_names) + 1
     caps = Caps(max_rows, max_columns=width, max_categories=max_rows, max_encoded_bytes=4 * max_rows * width)
     try:
+        if is_archive(head) and is_npz(path):
+            return from_rows(_npz_x(path), signature, "file"), None
+        if is_archive(head) or head.startswith(IMAGE_MAGIC):
+            names, x = read_images(path, _image_options(signature, max_pixels), caps)
+            return x, names
         table = read_table(path, caps)
     except TableError as exc:
         if exc.status == 413:
-            raise ApiError(f"{exc}: the limit is `max_predict_rows`", status=413) from exc
+            raise ApiError(str(exc), status=413) from exc
         raise InvalidSpec("file", str(exc), "unreadable_file") from exc
     columns = {name: column.to_pylist() for name, column in zip(table.names, table.columns, strict=True)}
-    return from_columns(columns, table.rows, signature, "file")
+    return from_columns(columns, table.rows, signature, "file"), None
+
+
+def _image_options(signature: Signature, max_pixels: int) -> ImageOptions:
+    shape = signature.input_shape
+    if len(shape) != 3 or shape[0] not in (1, 3) or shape[1] != shape[2]:
+        raise InvalidSpec("file", f"images can be sent to a model of square grayscale or RGB images, not {list(shape)}")
+    return ImageOptions(side=shape[1], grayscale=shape[0] == 1, max_pixels=max_pixels)
 
 
 def _npz_x(path: Path) -> np.ndarray:

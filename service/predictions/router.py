@@ -38,7 +38,10 @@ FILE_BODY = {"requestBody": {"content": {"multipart/form-data": {"example": {"fi
 PredictBody = Annotated[PredictRequest, Body(openapi_examples=EXAMPLES)]
 RowsFile = Annotated[
     UploadFile,
-    File(description="A CSV file with a header row, or Parquet (columns by name), or `.npz` with an array `x`."),
+    File(
+        description="A CSV file with a header row, or Parquet (columns by name), an `.npz` with an array `x`, or "
+        "for an image model a PNG or JPEG image, or a zip of them (the answer names each)."
+    ),
 ]
 
 
@@ -60,10 +63,10 @@ SavedModelDep = Annotated[Predictor, Depends(saved_model)]
 
 
 def _answer(source_id: str, body: PredictRequest, model: Predictor, settings: Settings) -> PredictionRead:
-    def rows() -> Any:
+    def rows() -> tuple[Any, None]:
         if body.rows is not None:
-            return inputs.from_rows(body.rows, model.signature)
-        return inputs.from_records(body.records or [], model.signature)
+            return inputs.from_rows(body.rows, model.signature), None
+        return inputs.from_records(body.records or [], model.signature), None
 
     return service.predict(source_id, model, rows, settings.max_predict_rows)
 
@@ -73,7 +76,9 @@ def _answer_file(source_id: str, file: UploadFile, model: Predictor, settings: S
         return service.predict(
             source_id,
             model,
-            lambda: inputs.from_file(received.path, model.signature, settings.max_predict_rows),
+            lambda: inputs.from_file(
+                received.path, model.signature, settings.max_predict_rows, settings.max_image_pixels
+            ),
             settings.max_predict_rows,
         )
 

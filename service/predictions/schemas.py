@@ -39,6 +39,7 @@ class PredictionRead(BaseModel):
     source_id: str = Field(description="The job, or the model, whose ONNX export answered.")
     task: Literal["classification", "regression"] = Field(description="The job's task: what the answers are.")
     rows: int = Field(description="How many rows were predicted.")
+    names: list[str] | None = Field(None, description="Images sent as files: each one's name, in answer order.")
     classes: list[str] | None = Field(None, description="Classification: the class names, in probability order.")
     predicted: list[str] | None = Field(None, description="Classification: each row's most probable class.")
     probabilities: list[list[float]] | None = Field(

@@ -61,19 +61,22 @@ def model_predictor(
     return cache.get(f"model:{model_id}", load)
 
 
-def predict(source_id: str, model: Predictor, rows: Callable[[], np.ndarray], max_rows: int) -> PredictionRead:
-    x = rows()
+def predict(
+    source_id: str, model: Predictor, rows: Callable[[], tuple[np.ndarray, list[str] | None]], max_rows: int
+) -> PredictionRead:
+    x, names = rows()
     if len(x) > max_rows:
         raise ApiError(f"{len(x)} rows, over the limit `max_predict_rows` of {max_rows}; split them", status=413)
     answer = model.run(x)
     signature = model.signature
     if signature.task == "regression":
-        return PredictionRead(source_id=source_id, task="regression", rows=len(x), values=answer.tolist())
+        return PredictionRead(source_id=source_id, task="regression", rows=len(x), names=names, values=answer.tolist())
     classes = signature.class_names
     return PredictionRead(
         source_id=source_id,
         task="classification",
         rows=len(x),
+        names=names,
         classes=classes,
         predicted=[classes[i] for i in answer.argmax(axis=1).tolist()],
         probabilities=answer.tolist(),

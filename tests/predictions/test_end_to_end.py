@@ -5,6 +5,7 @@ files are encoded as in training, and bad input is a 4xx that names it."""
 from __future__ import annotations
 
 import io
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import numpy as np
 import onnxruntime
 import pytest
 import torch
+from PIL import Image
 from sklearn.datasets import load_iris
 
 from core.settings import Settings
@@ -55,7 +57,7 @@ def api(settings: Settings, tmp_path: Path, api_key: str) -> Iterator[tuple[http
         process.stop()
 
 
-def exported(http: httpx.Client, spec: dict[str, object]) -> str:
+def exported(http: httpx.Client, spec: dict[str, Any]) -> str:
     job = wait_for_job(http, http.post("/v1/jobs", json=spec).json()["id"])
     assert job["status"] == "succeeded", job
     export = finished_analysis(http, job["id"], "onnx")
@@ -161,3 +163,63 @@ def test_a_tables_records_and_csv_files_are_encoded_as_in_training(
     assert green.status_code == 422 and green.json()["errors"][0]["field"] == "records[0].colour"
     missing = http.post(f"/v1/jobs/{job_id}/predict", json={"records": [{"x1": 1, "colour": "red"}]})
     assert missing.status_code == 422 and "missing columns ['x2']" in missing.json()["detail"]
+
+
+def shape_images(n: int, seed: int) -> list[tuple[str, bytes]]:
+    """`n` PNG images of the built-in `shapes` set (circle, square, triangle), as a user would have them."""
+    from core.spec.catalog import CATALOG, Draw
+
+    loaded = CATALOG["shapes"].loader(Draw(rows=n, features=0, classes=3, noise=0.05, seed=seed))
+    images = []
+    for i, (pixels, label) in enumerate(zip(loaded.x, loaded.y, strict=True)):
+        array = (pixels.reshape(3, 32, 32).transpose(1, 2, 0) * 255).round().astype(np.uint8)
+        buffer = io.BytesIO()
+        Image.fromarray(array).save(buffer, "PNG")
+        images.append((f"{loaded.class_names[label]}/{i}.png", buffer.getvalue()))
+    return images
+
+
+def zipped(members: list[tuple[str, bytes]]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in members:
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_a_zip_of_images_trains_a_cnn_whose_predictions_for_new_images_match_the_onnx_model(
+    api: tuple[httpx.Client, Process], worker: Process
+) -> None:
+    http, _ = api
+    upload = http.post(
+        "/v1/datasets",
+        files={"file": ("shapes.zip", zipped(shape_images(240, seed=0)))},
+        data={"task": "classification", "image_size": "16"},
+    )
+    assert upload.status_code == 201, upload.text
+    assert upload.json()["input_shape"] == [3, 16, 16]
+    spec = {
+        "dataset": {"id": upload.json()["id"]},
+        "model": {"type": "cnn", "conv_layers": [{"filters": 8, "kernel_size": 3, "pool": 2}], "hidden_layers": [16]},
+        "optimizer": {"name": "adam", "lr": 0.01},
+        "training": {"epochs": 15, "batch_size": 32, "seed": 0},
+        "augmentation": {"flip": True, "crop_padding": 1},
+    }
+    job_id = exported(http, spec)
+    new = shape_images(6, seed=99)  # images training never saw, sent as files
+    answer = http.post(f"/v1/jobs/{job_id}/predict/file", files={"file": ("new.zip", zipped(new))})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["names"] == [name for name, _ in new] and body["classes"] == ["circle", "square", "triangle"]
+
+    local = onnxruntime.InferenceSession(
+        http.get(f"/v1/jobs/{job_id}/artifacts/model.onnx").content, providers=["CPUExecutionProvider"]
+    )
+    pixels = [
+        np.asarray(Image.open(io.BytesIO(data)).convert("RGB").resize((16, 16), Image.Resampling.BILINEAR))
+        for _, data in new
+    ]
+    rows = np.stack([p.transpose(2, 0, 1).reshape(-1) / 255 for p in pixels]).astype(np.float32)
+    assert np.allclose(body["probabilities"], local.run(None, {"rows": rows})[0], atol=1e-5)
+    one = http.post(f"/v1/jobs/{job_id}/predict/file", files={"file": ("one.png", new[0][1])})
+    assert one.status_code == 200 and one.json()["predicted"] == body["predicted"][:1]

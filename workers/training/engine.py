@@ -208,6 +208,8 @@ class _Run:
         torch.manual_seed(spec.training.seed)  # initialization, dropout and input noise draw from it
         self.shuffle = torch.Generator().manual_seed(spec.training.seed)
         self.regularizers = from_spec(spec)
+        for regularizer in self.regularizers:
+            regularizer.bind(data.input_shape)
         n_outputs = output_size(data.task, spec.loss_spec, data.n_classes)
         model = build_model(spec.model, data.input_shape, n_outputs)
         for regularizer in self.regularizers:

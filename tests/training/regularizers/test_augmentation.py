@@ -9,12 +9,20 @@ import torch
 from core.spec.job import LossSpec
 from tests.training.factories import hand_made_images, job_spec, train_recording
 from workers.training.losses import build_loss
-from workers.training.regularizers.augment_crop import RandomCrop
+from workers.training.regularizers.augment_crop import ImageAugmentation, RandomCrop
 from workers.training.regularizers.augment_cutout import Cutout
 from workers.training.regularizers.augment_flip import HorizontalFlip
 from workers.training.regularizers.mixup import Mixup
 
 SHAPE = (1, 4, 4)
+
+
+def bound(augmentation: ImageAugmentation) -> ImageAugmentation:
+    """The augmentation as the engine hands it to training: bound to the data's image shape."""
+    augmentation.bind(SHAPE)
+    return augmentation
+
+
 IMAGE = torch.arange(1.0, 17.0).reshape(1, 16)  # one 4 x 4 image: 1 .. 16, row by row
 NO_TARGETS = torch.zeros(1)
 
@@ -25,7 +33,7 @@ def test_a_crop_with_padding_is_the_image_shifted_by_up_to_that_padding_with_zer
     shifts = {(oy, ox): padded[oy : oy + 4, ox : ox + 4] for oy in range(3) for ox in range(3)}
     seen = set()
     for _ in range(100):
-        out = RandomCrop(SHAPE, padding=1).transform_batch(IMAGE, NO_TARGETS)[0].reshape(4, 4)
+        out = bound(RandomCrop(padding=1)).transform_batch(IMAGE, NO_TARGETS)[0].reshape(4, 4)
         matches = [offset for offset, shifted in shifts.items() if torch.equal(out, shifted)]
         assert len(matches) == 1
         seen.add(matches[0])
@@ -35,7 +43,7 @@ def test_a_crop_with_padding_is_the_image_shifted_by_up_to_that_padding_with_zer
 def test_a_flip_mirrors_about_half_the_images_left_to_right() -> None:
     torch.manual_seed(0)
     batch = IMAGE.repeat(200, 1)
-    out = HorizontalFlip(SHAPE).transform_batch(batch, torch.zeros(200))[0].reshape(200, 4, 4)
+    out = bound(HorizontalFlip()).transform_batch(batch, torch.zeros(200))[0].reshape(200, 4, 4)
     flipped = (out == IMAGE.reshape(4, 4).flip(-1)).all(dim=(1, 2))
     same = (out == IMAGE.reshape(4, 4)).all(dim=(1, 2))
     assert (flipped | same).all() and 70 < int(flipped.sum()) < 130
@@ -44,7 +52,7 @@ def test_a_flip_mirrors_about_half_the_images_left_to_right() -> None:
 def test_cutout_zeroes_a_square_at_most_size_by_size() -> None:
     torch.manual_seed(0)
     for _ in range(30):
-        out = Cutout(SHAPE, size=2).transform_batch(IMAGE, NO_TARGETS)[0].reshape(4, 4)
+        out = bound(Cutout(size=2)).transform_batch(IMAGE, NO_TARGETS)[0].reshape(4, 4)
         holes = (out == 0).nonzero()
         assert 1 <= len(holes) <= 4  # a 2 x 2 square, cut off at the edges
         assert int(holes[:, 0].max() - holes[:, 0].min()) <= 1 and int(holes[:, 1].max() - holes[:, 1].min()) <= 1

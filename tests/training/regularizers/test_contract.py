@@ -53,6 +53,10 @@ class Recorder(Regularizer):
     def for_spec(cls, spec: JobSpec) -> None:
         return None  # a recorder wraps the regularizers from_spec made; no spec switches one on
 
+    def bind(self, input_shape: tuple[int, ...]) -> None:
+        self.calls.append("bind")
+        self.inner.bind(input_shape)
+
     def modify_model(self, model: nn.Sequential) -> nn.Sequential:
         self.calls.append("modify_model")
         model = self.inner.modify_model(model)
@@ -125,7 +129,7 @@ def test_the_engine_calls_its_hooks_in_the_documented_order(cls: type[Regularize
     data = hand_made_images() if spec.dataset.name == "digits" else hand_made()
     engine.train(spec, data, device=torch.device("cpu"))
     # Then validation (a forward pass), the epoch's end, and the test split's forward pass.
-    assert calls == ["modify_model", "modify_loss", *PER_BATCH * BATCHES, "forward", "epoch_metrics", "forward"]
+    assert calls == ["bind", "modify_model", "modify_loss", *PER_BATCH * BATCHES, "forward", "epoch_metrics", "forward"]
 
 
 def test_regularizers_run_in_module_name_order():

@@ -9,26 +9,29 @@ from typing import Self
 import torch
 import torch.nn.functional as F
 
-from core.spec.catalog import CATALOG
 from core.spec.job import JobSpec
 from workers.training.regularizers.base import Regularizer
 
 
-def image_shape(spec: JobSpec) -> tuple[int, int, int]:
-    """(channels, height, width) of the spec's image data set (spec validation made sure it has one)."""
-    assert spec.dataset.name is not None, "image augmentations need a catalog image set"
-    channels, height, width = CATALOG[spec.dataset.name].input_shape_for(spec.dataset)
-    return channels, height, width
+class ImageAugmentation(Regularizer):
+    """An augmentation of image batches: it learns the images' (channels, height, width) from the data (spec
+    validation and admission made sure they are images)."""
+
+    shape: tuple[int, int, int]
+
+    def bind(self, input_shape: tuple[int, ...]) -> None:
+        channels, height, width = input_shape
+        self.shape = (channels, height, width)
 
 
-class RandomCrop(Regularizer):
-    def __init__(self, shape: tuple[int, int, int], padding: int) -> None:
-        self.shape, self.padding = shape, padding
+class RandomCrop(ImageAugmentation):
+    def __init__(self, padding: int) -> None:
+        self.padding = padding
 
     @classmethod
     def for_spec(cls, spec: JobSpec) -> Self | None:
         padding = spec.augmentation.crop_padding if spec.augmentation else 0
-        return cls(image_shape(spec), padding) if padding else None
+        return cls(padding) if padding else None
 
     def transform_batch(self, inputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         n, (channels, height, width), p = len(inputs), self.shape, self.padding

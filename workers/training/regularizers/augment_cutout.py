@@ -8,18 +8,17 @@ from typing import Self
 import torch
 
 from core.spec.job import JobSpec
-from workers.training.regularizers.augment_crop import image_shape
-from workers.training.regularizers.base import Regularizer
+from workers.training.regularizers.augment_crop import ImageAugmentation
 
 
-class Cutout(Regularizer):
-    def __init__(self, shape: tuple[int, int, int], size: int) -> None:
-        self.shape, self.size = shape, size
+class Cutout(ImageAugmentation):
+    def __init__(self, size: int) -> None:
+        self.size = size
 
     @classmethod
     def for_spec(cls, spec: JobSpec) -> Self | None:
         size = spec.augmentation.cutout if spec.augmentation else 0
-        return cls(image_shape(spec), size) if size else None
+        return cls(size) if size else None
 
     def transform_batch(self, inputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         n, (_, height, width) = len(inputs), self.shape

@@ -8,17 +8,13 @@ from typing import Self
 import torch
 
 from core.spec.job import JobSpec
-from workers.training.regularizers.augment_crop import image_shape
-from workers.training.regularizers.base import Regularizer
+from workers.training.regularizers.augment_crop import ImageAugmentation
 
 
-class HorizontalFlip(Regularizer):
-    def __init__(self, shape: tuple[int, int, int]) -> None:
-        self.shape = shape
-
+class HorizontalFlip(ImageAugmentation):
     @classmethod
     def for_spec(cls, spec: JobSpec) -> Self | None:
-        return cls(image_shape(spec)) if spec.augmentation and spec.augmentation.flip else None
+        return cls() if spec.augmentation and spec.augmentation.flip else None
 
     def transform_batch(self, inputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         images = inputs.view(len(inputs), *self.shape)

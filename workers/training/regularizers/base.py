@@ -4,6 +4,8 @@ A regularizer is a class in its own module of this package that subclasses `Regu
 `for_spec` whether a spec switches it on, and overrides only the hooks it needs; the others do nothing.
 The engine calls the hooks in this order (`HOOKS`), each for every active regularizer in module-name order:
 
+0. `bind(input_shape)`: once, first: the shape of one example, (features,) or (channels, height, width), as
+   the data has it (an uploaded set's is known only then, not from the spec).
 1. `modify_model(model)`: once, after the network is built and before it moves to the device, is
    warm-started or has layers frozen; returns the model to train (the same one, changed, or a wrapper).
 2. `modify_loss(loss_fn, n_classes)`: once; returns the data loss that training and validation use (a
@@ -23,6 +25,7 @@ all trainable parameters. Nothing here lists the regularizers: adding one is add
 from __future__ import annotations
 
 import importlib
+import inspect
 import pkgutil
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -35,6 +38,7 @@ from core.spec.job import JobSpec
 from workers.training.losses import LossFn
 
 HOOKS = (
+    "bind",
     "modify_model",
     "modify_loss",
     "transform_batch",
@@ -52,6 +56,9 @@ class Regularizer(ABC):
     @abstractmethod
     def for_spec(cls, spec: JobSpec) -> Self | None:
         """This regularizer, configured from `spec`, or None when the spec does not switch it on."""
+
+    def bind(self, input_shape: tuple[int, ...]) -> None:
+        return None
 
     def modify_model(self, model: nn.Sequential) -> nn.Sequential:
         return model
@@ -86,7 +93,7 @@ def discovered() -> list[type[Regularizer]]:
             for value in vars(module).values()
             if isinstance(value, type)
             and issubclass(value, Regularizer)
-            and value is not Regularizer
+            and not inspect.isabstract(value)  # a shared base such as ImageAugmentation
             and value.__module__ == module.__name__
         ]
     return classes
