@@ -32,6 +32,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from core.numbers import finite_or_none
+
 Verdict = Literal["good_fit", "overfitting", "underfitting", "unstable"]
 
 WINDOW = 3
@@ -63,17 +65,17 @@ class Diagnosis:
 
 def diagnose(epochs: Sequence[Mapping[str, Any]], spec: Mapping[str, Any]) -> Diagnosis:
     """The diagnosis of a job with these epochs (oldest first, as stored) and this normalized spec."""
-    train = [_number(epoch.get("data_loss", epoch.get("train_loss"))) for epoch in epochs]
-    val = [_number(epoch.get("val_loss")) for epoch in epochs]
+    train = [finite_or_none(epoch.get("data_loss", epoch.get("train_loss"))) for epoch in epochs]
+    val = [finite_or_none(epoch.get("val_loss")) for epoch in epochs]
     gaps = [None if t is None or v is None else v - t for t, v in zip(train, val, strict=True)]
     last = epochs[-1] if epochs else {}
     evidence: dict[str, Any] = {
         "epochs": len(epochs),
         "enough_epochs": len(epochs) >= MIN_EPOCHS,
         "final_gap": gaps[-1] if gaps else None,
-        "baseline_val_loss": _number(last.get("baseline_val_loss")),
-        "dead_units": _number(last.get("dead_units")),
-        "saturated_units": _number(last.get("saturated_units")),
+        "baseline_val_loss": finite_or_none(last.get("baseline_val_loss")),
+        "dead_units": finite_or_none(last.get("dead_units")),
+        "saturated_units": finite_or_none(last.get("saturated_units")),
     }
     unstable = _instability(epochs, train, val)  # 1.
     if unstable is not None:
@@ -109,7 +111,7 @@ def _instability(
         material = first is not None and loss - (lowest or 0.0) > 0.5 * first
         if lowest is not None and lowest > 0 and loss > SPIKE * lowest and material:
             return number, {"spike_epoch": number, "spike_ratio": loss / lowest}
-        grad = _number(epoch.get("grad_norm"))
+        grad = finite_or_none(epoch.get("grad_norm"))
         if grad is not None and len(grad_norms) >= 3 and grad > BLOW_UP * statistics.median(grad_norms) > 0:
             return number, {"blow_up_epoch": number, "grad_norm_ratio": grad / statistics.median(grad_norms)}
         if grad is not None:
@@ -124,7 +126,7 @@ def _overfitting(
     smoothed_train: list[float],
 ) -> tuple[int, dict[str, Any]] | None:
     m = min(range(len(smoothed_val)), key=lambda i: smoothed_val[i])
-    se = _number(epochs[m].get("val_loss_se")) or 0.0
+    se = finite_or_none(epochs[m].get("val_loss_se")) or 0.0
     noise = max(RISE * abs(smoothed_val[m]), 2 * se)
     recent = [*smoothed_val[-PATIENCE:], *val[-PATIENCE:]]  # no None here: rule 1 has ruled non-finite out
     rising = len(val) - m > PATIENCE and all(v is not None and v > smoothed_val[m] + noise for v in recent)
@@ -219,7 +221,3 @@ def _smoothed(values: list[float | None]) -> list[float]:
     finite = [value if value is not None else math.inf for value in values]
     half = WINDOW // 2
     return [statistics.fmean(finite[max(0, i - half) : i + half + 1]) for i in range(len(finite))]
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None

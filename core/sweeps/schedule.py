@@ -23,6 +23,7 @@ from core.db.models import Job, Sweep
 from core.errors import ApiError
 from core.jobs import admission, quotas
 from core.jobs import repository as jobs_repository
+from core.numbers import finite_or_none
 from core.queue import TaskQueue
 from core.settings import Settings
 from core.spec.job import InitFromSpec
@@ -177,8 +178,7 @@ def prune(session: Session, sweep_id: str, job_id: str, worker_id: str) -> bool:
 
 def objective_of(trial: Job, metric: str) -> float | None:
     """The objective metric at the trial's best epoch (the epoch whose weights are kept), if finite."""
-    value = (trial.best_metrics or {}).get(metric)
-    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+    return finite_or_none((trial.best_metrics or {}).get(metric))
 
 
 def best_trial(trials: Iterable[Job], body: SweepCreate) -> Job | None:

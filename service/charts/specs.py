@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from core.jobs.diagnosis import diagnose
+from core.numbers import finite_or_none
 
 SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"
 WIDTH, HEIGHT = 560, 300
@@ -365,4 +366,4 @@ def _positions(values: list[Any]) -> Callable[[Any], float]:
 
 
 def _finite(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return not isinstance(value, bool) and finite_or_none(value) is not None

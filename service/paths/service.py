@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -14,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from core.db.models import Job, Sweep
 from core.errors import ApiError, FieldError, NotFound
+from core.numbers import finite_or_none
 from core.queue import TaskQueue
 from core.settings import Settings
 from core.spec.path import PathCreate, Strength
@@ -119,20 +119,20 @@ def _read(path: Sweep, trials: Sequence[Job]) -> PathRead:
 
 def _point(trial: Job, parameter: str) -> PathPoint:
     best = trial.best_metrics or {}
-    val_loss, data_loss = _finite(best.get("val_loss")), _finite(best.get("data_loss"))
-    above = _finite(best.get("weights_above_threshold"))
+    val_loss, data_loss = finite_or_none(best.get("val_loss")), finite_or_none(best.get("data_loss"))
+    above = finite_or_none(best.get("weights_above_threshold"))
     return PathPoint(
         value=float((trial.trial_params or {})[parameter]),
         job_id=trial.id,
         status=trial.status,
         best_epoch=trial.best_epoch,
         val_loss=val_loss,
-        val_loss_se=_finite(best.get("val_loss_se")),
-        train_loss=_finite(best.get("train_loss")),
+        val_loss_se=finite_or_none(best.get("val_loss_se")),
+        train_loss=finite_or_none(best.get("train_loss")),
         gap=None if val_loss is None or data_loss is None else val_loss - data_loss,
-        weight_l1=_finite(best.get("weight_l1")),
-        weight_l2=_finite(best.get("weight_l2")),
-        sparsity=_finite(best.get("sparsity")),
+        weight_l1=finite_or_none(best.get("weight_l1")),
+        weight_l2=finite_or_none(best.get("weight_l2")),
+        sparsity=finite_or_none(best.get("sparsity")),
         weights_above_threshold=None if above is None else round(above),
         test_metrics=trial.test_metrics,
     )
@@ -146,10 +146,6 @@ def _choice(by_value: dict[float, PathPoint], chosen: summary.Point | None) -> P
 
 def _is(choice: PathChoice | None, point: PathPoint) -> bool:
     return choice is not None and choice.job_id == point.job_id
-
-
-def _finite(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
 
 
 def _cell(value: Any) -> Any:
