@@ -44,6 +44,14 @@ CHART_CONTENT: dict[int | str, dict[str, Any]] = {
 }
 
 
+def _not_found(resource: str) -> dict[str, Any]:
+    """The 404 response of a chart of this resource."""
+    return {
+        "model": Problem,
+        "description": f"No {resource} with this id, or no chart by this name (`detail` lists them).",
+    }
+
+
 @router.get(
     "/v1/jobs/{job_id}/charts/{name}",
     operation_id="get_job_chart",
@@ -51,7 +59,7 @@ CHART_CONTENT: dict[int | str, dict[str, Any]] = {
     responses={
         **CHART_CONTENT,
         304: {"description": "Unchanged since the ETag in If-None-Match."},
-        404: {"model": Problem, "description": "No job with this id, or no chart by this name (`detail` lists them)."},
+        404: _not_found("job"),
     },
 )
 def get_job_chart(
@@ -80,13 +88,7 @@ def get_job_chart(
     "/v1/sweeps/{sweep_id}/charts/{name}",
     operation_id="get_sweep_chart",
     response_class=Response,
-    responses={
-        **CHART_CONTENT,
-        404: {
-            "model": Problem,
-            "description": "No sweep with this id, or no chart by this name (`detail` lists them).",
-        },
-    },
+    responses={**CHART_CONTENT, 404: _not_found("sweep")},
 )
 def get_sweep_chart(
     session: SessionDep,
@@ -97,22 +99,14 @@ def get_sweep_chart(
 ) -> Response:
     """A chart of the sweep's trials so far: `parallel_coordinates`, one line per trial across an axis per searched
     parameter and one for the objective, coloured by the objective."""
-    response = _drawn(service.sweep_chart(session, sweep_id, name, principal), format)
-    response.headers["Cache-Control"] = caching.NO_CACHE
-    return response
+    return _uncached(service.sweep_chart(session, sweep_id, name, principal), format)
 
 
 @router.get(
     "/v1/paths/{path_id}/charts/{name}",
     operation_id="get_path_chart",
     response_class=Response,
-    responses={
-        **CHART_CONTENT,
-        404: {
-            "model": Problem,
-            "description": "No path with this id, or no chart by this name (`detail` lists them).",
-        },
-    },
+    responses={**CHART_CONTENT, 404: _not_found("path")},
 )
 def get_path_chart(
     session: SessionDep,
@@ -123,11 +117,16 @@ def get_path_chart(
 ) -> Response:
     """The path's chart: validation loss (± its standard error) and sparsity against the strength, on a log axis,
     with the best and the 1-SE strengths marked."""
-    response = _drawn(service.path_chart(session, path_id, name, principal), format)
-    response.headers["Cache-Control"] = caching.NO_CACHE
-    return response
+    return _uncached(service.path_chart(session, path_id, name, principal), format)
 
 
 def _drawn(chart: Chart, format: Literal["json", "svg", "png"]) -> Response:
     body = json.dumps(chart).encode() if format == "json" else render(chart, format)
     return Response(body, media_type=MEDIA_TYPES[format])
+
+
+def _uncached(chart: Chart, format: Literal["json", "svg", "png"]) -> Response:
+    """The chart drawn, marked never to be cached."""
+    response = _drawn(chart, format)
+    response.headers["Cache-Control"] = caching.NO_CACHE
+    return response

@@ -63,4 +63,5 @@ def test_another_owners_charts_are_a_404(client: TestClient, database_url: str) 
     bob = bearer(create_key(database_url, "bob"))
     assert client.get(f"/v1/jobs/{job_id}/charts/learning_curves", headers=bob).status_code == 404
     assert client.get(f"/v1/sweeps/{sweep_id}/charts/parallel_coordinates", headers=bob).status_code == 404
-    assert client.get(f"/v1/sweeps/{sweep_id}/charts/parallel_coordinates").status_code == 200
+    mine = client.get(f"/v1/sweeps/{sweep_id}/charts/parallel_coordinates")
+    assert mine.status_code == 200 and mine.headers["cache-control"] == "private, no-cache"
