@@ -10,9 +10,10 @@ from sqlalchemy.orm import Session
 from core.analyses import repository as analyses
 from core.errors import NotFound
 from core.jobs import repository as jobs
+from core.states import AnalysisKind
 from core.tenants.principal import Principal
 from service.charts import specs
-from service.charts.specs import JOB_CHARTS, PATH_CHARTS, SWEEP_CHARTS
+from service.charts.specs import ANALYSIS_CHARTS, EPOCH_CHARTS, JOB_CHARTS, PATH_CHARTS, SWEEP_CHARTS
 from service.jobs import service as job_service
 from service.paths import service as path_service
 from service.sweeps import service as sweep_service
@@ -21,12 +22,14 @@ from service.sweeps import service as sweep_service
 def job_chart(session: Session, job_id: str, name: str, principal: Principal) -> specs.Chart:
     """Chart `name` of the job, as of now (a running job's chart shows the epochs so far)."""
     job = job_service.get(session, job_id, principal)
-    build = JOB_CHARTS.get(name)
-    if build is None:
-        raise NotFound(_unknown(name, JOB_CHARTS))
-    epochs = jobs.epochs_after(session, job_id, 0, None)
-    results = {a.kind.value: a.result for a in analyses.of_job(session, job_id) if a.result is not None}
-    return build(f"{job.name or job.id} · {name.replace('_', ' ')}", job, epochs, results)
+    title = f"{job.name or job.id} · {name.replace('_', ' ')}"
+    if name in EPOCH_CHARTS:
+        return EPOCH_CHARTS[name](title, job, jobs.epochs_after(session, job_id, 0, None))
+    if name in ANALYSIS_CHARTS:
+        kind = AnalysisKind(name)
+        analysis = analyses.get(session, job_id, kind)
+        return ANALYSIS_CHARTS[kind](title, None if analysis is None else analysis.result)
+    raise NotFound(_unknown(name, JOB_CHARTS))
 
 
 def sweep_chart(session: Session, sweep_id: str, name: str, principal: Principal) -> specs.Chart:

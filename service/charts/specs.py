@@ -10,6 +10,7 @@ from typing import Any
 
 from core.jobs.diagnosis import diagnose
 from core.numbers import finite_or_none
+from core.states import AnalysisKind
 
 SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"
 WIDTH, HEIGHT = 560, 300
@@ -300,14 +301,19 @@ def landscape(title: str, result: dict[str, Any] | None) -> Chart:
     return _chart(f"{title} ({summary})", {"hconcat": [slice_1d, slice_2d]}, [*lines, *cells], sized=False)
 
 
-# A job's charts by name: each builds from the chart's title, the job, its epochs and its analyses' results.
-JobChart = Callable[[str, Any, Sequence[Epoch], dict[str, Any]], Chart]
-JOB_CHARTS: dict[str, JobChart] = {
-    "learning_curves": lambda title, job, epochs, _: learning_curves(title, epochs, job.best_epoch, job.stop_reason),
-    "regularization": lambda title, _job, epochs, _: regularization(title, epochs),
-    "diagnosis": lambda title, job, epochs, _: diagnosis(title, epochs, job.spec),
-    "landscape": lambda title, _job, _epochs, results: landscape(title, results.get("landscape")),
+# A job's charts of its epochs, by name: each builds from the chart's title, the job and its epochs.
+EpochChart = Callable[[str, Any, Sequence[Epoch]], Chart]
+EPOCH_CHARTS: dict[str, EpochChart] = {
+    "learning_curves": lambda title, job, epochs: learning_curves(title, epochs, job.best_epoch, job.stop_reason),
+    "regularization": lambda title, _job, epochs: regularization(title, epochs),
+    "diagnosis": lambda title, job, epochs: diagnosis(title, epochs, job.spec),
 }
+# A job's charts of one of its analyses, by the analysis's kind: each builds from the chart's title and the
+# analysis's result (None until it has one).
+ANALYSIS_CHARTS: dict[AnalysisKind, Callable[[str, dict[str, Any] | None], Chart]] = {
+    AnalysisKind.LANDSCAPE: landscape,
+}
+JOB_CHARTS = (*EPOCH_CHARTS, *ANALYSIS_CHARTS)
 SWEEP_CHARTS = ("parallel_coordinates",)
 PATH_CHARTS = ("path",)
 

@@ -5,11 +5,22 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from core.analyses import repository as analyses
 from core.db.engine import Database
 from core.jobs import repository
+from core.states import AnalysisKind, AnalysisStatus
 from tests.fixtures import bearer, create_key, sweep_body, tiny_spec
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+LANDSCAPE = {
+    "slices": {
+        "1d": {"alpha": [-1.0, 0.0, 1.0], "train": [2.0, 0.1, 1.5], "val": [2.2, 0.3, 1.8]},
+        "2d": {"alpha": [-1.0, 1.0], "beta": [-1.0, 1.0], "train": [[2.0, 1.0], [1.2, 0.5]]},
+    },
+    "top_eigenvalue": 12.5,
+    "hessian_trace": 100.0,
+    "sharpness": 0.4,
+}
 
 
 def job_with_epochs(client: TestClient, database_url: str) -> str:
@@ -45,6 +56,24 @@ def test_a_jobs_learning_curves_come_as_vega_lite_svg_and_png(client: TestClient
     again = client.get(f"/v1/jobs/{job_id}/charts/learning_curves", headers={"If-None-Match": spec.headers["etag"]})
     assert again.status_code == 304
     assert svg.headers["etag"] != spec.headers["etag"]  # one ETag per format
+
+
+def test_the_landscape_chart_draws_the_landscape_analysis_once_it_has_a_result(
+    client: TestClient, database_url: str
+) -> None:
+    job_id = job_with_epochs(client, database_url)
+    chart = f"/v1/jobs/{job_id}/charts/landscape"
+    assert client.get(chart).json()["data"]["values"] == [{"text": "nothing to draw yet"}]  # none asked for
+
+    with Database(database_url).session() as session:
+        analyses.request(session, job_id, AnalysisKind.LANDSCAPE, {})
+        session.commit()
+    assert client.get(chart).json()["data"]["values"] == [{"text": "nothing to draw yet"}]  # queued
+
+    with Database(database_url).session() as session:
+        analyses.record(session, job_id, AnalysisKind.LANDSCAPE, AnalysisStatus.SUCCEEDED, LANDSCAPE)
+        session.commit()
+    assert "top Hessian eigenvalue 12.5" in client.get(chart).json()["title"]
 
 
 def test_an_unknown_chart_is_a_404_that_lists_the_charts(client: TestClient) -> None:
