@@ -74,8 +74,16 @@ def finish(session: Session, sweep_id: str, status: SweepStatus) -> bool:
 def trials(session: Session, sweep_id: str) -> Sequence[Job]:
     """Every trial of the sweep, by number, read afresh (a scheduler must not see an older state); each
     trial's spec is left out, as nothing here needs it."""
-    query = select(Job).options(defer(Job.spec)).where(Job.sweep_id == sweep_id).order_by(Job.trial_number)
-    return session.scalars(query.execution_options(populate_existing=True)).all()
+    return trials_of(session, [sweep_id])[sweep_id]
+
+
+def trials_of(session: Session, sweep_ids: Iterable[str]) -> dict[str, list[Job]]:
+    """sweep id → its trials as `trials` reads them, for all the sweeps in one query."""
+    found: dict[str, list[Job]] = {sweep_id: [] for sweep_id in sweep_ids}
+    query = select(Job).options(defer(Job.spec)).where(Job.sweep_id.in_(list(found))).order_by(Job.trial_number)
+    for trial in session.scalars(query.execution_options(populate_existing=True)):
+        found[str(trial.sweep_id)].append(trial)
+    return found
 
 
 def objective_curves(session: Session, sweep_id: str, metric: str) -> dict[str, dict[int, float | None]]:

@@ -64,7 +64,8 @@ def list_paths(
     session: Session, principal: Principal, *, status: str | None, limit: int, cursor: str | None
 ) -> PathList:
     paths, next_cursor = sweeps.page(session, principal, SweepKind.PATH, status=status, limit=limit, cursor=cursor)
-    return PathList(items=[_read(path, repository.trials(session, path.id)) for path in paths], next_cursor=next_cursor)
+    trials = repository.trials_of(session, [path.id for path in paths])
+    return PathList(items=[_read(path, trials[path.id]) for path in paths], next_cursor=next_cursor)
 
 
 def cancel(session: Session, path_id: str, principal: Principal) -> PathRead:

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
 from tests.fixtures import Process, bearer, create_key, finish_as_a_worker, path_body, sweep_body, wait_for
 
@@ -61,6 +62,21 @@ def test_paths_and_sweeps_keep_to_their_own_routes_and_owners(client: TestClient
     assert cancelled["status"] == "cancelled"
     assert {p["status"] for p in cancelled["points"]} == {"cancelled"}
     assert client.post(f"/v1/paths/{path_id}/cancel").status_code == 409
+
+
+def test_the_list_of_paths_reads_the_trials_of_all_of_them_in_one_query(client: TestClient) -> None:
+    first = client.post("/v1/paths", json=path_body()).json()
+    second = client.post("/v1/paths", json=path_body(values=[0.5, 0.05])).json()
+    app: Any = client.app
+    statements: list[str] = []
+    event.listen(app.state.database.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+
+    listed = client.get("/v1/paths").json()["items"]
+    assert [(p["id"], [point["value"] for point in p["points"]]) for p in listed] == [
+        (second["id"], [0.5, 0.05]),
+        (first["id"], [0.1, 0.01, 0.001]),
+    ]
+    assert len([statement for statement in statements if "FROM jobs" in statement]) == 1
 
 
 def test_a_warm_started_path_trains_each_point_from_the_last_and_draws_its_chart(
