@@ -32,6 +32,16 @@ from service.sweeps.router import EXAMPLE_SWEEP
 PG_SERVER = os.environ.get("STEADYFIT_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("STEADYFIT_TEST_REDIS", "redis://127.0.0.1:6379/0")
 ROOT = Path(__file__).resolve().parent.parent
+# A landscape analysis's result, as a worker stores it: small slices, finite throughout.
+LANDSCAPE_RESULT = {
+    "slices": {
+        "1d": {"alpha": [-1.0, 0.0, 1.0], "train": [2.0, 0.1, 1.5], "val": [2.2, 0.3, 1.8]},
+        "2d": {"alpha": [-1.0, 1.0], "beta": [-1.0, 1.0], "train": [[2.0, 1.0], [1.2, 0.5]]},
+    },
+    "top_eigenvalue": 12.5,
+    "hessian_trace": 100.0,
+    "sharpness": 0.4,
+}
 
 # The example spec of the README and of issue #2, accepted exactly as it is. examples/digits.json links to
 # the package's service/jobs/digits.json, which the API also shows as its example.

@@ -9,18 +9,9 @@ from core.analyses import repository as analyses
 from core.db.engine import Database
 from core.jobs import repository
 from core.states import AnalysisKind, AnalysisStatus
-from tests.fixtures import bearer, create_key, sweep_body, tiny_spec
+from tests.fixtures import LANDSCAPE_RESULT, bearer, create_key, sweep_body, tiny_spec
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-LANDSCAPE = {
-    "slices": {
-        "1d": {"alpha": [-1.0, 0.0, 1.0], "train": [2.0, 0.1, 1.5], "val": [2.2, 0.3, 1.8]},
-        "2d": {"alpha": [-1.0, 1.0], "beta": [-1.0, 1.0], "train": [[2.0, 1.0], [1.2, 0.5]]},
-    },
-    "top_eigenvalue": 12.5,
-    "hessian_trace": 100.0,
-    "sharpness": 0.4,
-}
 
 
 def job_with_epochs(client: TestClient, database_url: str) -> str:
@@ -71,7 +62,7 @@ def test_the_landscape_chart_draws_the_landscape_analysis_once_it_has_a_result(
     assert client.get(chart).json()["data"]["values"] == [{"text": "nothing to draw yet"}]  # queued
 
     with Database(database_url).session() as session:
-        analyses.record(session, job_id, AnalysisKind.LANDSCAPE, AnalysisStatus.SUCCEEDED, LANDSCAPE)
+        analyses.record(session, job_id, AnalysisKind.LANDSCAPE, AnalysisStatus.SUCCEEDED, LANDSCAPE_RESULT)
         session.commit()
     assert "top Hessian eigenvalue 12.5" in client.get(chart).json()["title"]
 

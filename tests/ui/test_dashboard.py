@@ -26,10 +26,12 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
 from core.db.engine import Database
-from core.db.models import EpochMetrics, Job
+from core.db.models import Analysis, EpochMetrics, Job
 from core.settings import Settings
 from core.spec.job import JobSpec
+from core.states import AnalysisKind, AnalysisStatus
 from tests.fixtures import (
+    LANDSCAPE_RESULT,
     Process,
     api_process,
     bearer,
@@ -506,4 +508,24 @@ def test_the_job_page_shows_its_diagnosis_marks_the_onset_and_tries_a_suggestion
     tried = api_server.get(f"/v1/jobs/{page.js('return location.pathname').rsplit('/', 1)[1]}").json()
     assert (tried["spec"]["model"]["dropout"], tried["spec"]["regularization"]["l2"]) == (0.3, 0.001)
     assert tried["name"] == "wide · try 1"
+    assert page.script_errors() == []
+
+
+def test_the_job_page_shows_the_landscape_the_server_draws(
+    api_server: httpx.Client, api_key: str, settings: Settings, browser: Chrome, tmp_path: Path
+) -> None:
+    def with_a_landscape(session: Any) -> str:
+        job_id = overfit_job(session)
+        done = AnalysisStatus.SUCCEEDED
+        session.add(Analysis(job_id=job_id, kind=AnalysisKind.LANDSCAPE, status=done, result=LANDSCAPE_RESULT))
+        return job_id
+
+    job_id = written(settings, with_a_landscape)
+    page = signed_in(Dashboard(browser, str(api_server.base_url).rstrip("/"), tmp_path / "screenshots"), api_key)
+
+    page.open(f"/ui/jobs/{job_id}")
+    drawn = (
+        "const img = document.querySelector('.analysis img.path-chart'); return img && img.complete && img.naturalWidth"
+    )
+    wait_for(lambda: page.js(drawn), 20, "the landscape chart")
     assert page.script_errors() == []

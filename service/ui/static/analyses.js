@@ -1,7 +1,7 @@
 // A finished job's analyses on its page: the pruning report as a table, the confusion matrix's per-class
 // scores, and the loss landscape as the server draws it (a line and a heatmap).
 
-import { api, apiFetch, fmt, h, pct } from "./common.js";
+import { api, drawnChart, fmt, h, pct } from "./common.js";
 
 const section = (title, ...body) => h("section", { class: "card pad analysis" }, h("h3", {}, title), ...body);
 
@@ -55,8 +55,7 @@ function confusion(analysis) {
 
 async function landscape(job, analysis) {
   if (analysis.status !== "succeeded") return section("Loss landscape", h("p", { class: "note" }, status(analysis)));
-  const response = await apiFetch(`/v1/jobs/${job.id}/charts/landscape?format=svg`, { headers: { Accept: "image/svg+xml" } });
-  const src = `data:image/svg+xml;base64,${btoa(unescape(encodeURIComponent(await response.text())))}`;
+  const src = await drawnChart(`/v1/jobs/${job.id}/charts/landscape`);
   return section("Loss landscape", h("img", { class: "path-chart", src, alt: "Loss along two random directions" }));
 }
 

@@ -134,6 +134,14 @@ export function apiLink(href, text, filename) {
   return link;
 }
 
+// A chart the server draws (`chart` is its /v1/…/charts/{name} path), fetched as SVG with the API key and
+// returned as a data: URL for an <img> (the page's policy allows no other image source).
+export async function drawnChart(chart) {
+  const response = await apiFetch(`${chart}?format=svg`, { headers: { Accept: "image/svg+xml" } });
+  const svg = await response.text();
+  return `data:image/svg+xml;base64,${btoa(unescape(encodeURIComponent(svg)))}`;
+}
+
 // h("a", {href: "/ui"}, "Jobs"): an element with attributes and children (text is never parsed as HTML).
 export function h(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);

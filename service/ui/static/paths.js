@@ -1,7 +1,7 @@
 // Regularization paths: the list, and each path's chart (validation loss and sparsity against the strength,
 // drawn by the server from the same Vega-Lite spec any client gets) and its table of points.
 
-import { api, apiFetch, badge, errorNotice, every, fmt, h, LIST_POLL_MS, main, notice, pageHeader, shortId, TERMINAL } from "./common.js";
+import { api, badge, drawnChart, errorNotice, every, fmt, h, LIST_POLL_MS, main, notice, pageHeader, shortId, TERMINAL } from "./common.js";
 
 const number = (v) => (v === null || v === undefined ? "—" : fmt(v));
 const pathTitle = (path) => path.name || `Path ${shortId(path.id)}`;
@@ -86,12 +86,8 @@ export function pathView(id) {
   });
 }
 
-// The server draws the chart; fetched with the API key and shown as a data: image (the page's policy
-// allows no other image source).
 async function drawing(id, path) {
-  const response = await apiFetch(`/v1/paths/${id}/charts/path?format=svg`, { headers: { Accept: "image/svg+xml" } });
-  const svg = await response.text();
-  const src = `data:image/svg+xml;base64,${btoa(unescape(encodeURIComponent(svg)))}`;
+  const src = await drawnChart(`/v1/paths/${id}/charts/path`);
   return h("img", { class: "path-chart", src, alt: `Validation loss and sparsity against ${path.parameter}` });
 }
 
