@@ -26,11 +26,12 @@ ASSETS = {
     "compare.js": JAVASCRIPT,
     "sweeps.js": JAVASCRIPT,
     "paths.js": JAVASCRIPT,
+    "models.js": JAVASCRIPT,
     "chart.js": JAVASCRIPT,
     "style.css": "text/css",
     "favicon.svg": "image/svg+xml",
 }
-PAGES = ("", "/new", "/jobs/{job_id}", "/compare", "/sweeps", "/sweeps/{sweep_id}", "/paths", "/paths/{path_id}")
+PAGES = ("", "/new", "/jobs/{job_id}", "/compare", "/sweeps", "/sweeps/{sweep_id}", "/paths", "/paths/{path_id}", "/models")
 # The page loads nothing but its own files and talks to nothing but this API.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "

@@ -529,3 +529,26 @@ def test_the_job_page_shows_the_landscape_the_server_draws(
     )
     wait_for(lambda: page.js(drawn), 20, "the landscape chart")
     assert page.script_errors() == []
+
+
+def test_the_models_page_lists_the_owners_models(
+    api_server: httpx.Client, api_key: str, browser: Chrome, tmp_path: Path
+) -> None:
+    from safetensors.torch import save
+
+    from core.spec.job import ModelSpec
+    from workers.training.model import build_model
+
+    block = {"hidden_layers": [8]}
+    weights = save(dict(build_model(ModelSpec.model_validate(block), (4,), 3).state_dict()))
+    form = {"model": json.dumps(block), "name": "iris start"}
+    uploaded = api_server.post("/v1/models", files={"file": ("w.safetensors", weights)}, data=form)
+    assert uploaded.status_code == 201, uploaded.text
+    page = signed_in(Dashboard(browser, str(api_server.base_url).rstrip("/"), tmp_path / "screenshots"), api_key)
+
+    page.open("/ui/models")
+    wait_for(lambda: page.js("return document.querySelectorAll('tr[data-model]').length") == 1, 20, "the model row")
+    row = page.js("return document.querySelector('tr[data-model]').innerText")
+    assert "iris start" in row and "upload" in row and "8 → 3" in row and "67" in row
+    page.screenshot("models")
+    assert page.script_errors() == []

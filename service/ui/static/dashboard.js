@@ -6,6 +6,7 @@ import { compareView } from "./compare.js";
 import { jobView } from "./job.js";
 import { jobsView, newJobView } from "./jobs.js";
 import { api, authTitle, h, isAuthError, main, notice, storedKey, storeKey } from "./common.js";
+import { modelsView } from "./models.js";
 import { pathView, pathsView } from "./paths.js";
 import { sweepView, sweepsView } from "./sweeps.js";
 
@@ -18,6 +19,7 @@ const ROUTES = [
   [/^\/ui\/sweeps\/([^/]+)\/?$/, sweepView, "sweeps"],
   [/^\/ui\/paths\/?$/, pathsView, "paths"],
   [/^\/ui\/paths\/([^/]+)\/?$/, pathView, "paths"],
+  [/^\/ui\/models\/?$/, modelsView, "models"],
 ];
 
 const keybox = document.getElementById("keybox");
