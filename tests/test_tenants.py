@@ -233,6 +233,13 @@ def test_keys_and_limits_from_the_command_line(api_server: httpx.Client, setting
         "admin": False,
         "limits": {**api_server.get("/v1/me").json()["limits"]},
         "bounds": {"max_data_bytes": 2 * 2**30, "max_activation_bytes": 2**30, "max_wall_seconds": 86_400.0},
+        "uploads": {
+            "max_upload_columns": 1000,
+            "max_categories": 1000,
+            "max_encoded_bytes": 256 * 2**20,
+            "max_image_pixels": 4096 * 4096,
+            "max_predict_rows": 100_000,
+        },
     }
     listed = steadyfit(["keys", "list", "--owner", "dana"], settings)
     assert "dana" in listed.stdout and secret not in listed.stdout

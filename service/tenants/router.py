@@ -13,7 +13,7 @@ from core.tenants.limits import limits_for
 from service.deps import SessionDep, SettingsDep
 from service.errors import Problem
 from service.tenants.deps import AdminDep, PrincipalDep
-from service.tenants.schemas import Identity, KeyCreate, KeyCreated, KeyList, KeyRead
+from service.tenants.schemas import Identity, KeyCreate, KeyCreated, KeyList, KeyRead, UploadBounds
 
 router = APIRouter(prefix="/v1", tags=["keys"])
 
@@ -26,7 +26,10 @@ EXAMPLE_KEY = {"owner": "alice", "admin": False}
 def get_identity(session: SessionDep, settings: SettingsDep, principal: PrincipalDep) -> Identity:
     """The owner this request acts for, whether it is an admin, and the limits and cost bounds that apply to it."""
     limits = limits_for(session, settings, principal.owner)
-    return Identity(owner=principal.owner, admin=principal.admin, limits=limits, bounds=cost_bounds(settings))
+    uploads = UploadBounds.model_validate(settings, from_attributes=True)
+    return Identity(
+        owner=principal.owner, admin=principal.admin, limits=limits, bounds=cost_bounds(settings), uploads=uploads
+    )
 
 
 @router.get("/keys", operation_id="list_keys")

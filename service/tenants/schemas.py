@@ -37,6 +37,16 @@ class KeyList(BaseModel):
     items: list[KeyRead] = Field(description="Every key, revoked ones included.")
 
 
+class UploadBounds(BaseModel):
+    """The server's bounds on one upload or prediction, the same for every owner."""
+
+    max_upload_columns: int = Field(description="Columns of an uploaded table.")
+    max_categories: int = Field(description="Distinct values of a text column, and classes of a target.")
+    max_encoded_bytes: int = Field(description="An upload decoded (rows x features x 4), or an archive expanded.")
+    max_image_pixels: int = Field(description="Width x height of one image in an uploaded zip, before decoding.")
+    max_predict_rows: int = Field(description="Rows of one prediction request.")
+
+
 class Identity(BaseModel):
     owner: str = Field(description="Who this key acts for (`local` when the server runs without keys).")
     admin: bool = Field(description="Whether this key is an admin's: it sees and manages every owner's resources.")
@@ -45,3 +55,4 @@ class Identity(BaseModel):
         description="The server's bounds on what one job may cost (data bytes, activation bytes, wall seconds); "
         "a spec past one is a 422 naming it."
     )
+    uploads: UploadBounds = Field(description="The server's bounds on uploads (data sets, models) and predictions.")

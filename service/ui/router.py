@@ -31,7 +31,17 @@ ASSETS = {
     "style.css": "text/css",
     "favicon.svg": "image/svg+xml",
 }
-PAGES = ("", "/new", "/jobs/{job_id}", "/compare", "/sweeps", "/sweeps/{sweep_id}", "/paths", "/paths/{path_id}", "/models")
+PAGES = (
+    "",
+    "/new",
+    "/jobs/{job_id}",
+    "/compare",
+    "/sweeps",
+    "/sweeps/{sweep_id}",
+    "/paths",
+    "/paths/{path_id}",
+    "/models",
+)
 # The page loads nothing but its own files and talks to nothing but this API.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
