@@ -33,7 +33,16 @@ import httpx
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from harness import ROOT, api_key_headers, free_port, postgres_database, redis_queue, steadyfit_env, stop_group
+from harness import (
+    ROOT,
+    api_key_headers,
+    free_port,
+    postgres_database,
+    redis_queue,
+    steadyfit_env,
+    stop_group,
+    wait_healthy,
+)
 
 MIB = 2**20
 
@@ -121,20 +130,6 @@ def api_server(code: Path, directory: Path) -> Iterator[tuple[int, str, dict[str
         finally:
             stop_group(process, grace=10)
             log.close()
-
-
-def wait_healthy(base_url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("steadyfit api exited")
-        try:
-            if httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("steadyfit api did not become healthy")
 
 
 def measure(case: str, code: Path) -> dict[str, object]:
