@@ -26,6 +26,7 @@ from service.analyses.schemas import AnalysisRead
 from service.datasets.schemas import DatasetList, DatasetRead
 from service.jobs.diagnosis import DiagnosisRead
 from service.jobs.schemas import ArtifactList, JobList, JobRead, MetricsPage
+from service.models.schemas import ModelList, ModelRead
 from service.paths.schemas import PathRead
 from service.predictions.schemas import PredictionRead
 
@@ -244,11 +245,42 @@ class Client:
 
         return servable_from_weights(self._request("GET", f"/v1/jobs/{job_id}/artifacts/weights.safetensors").content)
 
+    # models
+    def save_model(self, job_id: str, name: str | None = None) -> ModelRead:
+        """Keep a succeeded job's weights (and ONNX export) as a model to start jobs from and predict with."""
+        response = self._request("POST", f"/v1/jobs/{job_id}/model", json={"name": name})
+        return ModelRead.model_validate(response.json())
+
+    def upload_model(
+        self, path: Path, model: dict[str, Any], *, input_shape: list[int] | None = None, name: str | None = None
+    ) -> ModelRead:
+        """Upload safetensors weights with the `model` block they fit (`input_shape` needed for a cnn)."""
+        form = {"model": json.dumps(model), **({"name": name} if name else {})}
+        if input_shape is not None:
+            form["input_shape"] = json.dumps(input_shape)
+        with path.open("rb") as file:
+            response = self._request("POST", "/v1/models", files={"file": (path.name, file)}, data=form)
+        return ModelRead.model_validate(response.json())
+
+    def models(self, limit: int = 50) -> ModelList:
+        return ModelList.model_validate(self._request("GET", "/v1/models", params={"limit": limit}).json())
+
     # data sets
     def upload_dataset(
-        self, path: Path, *, target: str, task: str, name: str | None = None, impute: str = "none"
+        self,
+        path: Path,
+        *,
+        task: str,
+        target: str | None = None,
+        name: str | None = None,
+        impute: str = "none",
+        image_size: int = 32,
+        grayscale: bool = False,
     ) -> DatasetRead:
-        form = {"target": target, "task": task, "impute": impute, **({"name": name} if name else {})}
+        """Upload a table (CSV or Parquet: `target` names the column to predict), an `.npz` of arrays `x` and
+        `y`, or a `.zip` of class folders of images (resized to `image_size`, optionally `grayscale`)."""
+        form = {"task": task, "impute": impute, "image_size": str(image_size), "grayscale": str(grayscale).lower()}
+        form |= {key: value for key, value in (("target", target), ("name", name)) if value}
         with path.open("rb") as file:
             response = self._request("POST", "/v1/datasets", files={"file": (path.name, file)}, data=form)
         return DatasetRead.model_validate(response.json())

@@ -237,13 +237,20 @@ def predict(args: argparse.Namespace) -> None:
         else:
             answer = api.predict_file(found, path)
     out = csv.writer(sys.stdout)
+    names = answer.names or []  # images sent as files: each answer's file name
+    header = ["row", *(["name"] if names else [])]
+
+    def start(row: int) -> list[object]:
+        return [row, *names[row : row + 1]]
+
     if answer.values is not None:
-        out.writerow(["row", "value"])
-        out.writerows(enumerate(answer.values))
+        out.writerow([*header, "value"])
+        out.writerows([*start(row), value] for row, value in enumerate(answer.values))
         return
-    out.writerow(["row", "predicted", *(f"p_{name}" for name in answer.classes or [])])
-    for row, (label, probabilities) in enumerate(zip(answer.predicted or [], answer.probabilities or [], strict=True)):
-        out.writerow([row, label, *(f"{p:.6g}" for p in probabilities)])
+    out.writerow([*header, "predicted", *(f"p_{label}" for label in answer.classes or [])])
+    rows = zip(answer.predicted or [], answer.probabilities or [], strict=True)
+    for row, (label, probabilities) in enumerate(rows):
+        out.writerow([*start(row), label, *(f"{p:.6g}" for p in probabilities)])
 
 
 JOB_ID_HELP = f"The job's id, or its first {SHORT_ID} characters or more."
