@@ -66,6 +66,19 @@ def model_onnx_key(model_id: str) -> str:
     return model_prefix(model_id) + ONNX_FILE
 
 
+def prediction_prefix(prediction_id: str) -> str:
+    """A batch prediction's rows (`rows.npz`, as the API parsed them) and answers (`predictions.csv`)."""
+    return f"predictions/{prediction_id}/"
+
+
+def prediction_rows_key(prediction_id: str) -> str:
+    return prediction_prefix(prediction_id) + "rows.npz"
+
+
+def prediction_answers_key(prediction_id: str) -> str:
+    return prediction_prefix(prediction_id) + "predictions.csv"
+
+
 def dataset_prefix(dataset_id: str) -> str:
     """Everything stored for an uploaded data set is under this prefix."""
     return f"datasets/{dataset_id}/"

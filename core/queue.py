@@ -15,6 +15,7 @@ from core.settings import Settings
 
 TRAIN_TASK = "steadyfit.train"
 ANALYZE_TASK = "steadyfit.analyze"
+PREDICT_TASK = "steadyfit.predict"
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,13 @@ class TaskQueue:
             self.celery.send_task(ANALYZE_TASK, args=[job_id, kind])
         except Exception:
             log.exception("could not queue the %s analysis of job %s", kind, job_id)
+
+    def send_prediction(self, prediction_id: str) -> None:
+        """Queue a batch prediction; a failed send is logged and its row stays queued."""
+        try:
+            self.celery.send_task(PREDICT_TASK, args=[prediction_id])
+        except Exception:
+            log.exception("could not queue prediction %s", prediction_id)
 
     def ping(self) -> None:
         with self.celery.connection_for_write() as connection:

@@ -64,3 +64,12 @@ class StopReason(StrEnum):
     TIMEOUT = "timeout"  # the wall-clock limit `training.max_wall_seconds`
     CANCELLED = "cancelled"  # a caller cancelled it
     PRUNED = "pruned"  # a sweep's pruner stopped the trial
+
+
+class PredictionStatus(StrEnum):
+    """A batch prediction's progress (POST /v1/jobs/{id}/predictions)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"

@@ -9,8 +9,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import problem
 
-# The routes that take a file: a data set or a model upload, a file of rows to predict.
-UPLOAD_PATHS = re.compile(r"/v1/(datasets|models)|/v1/(jobs|models)/[^/]+/predict/file")
+# The routes that take a file: a data set or a model upload, a file of rows to predict (now or in a batch).
+UPLOAD_PATHS = re.compile(r"/v1/(datasets|models)|/v1/(jobs|models)/[^/]+/(predict/file|predictions)")
 
 
 class BodyTooLarge(HTTPException):

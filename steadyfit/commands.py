@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import yaml
 from rich.console import Console, RenderableType
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
 from rich.text import Text
 
+from core.predictions import table
 from service.charts.specs import JOB_CHARTS
 from service.jobs.schemas import JobRead
 from steadyfit.client import ApiError, Client, ClientSettings
@@ -237,20 +239,9 @@ def predict(args: argparse.Namespace) -> None:
         else:
             answer = api.predict_file(found, path)
     out = csv.writer(sys.stdout)
-    names = answer.names or []  # images sent as files: each answer's file name
-    header = ["row", *(["name"] if names else [])]
-
-    def start(row: int) -> list[object]:
-        return [row, *names[row : row + 1]]
-
-    if answer.values is not None:
-        out.writerow([*header, "value"])
-        out.writerows([*start(row), value] for row, value in enumerate(answer.values))
-        return
-    out.writerow([*header, "predicted", *(f"p_{label}" for label in answer.classes or [])])
-    rows = zip(answer.predicted or [], answer.probabilities or [], strict=True)
-    for row, (label, probabilities) in enumerate(rows):
-        out.writerow([*start(row), label, *(f"{p:.6g}" for p in probabilities)])
+    out.writerow(table.header(answer.classes, bool(answer.names)))
+    answers = np.asarray(answer.probabilities if answer.classes else answer.values)
+    out.writerows(table.rows(0, answers, answer.classes, answer.names))
 
 
 JOB_ID_HELP = f"The job's id, or its first {SHORT_ID} characters or more."

@@ -7,9 +7,9 @@ import socket
 
 from celery.signals import worker_shutting_down
 
-from core.queue import ANALYZE_TASK, TRAIN_TASK
+from core.queue import ANALYZE_TASK, PREDICT_TASK, TRAIN_TASK
 from core.states import AnalysisKind
-from workers import shutdown
+from workers import predictions, shutdown
 from workers.app import app
 from workers.runner import JobRunner
 
@@ -38,3 +38,8 @@ def train(job_id: str) -> None:
 @app.task(name=ANALYZE_TASK)
 def analyze(job_id: str, kind: str) -> None:
     runner().analyze(job_id, AnalysisKind(kind))
+
+
+@app.task(name=PREDICT_TASK)
+def predict(prediction_id: str) -> None:
+    predictions.run(runner().database, runner().artifacts, prediction_id)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db.base import Base, StrEnumText, UTCDateTime, utcnow
 from core.spec.job import Task
-from core.states import AnalysisKind, AnalysisStatus, JobStatus, StopReason, SweepKind, SweepStatus
+from core.states import AnalysisKind, AnalysisStatus, JobStatus, PredictionStatus, StopReason, SweepKind, SweepStatus
 from core.tenants.principal import LOCAL_OWNER
 
 OWNER_LENGTH = 100
@@ -216,3 +216,21 @@ class Model(Base):
         Index("ix_models_created_at_id", "created_at", "id"),
         Index("ix_models_owner_created_at_id", "owner", "created_at", "id"),
     )
+
+
+class Prediction(Base):
+    """A batch prediction: rows parsed by the API, answered by a worker with a job's or a model's ONNX export,
+    written as a CSV file. The rows and the answers live in the artifact store."""
+
+    __tablename__ = "predictions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(OWNER_LENGTH), default=LOCAL_OWNER)
+    job_id: Mapped[str | None] = mapped_column(String(36))  # whose model answers: a job's ...
+    model_id: Mapped[str | None] = mapped_column(String(36))  # ... or a saved model's
+    status: Mapped[PredictionStatus] = mapped_column(StrEnumText(PredictionStatus, 16))
+    rows: Mapped[int] = mapped_column(Integer)
+    rows_done: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -62,7 +62,7 @@ def read_archive(
     except zipfile.BadZipFile as exc:
         raise TableError(f"not a readable zip archive: {exc}") from exc
     with archive:
-        members = _members(archive, caps)
+        members = checked_members(archive, caps)
         names = {member.filename for member in members}
         if {"x.npy", "y.npy"} <= names:
             return _npz(archive, task, caps)
@@ -71,7 +71,7 @@ def read_archive(
         return _images(archive, members, images, caps)
 
 
-def _members(archive: zipfile.ZipFile, caps: Caps) -> list[zipfile.ZipInfo]:
+def checked_members(archive: zipfile.ZipFile, caps: Caps) -> list[zipfile.ZipInfo]:
     """The archive's files, once their names and declared sizes are checked (steps 1 and 2)."""
     members = []
     for member in archive.infolist():
@@ -188,7 +188,7 @@ def read_images(path: Path, options: ImageOptions, caps: Caps) -> tuple[list[str
     if not is_archive(head):
         return [path.name], _decoded(path.name, path.read_bytes(), options).reshape(1, -1)
     with zipfile.ZipFile(path) as archive:
-        members = _members(archive, caps)
+        members = checked_members(archive, caps)
         for member in members:
             _check_image_name(member)
         if not 0 < len(members) <= caps.max_rows:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from core.errors import ApiError, InvalidSpec
-from service.datasets.arrays import IMAGE_MAGIC, ImageOptions, is_archive, is_npz, read_images
+from service.datasets.arrays import IMAGE_MAGIC, ImageOptions, checked_members, is_archive, is_npz, read_images
 from service.datasets.parsing import Caps, TableError
 from service.predictions.runtime import Signature
 
@@ -118,7 +118,7 @@ def from_file(path: Path, signature: Signature, max_rows: int, max_pixels: int) 
     caps = Caps(max_rows, max_columns=width, max_categories=max_rows, max_encoded_bytes=4 * max_rows * width)
     try:
         if is_archive(head) and is_npz(path):
-            return from_rows(_npz_x(path), signature, "file"), None
+            return from_rows(_npz_x(path, caps), signature, "file"), None
         if is_archive(head) or head.startswith(IMAGE_MAGIC):
             names, x = read_images(path, _image_options(signature, max_pixels), caps)
             return x, names
@@ -138,7 +138,9 @@ def _image_options(signature: Signature, max_pixels: int) -> ImageOptions:
     return ImageOptions(side=shape[1], grayscale=shape[0] == 1, max_pixels=max_pixels)
 
 
-def _npz_x(path: Path) -> np.ndarray:
+def _npz_x(path: Path, caps: Caps) -> np.ndarray:
+    with zipfile.ZipFile(path) as archive:
+        checked_members(archive, caps)  # what it expands to, before anything is inflated
     try:
         with np.load(path, allow_pickle=False) as arrays:
             if "x" not in arrays.files:

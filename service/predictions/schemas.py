@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -46,3 +47,23 @@ class PredictionRead(BaseModel):
         None, description="Classification: each row's probability of each class (they sum to 1)."
     )
     values: list[float] | None = Field(None, description="Regression: each row's predicted value.")
+
+
+class BatchPredictionRead(BaseModel):
+    """A batch prediction: rows answered by a worker, then downloaded as CSV from `file`."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str = Field(description="GET /v1/predictions/{id} to follow it.")
+    owner: str = Field(description="Who asked for it.")
+    job_id: str | None = Field(description="The job whose model answers (or `model_id`).")
+    model_id: str | None = Field(description="The saved model that answers (or `job_id`).")
+    status: Literal["queued", "running", "succeeded", "failed"] = Field(description="Where it stands.")
+    rows: int = Field(description="Rows to predict.")
+    rows_done: int = Field(description="Rows answered so far.")
+    error: str | None = Field(description="Why it failed.")
+    file: str | None = Field(
+        None, description="Once succeeded: where to download the CSV (row, [name], predicted, p_<class>… or value)."
+    )
+    created_at: datetime = Field(description="When it was asked for.")
+    updated_at: datetime = Field(description="Its last change.")

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import io
+import uuid
 from collections.abc import Callable
 
 import numpy as np
 from sqlalchemy.orm import Session
 
 from core.analyses import repository as analyses
-from core.artifacts import ArtifactStore, model_onnx_key, onnx_key
-from core.errors import ApiError, Conflict
-from core.states import AnalysisKind, JobStatus
+from core.artifacts import ArtifactStore, model_onnx_key, onnx_key, prediction_rows_key
+from core.db.engine import after_commit
+from core.db.models import Prediction
+from core.errors import ApiError, Conflict, NotFound
+from core.predictions import repository as predictions
+from core.queue import TaskQueue
+from core.states import AnalysisKind, JobStatus, PredictionStatus
 from core.tenants.principal import Principal
 from service.jobs import service as jobs
 from service.models import service as models
 from service.predictions.runtime import Predictor, PredictorCache
-from service.predictions.schemas import PredictionRead
+from service.predictions.schemas import BatchPredictionRead, PredictionRead
 
 
 def predictor(
@@ -66,7 +72,11 @@ def predict(
 ) -> PredictionRead:
     x, names = rows()
     if len(x) > max_rows:
-        raise ApiError(f"{len(x)} rows, over the limit `max_predict_rows` of {max_rows}; split them", status=413)
+        raise ApiError(
+            f"{len(x)} rows, over the limit `max_predict_rows` of {max_rows}: send them as a batch prediction "
+            "(POST /v1/jobs/{id}/predictions with the file)",
+            status=413,
+        )
     answer = model.run(x)
     signature = model.signature
     if signature.task == "regression":
@@ -81,3 +91,41 @@ def predict(
         predicted=[classes[i] for i in answer.argmax(axis=1).tolist()],
         probabilities=answer.tolist(),
     )
+
+
+def submit_batch(
+    session: Session,
+    store: ArtifactStore,
+    queue: TaskQueue,
+    *,
+    owner: str,
+    source: dict[str, str],
+    rows: np.ndarray,
+    names: list[str] | None,
+) -> BatchPredictionRead:
+    """Keep the checked rows and queue a worker to answer them (after the commit)."""
+    prediction_id = str(uuid.uuid4())
+    buffer = io.BytesIO()
+    arrays = {"x": rows, **({"names": np.array(names)} if names else {})}
+    np.savez(buffer, allow_pickle=False, **arrays)
+    store.put(prediction_rows_key(prediction_id), buffer.getvalue())
+    prediction = predictions.add(
+        session,
+        Prediction(id=prediction_id, owner=owner, status=PredictionStatus.QUEUED, rows=len(rows), **source),
+    )
+    after_commit(session, lambda: queue.send_prediction(prediction_id))
+    return batch_read(prediction)
+
+
+def get_batch(session: Session, prediction_id: str, principal: Principal) -> BatchPredictionRead:
+    prediction = predictions.get(session, prediction_id)
+    if prediction is None or not principal.sees(prediction.owner):
+        raise NotFound(f"no prediction `{prediction_id}`")
+    return batch_read(prediction)
+
+
+def batch_read(prediction: Prediction) -> BatchPredictionRead:
+    read = BatchPredictionRead.model_validate(prediction)
+    if prediction.status == PredictionStatus.SUCCEEDED:
+        read.file = f"/v1/predictions/{prediction.id}/file"
+    return read

@@ -29,6 +29,7 @@ from tests.fixtures import (
     free_port,
     settings_env,
     tiny_spec,
+    wait_for,
     wait_for_job,
     wait_until_healthy,
 )
@@ -223,3 +224,34 @@ def test_a_zip_of_images_trains_a_cnn_whose_predictions_for_new_images_match_the
     assert np.allclose(body["probabilities"], local.run(None, {"rows": rows})[0], atol=1e-5)
     one = http.post(f"/v1/jobs/{job_id}/predict/file", files={"file": ("one.png", new[0][1])})
     assert one.status_code == 200 and one.json()["predicted"] == body["predicted"][:1]
+
+
+def test_a_batch_prediction_is_answered_by_a_worker_and_downloaded_as_csv(
+    api: tuple[httpx.Client, Process], worker: Process, database_url: str
+) -> None:
+    http, _ = api
+    job_id = exported(http, tiny_spec(training={"epochs": 20, "batch_size": 16, "seed": 1}))
+    rows = np.resize(load_iris().data, (25_000, 4)).astype(np.float32)  # more than a worker's chunk of 10,000
+    npz = io.BytesIO()
+    np.savez(npz, x=rows)
+    submitted = http.post(f"/v1/jobs/{job_id}/predictions", files={"file": ("rows.npz", npz.getvalue())})
+    assert submitted.status_code == 202, submitted.text
+    batch = submitted.json()
+    assert batch["status"] == "queued" and batch["rows"] == 25_000 and batch["file"] is None
+
+    def finished() -> dict[str, Any] | None:
+        read: dict[str, Any] = http.get(f"/v1/predictions/{batch['id']}").json()
+        return read if read["status"] in ("succeeded", "failed") else None
+
+    done = wait_for(finished, 60, "the batch prediction")
+    assert done["status"] == "succeeded" and done["rows_done"] == 25_000, done
+    lines = http.get(done["file"]).text.splitlines()
+    assert lines[0] == "row,predicted,p_setosa,p_versicolor,p_virginica" and len(lines) == 25_001
+    inline = http.post(f"/v1/jobs/{job_id}/predict", json={"rows": rows[:150].tolist()}).json()
+    assert [line.split(",")[1] for line in lines[1:151]] == inline["predicted"]
+    assert lines[20_001].split(",")[0] == "20000"
+
+    bob = bearer(create_key(database_url, "bob"))
+    assert http.get(f"/v1/predictions/{batch['id']}", headers=bob).status_code == 404
+    bad = http.post(f"/v1/jobs/{job_id}/predictions", files={"file": ("rows.csv", b"a,b\n1,2\n")})
+    assert bad.status_code == 422 and "unexpected columns" in bad.json()["detail"]
