@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.artifacts import ONNX_FILE
-from core.states import JobStatus
+from core.states import ACTIVE, AnalysisStatus, JobStatus
 from service.analyses.schemas import AnalysisRead
 from service.datasets.schemas import DatasetList, DatasetRead
 from service.jobs.diagnosis import DiagnosisRead
@@ -29,6 +29,10 @@ from service.jobs.schemas import ArtifactList, JobList, JobRead, MetricsPage
 from service.models.schemas import ModelList, ModelRead
 from service.paths.schemas import PathRead
 from service.predictions.schemas import PredictionRead
+
+T = TypeVar("T")
+POLL_SECONDS = 0.5
+ANALYSIS_ENDED = (AnalysisStatus.SUCCEEDED, AnalysisStatus.FAILED)
 
 
 class ClientSettings(BaseSettings):
@@ -126,26 +130,23 @@ class Client:
     def analysis(self, job_id: str, kind: str, wait: float = 0.0) -> AnalysisRead:
         """The job's analysis of this kind; with `wait`, polled until it has succeeded or failed (at most that
         many seconds)."""
-        deadline = time.monotonic() + wait
-        while True:
+
+        def read() -> AnalysisRead | ApiError:
             try:
-                found = AnalysisRead.model_validate(self._request("GET", f"/v1/jobs/{job_id}/{kind}").json())
+                return AnalysisRead.model_validate(self._request("GET", f"/v1/jobs/{job_id}/{kind}").json())
             except ApiError as exc:  # a job that has just ended may not have queued its analyses yet
-                if exc.status != 404 or time.monotonic() >= deadline:
+                if exc.status != 404:
                     raise
-            else:
-                if found.status in ("succeeded", "failed") or time.monotonic() >= deadline:
-                    return found
-            time.sleep(0.5)
+                return exc
+
+        found = _poll(read, lambda found: isinstance(found, AnalysisRead) and found.status in ANALYSIS_ENDED, wait)
+        if isinstance(found, ApiError):
+            raise found
+        return found
 
     def wait(self, job_id: str, timeout: float = 3600.0) -> JobRead:
         """The job once it has ended (or after `timeout` seconds)."""
-        deadline = time.monotonic() + timeout
-        job = self.job(job_id)
-        while job.status in (JobStatus.QUEUED, JobStatus.RUNNING) and time.monotonic() < deadline:
-            time.sleep(0.5)
-            job = self.job(job_id)
-        return job
+        return _poll(lambda: self.job(job_id), lambda job: job.status not in ACTIVE, timeout)
 
     def diagnosis(self, job_id: str) -> DiagnosisRead:
         return DiagnosisRead.model_validate(self._request("GET", f"/v1/jobs/{job_id}/diagnosis").json())
@@ -294,3 +295,14 @@ class Client:
     def delete_dataset(self, dataset_id: str) -> None:
         """Delete a data set and its stored arrays; it no longer counts against your storage quota."""
         self._request("DELETE", f"/v1/datasets/{dataset_id}")
+
+
+def _poll(read: Callable[[], T], done: Callable[[T], bool], timeout: float) -> T:
+    """What `read()` returns once `done` says so, read again every `POLL_SECONDS`; after `timeout` seconds,
+    what it returned last."""
+    deadline = time.monotonic() + timeout
+    found = read()
+    while not done(found) and time.monotonic() < deadline:
+        time.sleep(POLL_SECONDS)
+        found = read()
+    return found

@@ -1,0 +1,55 @@
+"""The Python client's polling, against the app in process: `wait` until a job ends, `analysis(wait=)` until an
+analysis ends, each giving up after its timeout."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from core.analyses import repository as analyses
+from core.db.engine import Database
+from core.states import AnalysisKind, AnalysisStatus
+from steadyfit.client import ApiError, Client
+from tests.fixtures import bearer, finish_as_a_worker, tiny_spec
+
+
+@pytest.fixture
+def api(client: TestClient) -> Client:
+    """The client, sending its requests to the app in process."""
+    api = Client(str(client.base_url))
+    api.http = client
+    return api
+
+
+def test_wait_returns_a_job_once_it_has_ended_or_as_it_is_after_the_timeout(api: Client, database_url: str) -> None:
+    job_id = api.submit(tiny_spec()).id
+    assert api.wait(job_id, timeout=0.6).status == "queued"
+    finish_as_a_worker(database_url, job_id, 0.5, 0.01)
+    assert api.wait(job_id, timeout=0).status == "succeeded"
+
+
+def test_analysis_waits_through_a_404_and_returns_the_analysis_once_it_has_ended(
+    api: Client, database_url: str
+) -> None:
+    job_id = api.submit(tiny_spec()).id
+    with pytest.raises(ApiError) as missing:
+        api.analysis(job_id, "pruning", wait=0.6)  # not asked for yet: a 404 until the timeout
+    assert missing.value.status == 404
+
+    database = Database(database_url)
+    with database.session() as session:
+        analyses.request(session, job_id, AnalysisKind.PRUNING, {})
+    assert api.analysis(job_id, "pruning", wait=0.6).status == "queued"
+    with database.session() as session:
+        analyses.record(session, job_id, AnalysisKind.PRUNING, AnalysisStatus.FAILED, error="no weights")
+    assert api.analysis(job_id, "pruning", wait=0.6).error == "no weights"
+
+
+def test_analysis_raises_an_error_other_than_a_404_at_once(api: Client) -> None:
+    api.http.headers.update(bearer("not-a-key"))
+    started = time.monotonic()
+    with pytest.raises(ApiError) as refused:
+        api.analysis("some-job", "pruning", wait=30)
+    assert refused.value.status == 401 and time.monotonic() - started < 5
