@@ -146,6 +146,7 @@ def test_a_job_resumes_on_another_machine_from_its_checkpoint_in_s3(
     )
     assert sorted(o["Key"].rsplit("/", 1)[1] for o in objects["Contents"]) == [
         "checkpoint.safetensors",
+        "model.onnx",
         "weights-pruned.safetensors",
         "weights.safetensors",
     ]

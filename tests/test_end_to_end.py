@@ -195,7 +195,7 @@ def test_an_uploaded_csv_trains_and_its_weights_warm_start_another_job(
     first_weights = api_server.get(f"/v1/jobs/{first_id}/artifacts/weights.safetensors").content
     card = json.loads(safetensors_metadata(first_weights)["steadyfit"])
     names = [a["name"] for a in listing["items"]]
-    assert names == ["checkpoint.safetensors", "weights-pruned.safetensors", "weights.safetensors"]
+    assert names == ["checkpoint.safetensors", "model.onnx", "weights-pruned.safetensors", "weights.safetensors"]
     assert card["feature_names"] == ["x1", "x2", "colour=blue", "colour=red"]
     assert card["class_names"] == ["no", "yes"] and len(card["feature_mean"]) == 4
     assert api_server.get(f"/v1/jobs/{first_id}/artifacts/..%2F..%2Fsteadyfit.db").status_code == 404
