@@ -75,8 +75,9 @@ def get_job_chart(
     per epoch). Paste the JSON into any Vega-Lite renderer (Jupyter, Observable, VS Code, Grafana's Vega panel),
     or ask for `svg` or `png`. Supports `If-None-Match`."""
     version = job_service.version(session, job_id, principal)
-    etag = f'{version.etag[:-1]}-{name}-{format}"'
-    cache_control = caching.FINAL if version.terminal else caching.NO_CACHE
+    analysis, settled = service.analysis_version(session, job_id, name)  # a landscape may end after its job
+    etag = f'{version.etag[:-1]}-{name}{analysis}-{format}"'
+    cache_control = caching.FINAL if version.terminal and settled else caching.NO_CACHE
     if caching.matches(request, etag):
         return caching.not_modified(etag, cache_control)
     response = _drawn(service.job_chart(session, job_id, name, principal), format)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from core.analyses import repository as analyses
 from core.errors import NotFound
 from core.jobs import repository as jobs
-from core.states import AnalysisKind
+from core.states import AnalysisKind, AnalysisStatus
 from core.tenants.principal import Principal
 from service.charts import specs
 from service.charts.specs import ANALYSIS_CHARTS, EPOCH_CHARTS, JOB_CHARTS, PATH_CHARTS, SWEEP_CHARTS
@@ -30,6 +30,18 @@ def job_chart(session: Session, job_id: str, name: str, principal: Principal) ->
         analysis = analyses.get(session, job_id, kind)
         return ANALYSIS_CHARTS[kind](title, None if analysis is None else analysis.result)
     raise NotFound(_unknown(name, JOB_CHARTS))
+
+
+def analysis_version(session: Session, job_id: str, name: str) -> tuple[str, bool]:
+    """What a chart depends on beyond the job itself, for its ETag, and whether that has settled: an analysis
+    chart's analysis (its status and last change), which may end after the job has; nothing for the others."""
+    if name not in ANALYSIS_CHARTS:
+        return "", True
+    analysis = analyses.get(session, job_id, AnalysisKind(name))
+    if analysis is None:
+        return "-none", False
+    settled = analysis.status in (AnalysisStatus.SUCCEEDED, AnalysisStatus.FAILED)
+    return f"-{analysis.status}{analysis.updated_at.timestamp():.6f}", settled
 
 
 def sweep_chart(session: Session, sweep_id: str, name: str, principal: Principal) -> specs.Chart:

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from core.analyses import repository as analyses
 from core.db.engine import Database
 from core.jobs import repository
-from core.states import AnalysisKind, AnalysisStatus
+from core.states import AnalysisKind, AnalysisStatus, JobStatus, StopReason
 from tests.fixtures import LANDSCAPE_RESULT, bearer, create_key, sweep_body, tiny_spec
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -65,6 +65,27 @@ def test_the_landscape_chart_draws_the_landscape_analysis_once_it_has_a_result(
         analyses.record(session, job_id, AnalysisKind.LANDSCAPE, AnalysisStatus.SUCCEEDED, LANDSCAPE_RESULT)
         session.commit()
     assert "top Hessian eigenvalue 12.5" in client.get(chart).json()["title"]
+
+
+def test_an_analysis_chart_changes_its_etag_when_the_analysis_ends_after_the_job(
+    client: TestClient, database_url: str
+) -> None:
+    job_id = job_with_epochs(client, database_url)
+    with Database(database_url).session() as session:
+        assert repository.finish(session, job_id, "w1", JobStatus.SUCCEEDED, stop_reason=StopReason.MAX_EPOCHS)
+        analyses.request(session, job_id, AnalysisKind.LANDSCAPE, {})
+        session.commit()
+    chart = f"/v1/jobs/{job_id}/charts/landscape"
+    queued = client.get(chart)
+    assert queued.headers["cache-control"] == "private, no-cache"  # the job has ended, its landscape has not
+
+    with Database(database_url).session() as session:
+        analyses.record(session, job_id, AnalysisKind.LANDSCAPE, AnalysisStatus.SUCCEEDED, LANDSCAPE_RESULT)
+        session.commit()
+    drawn = client.get(chart, headers={"If-None-Match": queued.headers["etag"]})
+    assert drawn.status_code == 200 and "top Hessian eigenvalue 12.5" in drawn.json()["title"]
+    assert "max-age" in drawn.headers["cache-control"]
+    assert client.get(chart, headers={"If-None-Match": drawn.headers["etag"]}).status_code == 304
 
 
 def test_an_unknown_chart_is_a_404_that_lists_the_charts(client: TestClient) -> None:
