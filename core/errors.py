@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from http import HTTPStatus
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from core.db.pagination import InvalidCursor
 
@@ -90,3 +90,11 @@ def field_path(loc: Sequence[Any]) -> str:
 def _is_union_tag(part: str) -> bool:
     """pydantic names the union member it tried in the path (`float`, `list[...]`, `LossSpec`): not a field."""
     return part in {"float", "int", "str", "bool"} or part[:1].isupper() or any(c in part for c in "[-")
+
+
+def invalid_fields(exc: ValidationError, *prefix: str) -> ApiError:
+    """A 422 naming each field a validation found wrong, under `prefix` (e.g. `options`, `model`)."""
+    errors = [
+        FieldError(field=field_path([*prefix, *e["loc"]]), message=e["msg"], type=e["type"]) for e in exc.errors()
+    ]
+    return ApiError("; ".join(f"{e.field}: {e.message}" for e in errors), errors, status=422)

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from core.analyses import repository
 from core.db.engine import after_commit
-from core.errors import ApiError, Conflict, FieldError, NotFound
+from core.errors import Conflict, NotFound, invalid_fields
 from core.queue import TaskQueue
 from core.spec.analysis import OPTIONS
 from core.states import AnalysisKind, JobStatus
@@ -31,11 +31,7 @@ def request(
     try:
         options = OPTIONS[kind].model_validate(body.options).model_dump(exclude_defaults=True)
     except ValidationError as exc:
-        errors = [
-            FieldError(field=".".join(["options", *map(str, e["loc"])]), message=e["msg"], type=e["type"])
-            for e in exc.errors()
-        ]
-        raise ApiError("; ".join(f"{e.field}: {e.message}" for e in errors), errors, status=422) from exc
+        raise invalid_fields(exc, "options") from exc
     analysis = repository.request(session, job_id, kind, options)
     after_commit(session, lambda: queue.send_analysis(job_id, kind))
     return AnalysisRead.model_validate(analysis, from_attributes=True)

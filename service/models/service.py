@@ -27,7 +27,7 @@ from core.artifacts import (
 )
 from core.datasets.storage import Received
 from core.db.models import Model
-from core.errors import ApiError, Conflict, FieldError, InvalidSpec, NotFound, field_path, invalid_cursor_is_422
+from core.errors import ApiError, Conflict, InvalidSpec, NotFound, invalid_cursor_is_422, invalid_fields
 from core.models import repository
 from core.spec.architecture import BATCH_NORM_STATISTICS, parameter_count, tensor_shapes
 from core.spec.job import ModelSpec
@@ -101,10 +101,7 @@ def _model_spec(text: str) -> ModelSpec:
     except json.JSONDecodeError as exc:
         raise InvalidSpec("model", f"not JSON: {exc}") from None
     except ValidationError as exc:
-        errors = [
-            FieldError(field=field_path(["model", *e["loc"]]), message=e["msg"], type=e["type"]) for e in exc.errors()
-        ]
-        raise ApiError("; ".join(f"{e.field}: {e.message}" for e in errors), errors, status=422) from None
+        raise invalid_fields(exc, "model") from None
 
 
 def _input_shape(spec: ModelSpec, tensors: dict[str, TensorInfo], given: str | None) -> tuple[int, ...]:
