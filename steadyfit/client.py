@@ -164,6 +164,11 @@ class Client:
         """Chart `name` of the job: its Vega-Lite JSON, or `svg` or `png` drawn by the server."""
         return self._request("GET", f"/v1/jobs/{job_id}/charts/{name}", params={"format": format}).content
 
+    def rerun(self, job_id: str, changes: dict[str, Any] | None = None) -> JobRead:
+        """Submit the job's spec again as a new job, changed by `changes` (a JSON merge patch) if given."""
+        response = self._request("POST", f"/v1/jobs/{job_id}/rerun", json=changes)
+        return JobRead.model_validate(response.json())
+
     def cancel(self, job_id: str) -> JobRead:
         return JobRead.model_validate(self._request("POST", f"/v1/jobs/{job_id}/cancel").json())
 

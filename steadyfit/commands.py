@@ -228,6 +228,29 @@ def chart(args: argparse.Namespace) -> None:
         console.print(f"{matching[0]} → {out}")
 
 
+def rerun(args: argparse.Namespace) -> None:
+    """Submit a job's spec again; --set PATH=VALUE (JSON values) changes fields, e.g. --set model.dropout=0.3."""
+    changes: dict[str, Any] = {}
+    for assignment in args.set or []:
+        path, separator, text = assignment.partition("=")
+        if not separator or not path:
+            raise CommandError(f"--set {assignment!r}: write PATH=VALUE, e.g. model.dropout=0.3")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text  # a bare word is a string: --set optimizer.name=sgd
+        *parents, leaf = path.split(".")
+        node = changes
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    with client(args) as api:
+        job = api.rerun(job_id(api, args.job_id), changes or None)
+        console.print(f"submitted {job.id} (a rerun of {job.rerun_of})", soft_wrap=True)
+        if args.follow:
+            follow(api, job)
+
+
 def predict(args: argparse.Namespace) -> None:
     """Predict with a job's model for the rows of a file; CSV on standard output, a row per input row."""
     path = Path(args.file)
@@ -282,6 +305,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     image = sub.add_mutually_exclusive_group()
     image.add_argument("--png", metavar="FILE", help="Write the chart as a PNG image to FILE.")
     image.add_argument("--svg", metavar="FILE", help="Write the chart as an SVG image to FILE.")
+    sub = add("rerun", rerun, "Submit a job's spec again, changed by --set PATH=VALUE if given.")
+    sub.add_argument("job_id", help=JOB_ID_HELP)
+    sub.add_argument("--set", action="append", metavar="PATH=VALUE", help="Change a field (repeatable).")
+    sub.add_argument("--follow", action="store_true", help="Show live progress until the rerun ends.")
     sub = add("predict", predict, "Predict with a job's model; CSV on standard output.")
     sub.add_argument("job_id", help=JOB_ID_HELP)
     sub.add_argument(

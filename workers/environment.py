@@ -28,3 +28,24 @@ def prepare_torch(settings: Settings) -> None:
     if settings.portable_numerics:
         for name, value in PORTABLE_NUMERICS.items():
             os.environ.setdefault(name, value)
+
+
+def described(device_name: str) -> dict[str, str]:
+    """What a job trained with, for its reproducibility record: the versions that decide its numbers, the
+    device, and the worker's host."""
+    import platform
+    import socket
+    from importlib.metadata import version
+
+    import numpy
+    import torch
+
+    return {
+        "steadyfit": version("steadyfit"),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "python": platform.python_version(),
+        "device": device_name,
+        "host": socket.gethostname(),
+        "portable_numerics": os.environ.get("ATEN_CPU_CAPABILITY", "off"),
+    }

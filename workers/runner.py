@@ -23,6 +23,7 @@ from core.spec.job import JobSpec, Task
 from core.states import AnalysisKind, AnalysisStatus, JobStatus, StopReason
 from workers import metrics
 from workers.analyses import run as analyses
+from workers.environment import described
 from workers.heartbeat import LEASE_LOST, SHUTDOWN, Heartbeat
 from workers.retry import with_retries
 from workers.training.checkpoint import (
@@ -33,7 +34,7 @@ from workers.training.checkpoint import (
     weights_to_bytes,
 )
 from workers.training.data import PreparedData, load_dataset, prepare_arrays
-from workers.training.engine import EpochEnd, StopTraining, TrainResult, pick_device, train
+from workers.training.engine import EpochEnd, StopTraining, TrainResult, device_name, pick_device, train
 from workers.trials import TrialPruning, schedule_next_trials
 
 log = logging.getLogger(__name__)
@@ -173,6 +174,8 @@ class JobRunner:
             job = repository.get(session, job_id)
             if job is not None:
                 job.device = str(device)
+                job.data_hash = data.content_hash()
+                job.environment = described(device_name(device))
 
         resume = self._last_checkpoint(job_id)
         if resume is not None:

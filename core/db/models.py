@@ -40,6 +40,12 @@ class Job(Base):
     worker_id: Mapped[str | None] = mapped_column(String(200))  # the worker holding the lease
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     device: Mapped[str | None] = mapped_column(String(32))
+    # What reproduces the job: the stored spec's hash (at submission), and the hash of the arrays it trained on
+    # and the versions and machine it trained with (by the worker, when it starts).
+    spec_hash: Mapped[str | None] = mapped_column(String(71))
+    data_hash: Mapped[str | None] = mapped_column(String(71))
+    environment: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    rerun_of: Mapped[str | None] = mapped_column(String(36))  # the job this one reruns
     last_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow)
     # A sweep's trial: its number in the sweep, its parameters by dotted spec path, and what Optuna's
     # sampler and pruner keep about it (core/sweeps/study.py).

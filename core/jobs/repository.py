@@ -10,6 +10,8 @@ while it still holds the lease.
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,9 +28,17 @@ from core.states import ACTIVE, JobStatus, StopReason
 
 
 def add(session: Session, job: Job) -> Job:
+    """Store a new job, with the hash of its spec as stored (what a rerun compares)."""
+    job.spec_hash = spec_hash(job.spec)
     session.add(job)
     session.flush()
     return job
+
+
+def spec_hash(spec: dict[str, Any]) -> str:
+    """`sha256:` and the digest of the spec's canonical JSON (keys sorted, no spaces)."""
+    canonical = json.dumps(spec, sort_keys=True, separators=(",", ":")).encode()
+    return "sha256:" + hashlib.sha256(canonical).hexdigest()
 
 
 def get(session: Session, job_id: str) -> Job | None:

@@ -66,6 +66,42 @@ async def create_job(
     )
 
 
+@router.post(
+    "/{job_id}/rerun",
+    status_code=status.HTTP_202_ACCEPTED,
+    operation_id="rerun_job",
+    responses={
+        **NOT_FOUND,
+        422: {
+            "model": Problem,
+            "description": "The changed spec is invalid or over a limit; `errors` names each field.",
+        },
+        429: TOO_MANY_JOBS,
+    },
+)
+def rerun_job(
+    job_id: JobId,
+    session: SessionDep,
+    queue: QueueDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    response: Response,
+    changes: Annotated[
+        dict[str, Any] | None,
+        Body(
+            description="A JSON merge patch (RFC 7386) of the job's spec: objects merge, a null removes a field "
+            "so that it takes its default. None: the same spec.",
+            openapi_examples={"more dropout": {"value": {"model": {"dropout": 0.3}, "name": "dropout 0.3"}}},
+        ),
+    ] = None,
+) -> JobRead:
+    """Submit the job's spec again as a new job (`rerun_of` names this one), changed by an optional merge patch.
+    The same spec, data and seed on the same kind of CPU give the same metrics, bit for bit."""
+    job = service.rerun(session, queue, job_id, changes, settings, principal)
+    response.headers["Location"] = f"/v1/jobs/{job.id}"
+    return JobRead.model_validate(job)
+
+
 @router.get("", operation_id="list_jobs", response_model=JobList, responses=NOT_MODIFIED)
 async def list_jobs(
     reads: JobReadsDep,

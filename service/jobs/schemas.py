@@ -41,6 +41,20 @@ class JobRead(BaseModel):
     sweep_id: str | None = Field(None, description="The sweep this job is a trial of, if any.")
     trial_number: int | None = Field(None, description="Its number among the sweep's trials, from 0.")
     trial_params: dict[str, JsonValue] | None = Field(None, description="The trial's parameters, by spec path.")
+    spec_hash: str | None = Field(
+        None, description="`sha256:` and the digest of `spec` as canonical JSON: equal specs, equal hashes."
+    )
+    data_hash: str | None = Field(
+        None,
+        description="`sha256:` and the digest of the arrays trained, validated and tested on (split and "
+        "standardized), once a worker has loaded them: the same data, split and seed give the same hash.",
+    )
+    environment: dict[str, str] | None = Field(
+        None,
+        description="What it trained with, once a worker has started it: `steadyfit`, `torch`, `numpy` and "
+        "`python` versions, `device` (the GPU, or the CPU model), `host`, `portable_numerics`.",
+    )
+    rerun_of: str | None = Field(None, description="The job this one reruns (POST /v1/jobs/{id}/rerun).")
 
 
 class JobList(BaseModel):

@@ -8,12 +8,14 @@ import io
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from core.artifacts import ArtifactStore, OpenedArtifact, job_prefix
 from core.db.models import Job
-from core.errors import Conflict, NotFound, invalid_cursor_is_422
+from core.errors import Conflict, NotFound, invalid_cursor_is_422, invalid_fields
 from core.jobs import admission, repository
 from core.queue import TaskQueue
 from core.settings import Settings
@@ -27,6 +29,40 @@ from service.jobs.schemas import ArtifactList, ArtifactRead, JobRead, MetricsPag
 from service.jobs.versions import Version, VersionTable
 
 SAFETENSORS = "application/octet-stream"
+
+
+def rerun(
+    session: Session,
+    queue: TaskQueue,
+    job_id: str,
+    patch: dict[str, Any] | None,
+    settings: Settings,
+    principal: Principal,
+) -> Job:
+    """The job's stored spec again, as a new job of the caller's, changed by `patch` (a JSON merge patch,
+    RFC 7386: objects merge, a null removes a field so that it takes its default)."""
+    source = get(session, job_id, principal)
+    merged = merge_patch(source.spec, patch or {})
+    try:
+        spec = JobSpec.model_validate(merged)
+    except ValidationError as exc:
+        raise invalid_fields(exc) from None
+    job = create(session, queue, spec, settings, principal)
+    job.rerun_of = job_id
+    return job
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386: `patch` applied to `target`."""
+    if not isinstance(patch, dict):
+        return patch
+    merged = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = merge_patch(merged.get(key), value)
+    return merged
 
 
 def create(session: Session, queue: TaskQueue, spec: JobSpec, settings: Settings, principal: Principal) -> Job:

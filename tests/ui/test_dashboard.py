@@ -552,3 +552,32 @@ def test_the_models_page_lists_the_owners_models(
     assert "iris start" in row and "upload" in row and "8 → 3" in row and "67" in row
     page.screenshot("models")
     assert page.script_errors() == []
+
+
+def test_a_finished_job_reruns_as_it_is_or_with_the_changes_made_on_the_form(
+    api_server: httpx.Client, api_key: str, settings: Settings, browser: Chrome, tmp_path: Path
+) -> None:
+    job_id = written(settings, lambda db: finished_job(db, UNSTOPPED))
+    page = signed_in(Dashboard(browser, str(api_server.base_url).rstrip("/"), tmp_path / "screenshots"), api_key)
+
+    page.open(f"/ui/jobs/{job_id}")
+    wait_for(lambda: page.js("return document.querySelector('[data-rerun]')"), 20, "the rerun button")
+    page.js("document.querySelector('[data-rerun]').click()")
+    wait_for(lambda: job_id not in page.driver.current_url, 20, "the rerun's page")
+    rerun = api_server.get(f"/v1/jobs/{page.driver.current_url.rsplit('/', 1)[1]}").json()
+    source = api_server.get(f"/v1/jobs/{job_id}").json()["spec"]
+    assert rerun["rerun_of"] == job_id and rerun["spec"] == {**source, "loss": rerun["spec"]["loss"]}
+
+    page.open(f"/ui/new?from={job_id}")
+    area = "return document.getElementById('spec').value"
+    wait_for(lambda: '"no-early-stopping"' in page.js(area), 20, "the job's spec in the form")
+    page.js(
+        "const area = document.getElementById('spec'); const spec = JSON.parse(area.value);"
+        "spec.model.dropout = 0.25; delete spec.regularization; area.value = JSON.stringify(spec);"
+        "area.form.requestSubmit();"
+    )
+    wait_for(lambda: "/ui/jobs/" in page.driver.current_url, 20, "the changed rerun's page")
+    changed = api_server.get(f"/v1/jobs/{page.driver.current_url.rsplit('/', 1)[1]}").json()
+    assert changed["rerun_of"] == job_id and changed["spec"]["model"]["dropout"] == 0.25
+    assert changed["spec"]["regularization"]["l2"] == 0.0  # removed on the form: the default again
+    assert page.script_errors() == []

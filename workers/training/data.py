@@ -5,6 +5,7 @@ Everything here is local: the catalog's built-in sets ship inside scikit-learn, 
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,14 @@ class PreparedData:
     # values were filled: what a prediction needs to turn records into rows like these.
     categorical_columns: list[str] = field(default_factory=list)
     imputation: str = "none"
+
+    def content_hash(self) -> str:
+        """`sha256:` and the digest of the arrays the job trains, validates and tests on (split and
+        standardized): the same data set, split and seed give the same hash."""
+        digest = hashlib.sha256()
+        for array in (self.x_train, self.y_train, self.x_val, self.y_val, self.x_test, self.y_test):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        return "sha256:" + digest.hexdigest()
 
     def model_card(self, spec: JobSpec) -> dict[str, Any]:
         """What a user needs beside the weights to use them: the spec and the preprocessing."""

@@ -281,9 +281,28 @@ function liveText(feed) {
   return feed.mode === "stream" ? "Live · streaming" : `Live · polling every ${LIVE_POLL_MS / 1000} s`;
 }
 
+// A finished job's spec again, as it is or edited first on the new-job page (POST /v1/jobs/{id}/rerun).
+function rerunButtons(job) {
+  const rerun = async (event) => {
+    event.target.disabled = true;
+    try {
+      const created = await api(`/v1/jobs/${job.id}/rerun`, { method: "POST" });
+      location.assign(`/ui/jobs/${created.id}`);
+    } catch (error) {
+      event.target.textContent = `Cannot rerun: ${error.message}`;
+    }
+  };
+  return h(
+    "div",
+    { class: "actions" },
+    h("button", { class: "button", type: "button", "data-rerun": "", onclick: rerun }, "Rerun"),
+    h("a", { class: "button", href: `/ui/new?from=${job.id}` }, "Rerun with changes"),
+  );
+}
+
 function renderHeader(slot, job, feed) {
   const cancel = TERMINAL.has(job.status)
-    ? null
+    ? rerunButtons(job)
     : h(
         "button",
         {

@@ -158,6 +158,18 @@ async function exampleSpec() {
   }
 }
 
+// The JSON merge patch (RFC 7386) that turns `source` into `edited`: a removed field is a null.
+function mergePatch(source, edited) {
+  const isObject = (value) => value && typeof value === "object" && !Array.isArray(value);
+  if (!isObject(source) || !isObject(edited)) return edited;
+  const patch = {};
+  for (const key of Object.keys(source)) if (!(key in edited)) patch[key] = null;
+  for (const [key, value] of Object.entries(edited)) {
+    if (JSON.stringify(value) !== JSON.stringify(source[key])) patch[key] = mergePatch(source[key], value);
+  }
+  return patch;
+}
+
 export function newJobView() {
   const area = h("textarea", {
     id: "spec",
@@ -198,11 +210,15 @@ export function newJobView() {
       ),
     ),
   );
+  const from = params.get("from"); // "Rerun with changes": the job's spec to edit, sent as a merge patch
+  let source = null;
   main.replaceChildren(
-    pageHeader("New job", "Send a spec; a worker trains it and the curves appear as epochs finish."),
+    from
+      ? pageHeader("Rerun with changes", `Edit the spec of job ${from.slice(0, 8)}; it is submitted as its rerun.`)
+      : pageHeader("New job", "Send a spec; a worker trains it and the curves appear as epochs finish."),
     form,
   );
-  exampleSpec().then((spec) => {
+  (from ? api(`/v1/jobs/${from}`).then((job) => (source = job.spec)) : exampleSpec()).then((spec) => {
     if (!area.value) area.value = JSON.stringify(spec, null, 2);
   });
 
@@ -218,9 +234,9 @@ export function newJobView() {
     submit.disabled = true;
     submit.textContent = "Submitting…";
     try {
-      const job = await api("/v1/jobs", {
+      const job = await api(source ? `/v1/jobs/${from}/rerun` : "/v1/jobs", {
         method: "POST",
-        body: JSON.stringify(spec),
+        body: JSON.stringify(source ? mergePatch(source, spec) : spec),
         headers: { "Content-Type": "application/json" },
       });
       location.assign(`/ui/jobs/${job.id}`);
