@@ -72,6 +72,12 @@ class Settings(BaseSettings):
         description="The most rows of a split an analysis evaluates on (a seeded sample of larger splits), so its "
         "time and memory do not grow with the data set.",
     )
+    job_log_lines: int = Field(
+        2000,
+        ge=0,
+        description="Most log lines kept per job (GET /v1/jobs/{id}/logs); past it one line says how many were "
+        "left out. A line is cut at 8 KiB.",
+    )
     predict_cache_mib: int = Field(
         256,
         ge=0,

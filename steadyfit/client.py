@@ -25,7 +25,7 @@ from core.states import ACTIVE, AnalysisStatus, JobStatus
 from service.analyses.schemas import AnalysisRead
 from service.datasets.schemas import DatasetList, DatasetRead
 from service.jobs.diagnosis import DiagnosisRead
-from service.jobs.schemas import ArtifactList, JobList, JobRead, MetricsPage
+from service.jobs.schemas import ArtifactList, JobList, JobLogPage, JobRead, MetricsPage
 from service.models.schemas import ModelList, ModelRead
 from service.paths.schemas import PathRead
 from service.predictions.schemas import PredictionRead
@@ -163,6 +163,11 @@ class Client:
     def chart(self, job_id: str, name: str, format: str = "json") -> bytes:
         """Chart `name` of the job: its Vega-Lite JSON, or `svg` or `png` drawn by the server."""
         return self._request("GET", f"/v1/jobs/{job_id}/charts/{name}", params={"format": format}).content
+
+    def logs(self, job_id: str, after: int = 0, limit: int = 500) -> JobLogPage:
+        """The job's log lines numbered after `after`, and its status."""
+        params = {"after": after, "limit": limit}
+        return JobLogPage.model_validate(self._request("GET", f"/v1/jobs/{job_id}/logs", params=params).json())
 
     def rerun(self, job_id: str, changes: dict[str, Any] | None = None) -> JobRead:
         """Submit the job's spec again as a new job, changed by `changes` (a JSON merge patch) if given."""

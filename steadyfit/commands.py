@@ -7,6 +7,7 @@ import csv
 import json
 import re
 import sys
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from rich.table import Column, Table
 from rich.text import Text
 
 from core.predictions import table
+from core.states import TERMINAL
 from service.charts.specs import JOB_CHARTS
 from service.jobs.schemas import JobRead
 from steadyfit.client import ApiError, Client, ClientSettings
@@ -228,6 +230,24 @@ def chart(args: argparse.Namespace) -> None:
         console.print(f"{matching[0]} → {out}")
 
 
+def logs(args: argparse.Namespace) -> None:
+    """Print a job's log lines; with --follow, keep printing new ones until the job has ended."""
+    seen = 0
+    with client(args) as api:
+        found = job_id(api, args.job_id)
+        while True:
+            page = api.logs(found, after=seen)
+            for line in page.items:
+                stamp = line.created_at.strftime("%H:%M:%S")
+                console.print(f"{line.seq:>5} {stamp} {line.level:<7} {line.message}", markup=False, soft_wrap=True)
+                seen = line.seq
+            if page.items:
+                continue  # more may be waiting beyond this page
+            if not args.follow or page.status in TERMINAL:
+                return
+            time.sleep(1.0)
+
+
 def rerun(args: argparse.Namespace) -> None:
     """Submit a job's spec again; --set PATH=VALUE (JSON values) changes fields, e.g. --set model.dropout=0.3."""
     changes: dict[str, Any] = {}
@@ -305,6 +325,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     image = sub.add_mutually_exclusive_group()
     image.add_argument("--png", metavar="FILE", help="Write the chart as a PNG image to FILE.")
     image.add_argument("--svg", metavar="FILE", help="Write the chart as an SVG image to FILE.")
+    sub = add("logs", logs, "Print a job's log lines (--follow: live, until the job ends).")
+    sub.add_argument("job_id", help=JOB_ID_HELP)
+    sub.add_argument("--follow", action="store_true", help="Keep printing new lines until the job has ended.")
     sub = add("rerun", rerun, "Submit a job's spec again, changed by --set PATH=VALUE if given.")
     sub.add_argument("job_id", help=JOB_ID_HELP)
     sub.add_argument("--set", action="append", metavar="PATH=VALUE", help="Change a field (repeatable).")

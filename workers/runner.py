@@ -25,6 +25,7 @@ from workers import metrics
 from workers.analyses import run as analyses
 from workers.environment import described
 from workers.heartbeat import LEASE_LOST, SHUTDOWN, Heartbeat
+from workers.job_logs import JobLogs
 from workers.retry import with_retries
 from workers.training.checkpoint import (
     Checkpoint,
@@ -38,6 +39,7 @@ from workers.training.engine import EpochEnd, StopTraining, TrainResult, device_
 from workers.trials import TrialPruning, schedule_next_trials
 
 log = logging.getLogger(__name__)
+EPOCH_LOG = ("train_loss", "val_loss", "val_accuracy", "val_r2")  # what an epoch's log line shows
 
 
 def finite_or_none(metrics: dict[str, float]) -> dict[str, float | None]:
@@ -69,6 +71,7 @@ class JobRunner:
         self.database, self.artifacts, self.queue = database, artifacts, queue
         self.settings, self.worker_id = settings, worker_id
         self.changes = ChangePublisher(settings)
+        self.logs: JobLogs | None = None  # the log lines of the job this runner has now
 
     @classmethod
     def from_settings(cls, worker_id: str, settings: Settings | None = None) -> JobRunner:
@@ -110,6 +113,22 @@ class JobRunner:
             lease_seconds=self.settings.lease_seconds,
             interval=self.settings.heartbeat_seconds,
         )
+        self.logs = JobLogs(self.database, job_id, self.settings.job_log_lines)
+        try:
+            with self.logs:
+                return self._train_and_record(job_id, raw_spec, recorded_task, heartbeat, sweep_id, job_owner)
+        finally:
+            self.logs = None
+
+    def _train_and_record(
+        self,
+        job_id: str,
+        raw_spec: dict[str, Any],
+        recorded_task: Task,
+        heartbeat: Heartbeat,
+        sweep_id: str | None,
+        job_owner: str,
+    ) -> str | None:
         with heartbeat:
             try:
                 spec = JobSpec.model_validate(raw_spec)
@@ -282,6 +301,10 @@ class JobRunner:
         if not with_retries(write, what=f"job {job_id} epoch {end.epoch}", give_up_after=patience):
             raise StopTraining(LEASE_LOST)
         self.changes.job_changed(job_id)
+        shown = ", ".join(f"{key} {end.metrics[key]:.4g}" for key in EPOCH_LOG if key in end.metrics)
+        log.info("epoch %d: %s%s", end.epoch, shown, " (best so far)" if end.is_best else "")
+        if self.logs is not None:
+            self.logs.flush()
         metrics.EPOCHS.inc()
         metrics.EPOCH_SECONDS.observe(end.metrics["epoch_seconds"])
 
@@ -301,6 +324,7 @@ class JobRunner:
         self.artifacts.put(weights_key(job_id), weights_to_bytes(result.weights, data.model_card(spec)))
         cancelled = result.stop_reason == StopReason.CANCELLED
         status = JobStatus.CANCELLED if cancelled else JobStatus.SUCCEEDED
+        log.info("job %s %s: %s after %d epochs", job_id, status, result.stop_reason, result.epochs_completed)
         self._finish(
             job_id,
             status,
@@ -310,10 +334,12 @@ class JobRunner:
             best_epoch=result.best_epoch,
             best_metrics=finite_or_none(result.best_metrics) if result.best_metrics else None,
         )
-        log.info("job %s %s: %s after %d epochs", job_id, status, result.stop_reason, result.epochs_completed)
         return status == JobStatus.SUCCEEDED
 
     def _finish(self, job_id: str, status: JobStatus, **values: Any) -> None:
+        if self.logs is not None:
+            self.logs.flush()  # a failure's traceback is in the log before the status says `failed`
+
         def write() -> bool:
             with self.database.session() as session:
                 return repository.finish(session, job_id, self.worker_id, status, **values)

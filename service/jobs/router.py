@@ -18,7 +18,7 @@ from service.events.stream import JobFeedsDep, job_events
 from service.idempotency.deps import IdempotentCreateDep
 from service.jobs import diagnosis, service
 from service.jobs.reads import JobReadsDep, ListQuery, MetricsQuery
-from service.jobs.schemas import ArtifactList, JobList, JobRead, MetricsPage
+from service.jobs.schemas import ArtifactList, JobList, JobLogPage, JobRead, MetricsPage
 from service.states import JobStatusValue
 from service.tenants.deps import PrincipalDep
 
@@ -231,6 +231,20 @@ def cancel_job(job_id: JobId, session: SessionDep, reads: JobReadsDep, principal
     job = service.cancel(session, job_id, principal)
     reads.forget_on_commit(session, job_id)
     return JobRead.model_validate(job)
+
+
+@router.get("/{job_id}/logs", operation_id="get_job_logs", responses=NOT_FOUND)
+def get_job_logs(
+    job_id: JobId,
+    session: SessionDep,
+    principal: PrincipalDep,
+    after: Annotated[int, Query(ge=0, description="Only lines numbered after this one (0: from the start).")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Most lines to return.")] = 500,
+) -> JobLogPage:
+    """The job's worker-side log lines, numbered: the runner's and the engine's at INFO and above, Python and
+    torch warnings, and a failure's traceback. Poll with `after` set to the last `seq` seen, until `status` is
+    final and no lines come (`steadyfit logs ID --follow` does)."""
+    return service.log_page(session, job_id, after, limit, principal)
 
 
 @router.get("/{job_id}/artifacts", operation_id="list_job_artifacts", responses=NOT_FOUND)

@@ -71,6 +71,22 @@ class MetricsPage(BaseModel):
     )
 
 
+class JobLogLine(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    seq: int = Field(description="The line's number, from 1; pass the last one seen as `after`.")
+    created_at: datetime = Field(description="When the worker wrote it.")
+    level: str = Field(description="`INFO`, `WARNING`, `ERROR`, …")
+    logger: str = Field(description="Which part wrote it: `workers.runner`, `py.warnings`, …")
+    message: str = Field(description="The line, with its traceback where it has one.")
+
+
+class JobLogPage(BaseModel):
+    job_id: str = Field(description="The job these lines belong to.")
+    status: JobStatusValue = Field(description="The job's status when the page was read; follow until it is final.")
+    items: list[JobLogLine] = Field(description="The lines after `after`, oldest first.")
+
+
 class ArtifactRead(BaseModel):
     name: str = Field(description="Download it at `/v1/jobs/{id}/artifacts/{name}`.")
     size_bytes: int = Field(description="The file's size.")

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from core.artifacts import ArtifactStore, OpenedArtifact, job_prefix
 from core.db.models import Job
 from core.errors import Conflict, NotFound, invalid_cursor_is_422, invalid_fields
-from core.jobs import admission, repository
+from core.jobs import admission, logs, repository
 from core.queue import TaskQueue
 from core.settings import Settings
 from core.spec.job import JobSpec, metrics_for
@@ -25,10 +25,16 @@ from core.tenants.limits import limits_for
 from core.tenants.principal import Principal
 from service.caching import BodyCache
 from service.jobs.downsample import downsample
-from service.jobs.schemas import ArtifactList, ArtifactRead, JobRead, MetricsPage
+from service.jobs.schemas import ArtifactList, ArtifactRead, JobLogLine, JobLogPage, JobRead, MetricsPage
 from service.jobs.versions import Version, VersionTable
 
 SAFETENSORS = "application/octet-stream"
+
+
+def log_page(session: Session, job_id: str, after: int, limit: int, principal: Principal) -> JobLogPage:
+    job = get(session, job_id, principal)
+    lines = logs.after(session, job_id, after, limit)
+    return JobLogPage(job_id=job_id, status=job.status, items=[JobLogLine.model_validate(line) for line in lines])
 
 
 def rerun(

@@ -27,6 +27,7 @@ ASSETS = {
     "sweeps.js": JAVASCRIPT,
     "paths.js": JAVASCRIPT,
     "models.js": JAVASCRIPT,
+    "logs.js": JAVASCRIPT,
     "chart.js": JAVASCRIPT,
     "style.css": "text/css",
     "favicon.svg": "image/svg+xml",

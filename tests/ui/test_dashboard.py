@@ -581,3 +581,27 @@ def test_a_finished_job_reruns_as_it_is_or_with_the_changes_made_on_the_form(
     assert changed["rerun_of"] == job_id and changed["spec"]["model"]["dropout"] == 0.25
     assert changed["spec"]["regularization"]["l2"] == 0.0  # removed on the form: the default again
     assert page.script_errors() == []
+
+
+def test_the_job_page_shows_the_jobs_log_and_opens_it_on_an_error(
+    api_server: httpx.Client, api_key: str, settings: Settings, browser: Chrome, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    from core.jobs import logs
+
+    def failed_with_a_log(session: Any) -> str:
+        job_id = finished_job(session, UNSTOPPED)
+        now = datetime.now(UTC)
+        lines = [(now, "INFO", "workers.runner", "epoch 1: train_loss 0.5"), (now, "ERROR", "workers.runner", "boom")]
+        logs.append(session, job_id, lines)
+        return job_id
+
+    job_id = written(settings, failed_with_a_log)
+    page = signed_in(Dashboard(browser, str(api_server.base_url).rstrip("/"), tmp_path / "screenshots"), api_key)
+    page.open(f"/ui/jobs/{job_id}")
+    text = "return document.querySelector('[data-log]')?.textContent ?? ''"
+    wait_for(lambda: "boom" in page.js(text), 20, "the log lines")
+    assert "INFO epoch 1: train_loss 0.5" in page.js(text)
+    assert page.js("return document.querySelector('[data-log]').closest('details').open") is True
+    assert page.script_errors() == []

@@ -2,6 +2,7 @@
 
 import { PALETTE, lineChart } from "./chart.js";
 import { analysesSection } from "./analyses.js";
+import { logPanel } from "./logs.js";
 import { DiagnosisCard } from "./diagnosis.js";
 import {
   announce,
@@ -225,6 +226,7 @@ export function jobView(id) {
     h("div", { class: "grid four" }, charts.penalty.card, charts.l1.card, charts.l2.card, charts.sparsity.card),
     h("h2", { class: "section" }, "Optimization"),
     h("div", { class: "grid two" }, charts.lr.card, charts.grad.card),
+    logPanel(id),
     slot.details,
   );
 
