@@ -97,6 +97,3 @@ class PredictorCache:
                 while sum(item.size for item in self._items.values()) > self.capacity:
                     self._items.popitem(last=False)
         return predictor
-
-    def __len__(self) -> int:
-        return len(self._items)
