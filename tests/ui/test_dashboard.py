@@ -569,7 +569,7 @@ def test_a_finished_job_reruns_as_it_is_or_with_the_changes_made_on_the_form(
     assert rerun["rerun_of"] == job_id and rerun["spec"] == {**source, "loss": rerun["spec"]["loss"]}
 
     page.open(f"/ui/new?from={job_id}")
-    area = "return document.getElementById('spec').value"
+    area = "return document.getElementById('spec')?.value ?? ''"  # the form is drawn after the page loads
     wait_for(lambda: '"no-early-stopping"' in page.js(area), 20, "the job's spec in the form")
     page.js(
         "const area = document.getElementById('spec'); const spec = JSON.parse(area.value);"
