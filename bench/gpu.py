@@ -30,7 +30,6 @@ from unittest import mock
 import numpy as np
 import torch
 from engine import BATCH_SIZE, LR, MODEL, SEED, make_data, plain_model
-from harness import ROOT
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -38,6 +37,7 @@ from core.spec.job import DatasetSpec, JobSpec
 from workers.training import engine
 from workers.training.data import PreparedData, load_dataset
 
+ROOT = Path(__file__).resolve().parents[1]
 CNN_SPEC = json.loads((ROOT / "examples" / "shapes_cnn.json").read_text())
 
 
