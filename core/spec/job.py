@@ -287,6 +287,12 @@ class TrainingSpec(SpecModel):
     max_wall_seconds: float | None = Field(
         None, gt=0, description="Stop with `stop_reason: timeout` after this much training time."
     )
+    precision: Literal["fp32", "bf16"] = Field(
+        "fp32",
+        description="`bf16` runs the forward pass under bfloat16 autocast on a CUDA device; it pays only for "
+        "networks wide enough that matrix products dominate a step (on an H200 the MLP and CNN examples trained "
+        "7 % and 31 % slower with it: BENCHMARKS.md). On the CPU every job trains in fp32.",
+    )
 
 
 class EarlyStoppingSpec(SpecModel):

@@ -115,6 +115,16 @@ def test_the_same_spec_and_seed_give_identical_metrics_bit_for_bit():
     assert without_timing(other_epochs[0].metrics) != without_timing(first_epochs[0].metrics)
 
 
+def test_bf16_precision_applies_on_a_gpu_only_so_on_the_cpu_it_trains_bit_for_bit_as_fp32():
+    assert job_spec().training.precision == "fp32"
+    data = synthetic()
+    fp32, fp32_epochs = train_recording(job_spec(**RANDOM_EVERYWHERE), data, device=CPU)
+    training = {**RANDOM_EVERYWHERE["training"], "precision": "bf16"}
+    bf16, bf16_epochs = train_recording(job_spec(**{**RANDOM_EVERYWHERE, "training": training}), data, device=CPU)
+    assert [without_timing(e.metrics) for e in bf16_epochs] == [without_timing(e.metrics) for e in fp32_epochs]
+    assert bf16.test_metrics == fp32.test_metrics
+
+
 def test_resuming_from_a_checkpoint_continues_exactly_like_an_uninterrupted_run():
     spec = job_spec(**RANDOM_EVERYWHERE)
     data = synthetic()

@@ -255,7 +255,8 @@ class _Run:
 
     def autocast(self) -> torch.autocast:
         # bf16 on CUDA only: on the CPU it would change the numbers and gains nothing for small networks.
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda")
+        bf16 = self.spec.training.precision == "bf16" and self.device.type == "cuda"
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16)
 
     def train_epoch(
         self, x: torch.Tensor, y: torch.Tensor, poll: Callable[[], str | None]
