@@ -300,11 +300,11 @@ class JobRunner:
         patience = self.settings.db_retry_seconds
         if not with_retries(write, what=f"job {job_id} epoch {end.epoch}", give_up_after=patience):
             raise StopTraining(LEASE_LOST)
-        self.changes.job_changed(job_id)
         shown = ", ".join(f"{key} {end.metrics[key]:.4g}" for key in EPOCH_LOG if key in end.metrics)
         log.info("epoch %d: %s%s", end.epoch, shown, " (best so far)" if end.is_best else "")
         if self.logs is not None:
             self.logs.flush()
+        self.changes.job_changed(job_id)  # after the log lines, so an event stream reads them with the epoch
         metrics.EPOCHS.inc()
         metrics.EPOCH_SECONDS.observe(end.metrics["epoch_seconds"])
 

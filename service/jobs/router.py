@@ -191,8 +191,9 @@ def get_job_diagnosis(job_id: JobId, session: SessionDep, principal: PrincipalDe
             "content": {
                 "text/event-stream": {"example": 'id: 1\nevent: epoch\ndata: {"epoch": 1, "val_loss": 0.7}\n\n'}
             },
-            "description": "Server-sent events: `epoch` (id = the epoch) and `status`; ends after the final status, "
-            "or at `max_stream_seconds` with `reconnect` (`retry:` and the last id: reconnect with Last-Event-ID).",
+            "description": "Server-sent events: `epoch` (id = the epoch), `log` (a worker log line, as in "
+            "`/logs`, with its `seq`) and `status`; ends after the final status, or at `max_stream_seconds` with "
+            "`reconnect` (`retry:` and the last id: reconnect with Last-Event-ID, and `logs_after`).",
         },
     },
 )
@@ -208,13 +209,17 @@ async def stream_job_events(
         int | None, Header(ge=0, description="Resume after this epoch (browsers send it on reconnect).")
     ] = None,
     after_epoch: Annotated[int, Query(ge=0, description="Start after this epoch (0 = from the first).")] = 0,
+    logs_after: Annotated[
+        int, Query(ge=0, description="Send the log lines numbered after this one (0 = from the first).")
+    ] = 0,
 ) -> StreamingResponse:
-    """Live events of one job: each finished epoch's metrics as it ends, and each status change."""
+    """Live events of one job: each finished epoch's metrics as it ends, the worker's log lines as they are
+    written (with each epoch, and a failure's traceback before the final status), and each status change."""
     await reads.require(job_id, principal)
     release = stream_slots.take(slots.holder(request, principal))
     start = last_event_id if last_event_id is not None else after_epoch
     return slots.SlotStream(
-        job_events(feeds, job_id, start, settings.max_stream_seconds),
+        job_events(feeds, job_id, start, logs_after, settings.max_stream_seconds),
         release,
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

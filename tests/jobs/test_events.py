@@ -73,6 +73,14 @@ def test_the_stream_carries_each_epoch_then_ends_after_the_final_status(
     assert statuses[-1] == "succeeded" and events[-1]["event"] == "status"
     assert "running" in statuses
     assert epochs[0]["data"]["val_loss"] > 0
+    # Each epoch's log line comes with it, numbered from 1, all of them before the final status.
+    lines = [e["data"] for e in events if e["event"] == "log"]
+    assert [line["seq"] for line in lines] == list(range(1, len(lines) + 1))
+    logged = [line["message"].split(":")[0] for line in lines if line["message"].startswith("epoch ")]
+    assert logged == [f"epoch {n}" for n in range(1, job["epochs_completed"] + 1)]
+    assert all("id" not in e for e in events if e["event"] == "log")
+    later = read_events(api_server, f"/v1/jobs/{job_id}/events?logs_after={lines[-2]['seq']}")
+    assert [e["data"]["seq"] for e in later if e["event"] == "log"] == [lines[-1]["seq"]]
 
 
 def test_a_reconnect_with_last_event_id_resumes_after_that_epoch(api_server: httpx.Client, worker: Process) -> None:
@@ -116,8 +124,8 @@ def test_the_streams_of_one_job_share_one_read_per_change(
         hub = ChangeHub(settings, database)
         await hub.start()
         feeds = stream.JobFeeds(database, hub)
-        tasks = [asyncio.create_task(collect(stream.job_events(feeds, job.id, 0, 3600))) for _ in range(10)]
-        tasks.append(asyncio.create_task(collect(stream.job_events(feeds, job.id, 1, 3600))))
+        tasks = [asyncio.create_task(collect(stream.job_events(feeds, job.id, 0, 0, 3600))) for _ in range(10)]
+        tasks.append(asyncio.create_task(collect(stream.job_events(feeds, job.id, 1, 0, 3600))))
         while not reads:
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.3)  # every stream has sent epoch 1 by now
@@ -160,9 +168,9 @@ def test_embedded_streams_share_one_poll_and_read_a_job_only_when_it_changes(
     polls: list[int] = []
     real_read, real_marks = stream._read, repository.change_marks
 
-    def counted_read(database: Database, job_id: str, after_epoch: int) -> Any:
+    def counted_read(database: Database, job_id: str, after_epoch: int, after_log: int) -> Any:
         reads.append(job_id)
-        return real_read(database, job_id, after_epoch)
+        return real_read(database, job_id, after_epoch, after_log)
 
     def counted_marks(session: Any, job_ids: Any) -> Any:
         polls.append(len(job_ids))
@@ -183,7 +191,7 @@ def test_embedded_streams_share_one_poll_and_read_a_job_only_when_it_changes(
         hub = ChangeHub(settings, database)
         await hub.start()
         feeds = stream.JobFeeds(database, hub)
-        tasks = [asyncio.create_task(collect(stream.job_events(feeds, job_id, 0, 3600))) for job_id in jobs]
+        tasks = [asyncio.create_task(collect(stream.job_events(feeds, job_id, 0, 0, 3600))) for job_id in jobs]
         settled = -1
         while settled != len(reads):  # the first reads done: three rounds in a row without one
             settled = len(reads)
