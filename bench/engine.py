@@ -15,11 +15,13 @@ Seconds per epoch are the median of epochs 2..5 (epoch 1 pays warm-up costs), co
 validation, and are the best of three round-robin rounds (timings on a shared machine only err upward).
 The other loops build the MLP from stock modules (nn.Dropout included) and use torch.optim.Adam, as a
 user would; steadyfit's own dropout and fused optimizer are part of what is measured.
-Run: `python bench/engine.py`.
+Run: `python bench/engine.py`; `python bench/engine.py --profile` says instead where the milliseconds of one
+engine step go (torch's profiler over two epochs, each operator's own time grouped by what it does).
 """
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 from collections.abc import Callable
@@ -28,6 +30,7 @@ import numpy as np
 import torch
 from sklearn.datasets import make_classification
 from torch import nn
+from torch.profiler import ProfilerActivity, profile
 from torch.utils.data import DataLoader, TensorDataset
 
 from core.spec.job import JobSpec, ModelSpec
@@ -66,7 +69,7 @@ def plain_model() -> nn.Module:
     )  # fmt: skip
 
 
-def run_steadyfit(arrays: Arrays) -> Result:
+def run_steadyfit(arrays: Arrays, epochs: int = EPOCHS) -> Result:
     x_train, y_train, x_val, y_val = arrays
     data = PreparedData(
         task="classification",
@@ -88,12 +91,12 @@ def run_steadyfit(arrays: Arrays) -> Result:
             "dataset": {"name": "classification"},
             "model": MODEL.model_dump(),
             "optimizer": {"name": "adam", "lr": LR},
-            "training": {"epochs": EPOCHS, "batch_size": BATCH_SIZE, "seed": SEED},
+            "training": {"epochs": epochs, "batch_size": BATCH_SIZE, "seed": SEED},
         }
     ).with_task("classification")
-    epochs: list[dict[str, float]] = []
-    train(spec, data, on_epoch_end=lambda end: epochs.append(end.metrics), device=torch.device("cpu"))
-    return [m["epoch_seconds"] for m in epochs], epochs[-1]["val_accuracy"]
+    ended: list[dict[str, float]] = []
+    train(spec, data, on_epoch_end=lambda end: ended.append(end.metrics), device=torch.device("cpu"))
+    return [m["epoch_seconds"] for m in ended], ended[-1]["val_accuracy"]
 
 
 def run_dataloader(arrays: Arrays) -> Result:
@@ -248,8 +251,55 @@ def run_lightning(arrays: Arrays) -> Result:
     return timer.seconds, float(trainer.callback_metrics["val_acc"])
 
 
+# What each operator of the engine's step does for this model (the profiler's own time of each, so that the
+# parts add up to the whole). Operators not named here are torch's bookkeeping: views, allocations, copies,
+# autograd's graph walk and the Python between the operators.
+PARTS = {
+    "matrix products (forward and backward)": ("aten::mm", "aten::addmm"),
+    "batch norm (forward and backward)": ("aten::native_batch_norm", "aten::native_batch_norm_backward"),
+    "dropout (16-bit masks, applying them)": ("aten::random_", "aten::ge", "aten::mul", "aten::mul_"),
+    "ReLU (forward and backward)": ("aten::clamp_min", "aten::threshold_backward"),
+    "loss (log-softmax, NLL, both ways)": (
+        "aten::_log_softmax", "aten::_log_softmax_backward_data", "aten::nll_loss_forward", "aten::nll_loss_backward",
+    ),
+    "Adam step and zeroing the gradients": (
+        "Optimizer.step#AdamW.step", "aten::_fused_adamw_", "Optimizer.zero_grad#AdamW.zero_grad",
+    ),
+    "batch gathering (index_select)": ("aten::index_select",),
+    "epoch totals, accuracy, validation argmax": ("aten::sum", "aten::argmax", "aten::eq", "aten::add_", "aten::stack"),
+}  # fmt: skip
+
+
+def profile_engine(arrays: Arrays) -> None:
+    """Milliseconds per training step of the engine, by part, over two epochs (validation included)."""
+    run_steadyfit(arrays, epochs=1)  # warm-up
+    with profile(activities=[ProfilerActivity.CPU]) as profiler:
+        seconds, _ = run_steadyfit(arrays, epochs=2)
+    steps = 2 * -(-len(arrays[0]) // BATCH_SIZE)
+    own = {event.key: event.self_cpu_time_total / 1000 for event in profiler.key_averages()}
+    total = sum(own.values())
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {BATCH_SIZE}, {steps} steps profiled")
+    print(f"{'part of a step':<44} {'ms/step':>8} {'share':>6}")
+    named = 0.0
+    for part, ops in PARTS.items():
+        ms = sum(own.get(op, 0.0) for op in ops)
+        named += ms
+        print(f"{part:<44} {ms / steps:>8.3f} {ms / total:>6.0%}")
+    print(
+        f"{'the rest (views, copies, autograd, Python)':<44} {(total - named) / steps:>8.3f} {1 - named / total:>6.0%}"
+    )
+    print(f"{'total under the profiler':<44} {total / steps:>8.3f}")
+    epoch = statistics.median(seconds)
+    print(f"(without the profiler an epoch takes {epoch:.3f} s: {epoch * 1000 * 2 / steps:.3f} ms/step)")
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", action="store_true", help="Where the engine's step time goes, by part.")
     arrays = make_data()
+    if parser.parse_args().profile:
+        profile_engine(arrays)
+        return
     loops: list[tuple[str, Callable[[Arrays], Result]]] = [
         ("steadyfit engine", run_steadyfit),
         ("PyTorch DataLoader loop", run_dataloader),
