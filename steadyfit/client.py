@@ -29,6 +29,7 @@ from service.jobs.schemas import ArtifactList, JobList, JobLogPage, JobRead, Met
 from service.models.schemas import ModelList, ModelRead
 from service.paths.schemas import PathRead
 from service.predictions.schemas import PredictionRead
+from service.sweeps.schemas import ImportanceRead, SweepRead, TrialList
 
 T = TypeVar("T")
 POLL_SECONDS = 0.5
@@ -159,6 +160,21 @@ class Client:
 
     def path_csv(self, path_id: str) -> str:
         return self._request("GET", f"/v1/paths/{path_id}", params={"format": "csv"}).text
+
+    def submit_sweep(self, body: dict[str, Any]) -> SweepRead:
+        return SweepRead.model_validate(self._request("POST", "/v1/sweeps", json=body).json())
+
+    def sweep(self, sweep_id: str) -> SweepRead:
+        return SweepRead.model_validate(self._request("GET", f"/v1/sweeps/{sweep_id}").json())
+
+    def sweep_trials(self, sweep_id: str, sort: str = "objective") -> TrialList:
+        """The leaderboard (`sort="objective"`, best first) or the trials in order (`"number"`)."""
+        response = self._request("GET", f"/v1/sweeps/{sweep_id}/trials", params={"sort": sort})
+        return TrialList.model_validate(response.json())
+
+    def sweep_importance(self, sweep_id: str) -> ImportanceRead:
+        """Each parameter's share of the objective's variance (fANOVA), once 5 trials have completed."""
+        return ImportanceRead.model_validate(self._request("GET", f"/v1/sweeps/{sweep_id}/importance").json())
 
     def chart(self, job_id: str, name: str, format: str = "json") -> bytes:
         """Chart `name` of the job: its Vega-Lite JSON, or `svg` or `png` drawn by the server."""

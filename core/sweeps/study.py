@@ -17,11 +17,12 @@ import json
 import math
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.importance import FanovaImportanceEvaluator, get_param_importances
 from optuna.trial import TrialState
 
 from core.spec.sweep import SweepCreate
@@ -167,6 +168,22 @@ def prune(study: optuna.Study, number: int) -> tuple[bool, dict[str, Any]]:
     attributes afterwards (a rung it has just reached is recorded there)."""
     pruned = study.pruner.prune(study, study.get_trials(deepcopy=False)[number])
     return pruned, dict(study.get_trials(deepcopy=False)[number].system_attrs)
+
+
+MIN_TRIALS_FOR_IMPORTANCE = 5  # fewer complete trials say nothing about which parameter matters
+
+
+def importance(body: SweepCreate, trials: Sequence[TrialRecord]) -> dict[str, float]:
+    """Each parameter's share of the objective's variance over the complete trials, by Optuna's fANOVA
+    evaluator (a random forest fitted to the trials, its variance split among the parameters), seeded by
+    the sweep's seed; the shares sum to 1, largest first. A parameter that never varied has none."""
+    complete = [trial for trial in trials if trial.state == "complete"]
+    if len(complete) < MIN_TRIALS_FOR_IMPORTANCE:
+        raise ValueError(f"needs {MIN_TRIALS_FOR_IMPORTANCE} complete trials, has {len(complete)}")
+    numbered = [replace(trial, number=n, intermediate={}, attrs={}) for n, trial in enumerate(complete)]
+    study = rebuild(body, numbered)  # only the trials matter here, not the sampler or the pruner
+    shares = get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=body.seed))
+    return {path: float(share) for path, share in shares.items()}
 
 
 def _encode(value: Any) -> str:

@@ -12,7 +12,7 @@ from service.errors import IDEMPOTENCY_CONFLICT, TOO_MANY_JOBS, Problem
 from service.idempotency.deps import IdempotentCreateDep
 from service.states import SweepStatusValue
 from service.sweeps import service
-from service.sweeps.schemas import SweepList, SweepRead, TrialList
+from service.sweeps.schemas import ImportanceRead, SweepList, SweepRead, TrialList
 from service.tenants.deps import PrincipalDep
 
 router = APIRouter(prefix="/v1/sweeps", tags=["sweeps"])
@@ -101,6 +101,21 @@ def list_sweep_trials(
 ) -> TrialList:
     """Every trial: parameters, objective, epochs run, stop reason."""
     return service.trials(session, sweep_id, principal, sort=sort)
+
+
+@router.get(
+    "/{sweep_id}/importance",
+    operation_id="get_sweep_importance",
+    responses={
+        **NOT_FOUND,
+        409: {"model": Problem, "description": "Fewer than 5 trials have trained to their end."},
+    },
+)
+def get_sweep_importance(sweep_id: SweepId, session: SessionDep, principal: PrincipalDep) -> ImportanceRead:
+    """Which parameters moved the objective: each one's share of its variance over the trials that trained to
+    their end, by Optuna's fANOVA evaluator (seeded by the sweep's seed, so the same trials give the same
+    shares). Available once 5 trials have completed, and updated as more do."""
+    return service.importance(session, sweep_id, principal)
 
 
 @router.post(

@@ -58,3 +58,32 @@ class TrialList(BaseModel):
     sweep_id: str = Field(description="The sweep these trials belong to.")
     objective: ObjectiveSpec = Field(description="The sweep's objective, which ranks the trials.")
     items: list[TrialRead] = Field(description="Every trial, in the order `sort` asks for.")
+
+
+class ParameterImportance(BaseModel):
+    parameter: str = Field(description="The parameter's dotted spec path, as in the sweep's `parameters`.")
+    importance: float = Field(description="Its share of the objective's variance, from 0 to 1.")
+
+
+class ImportanceRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "sweep_id": "6f1c…",
+                "objective": {"metric": "val_loss", "mode": "min"},
+                "method": "fanova",
+                "trials": 24,
+                "items": [
+                    {"parameter": "optimizer.lr", "importance": 0.71},
+                    {"parameter": "model.dropout", "importance": 0.21},
+                    {"parameter": "regularization.l2", "importance": 0.08},
+                ],
+            }
+        }
+    )
+
+    sweep_id: str = Field(description="The sweep these shares are of.")
+    objective: ObjectiveSpec = Field(description="The objective whose variance is shared out.")
+    method: Literal["fanova"] = Field(description="Optuna's fANOVA evaluator, seeded by the sweep's seed.")
+    trials: int = Field(description="The complete trials it was fitted to (pruned and failed ones are left out).")
+    items: list[ParameterImportance] = Field(description="Every parameter, the most important first; they sum to 1.")

@@ -3,6 +3,7 @@ Services only flush."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -16,10 +17,18 @@ from core.queue import TaskQueue
 from core.settings import Settings
 from core.spec.sweep import SweepCreate
 from core.states import SweepKind, SweepStatus
-from core.sweeps import repository, space
-from core.sweeps.schedule import best_trial, objective_of, rank, schedule
+from core.sweeps import repository, space, study
+from core.sweeps.schedule import best_trial, objective_of, rank, schedule, trial_record
 from core.tenants.principal import Principal
-from service.sweeps.schemas import SweepList, SweepRead, TrialCounts, TrialList, TrialRead
+from service.sweeps.schemas import (
+    ImportanceRead,
+    ParameterImportance,
+    SweepList,
+    SweepRead,
+    TrialCounts,
+    TrialList,
+    TrialRead,
+)
 
 
 def create(
@@ -148,6 +157,36 @@ def trials(session: Session, sweep_id: str, principal: Principal, *, sort: str) 
         jobs.sort(key=lambda trial: rank(trial, body))
     items = [trial_read(trial, body.objective.metric) for trial in jobs]
     return TrialList(sweep_id=sweep_id, objective=body.objective, items=items)
+
+
+def importance(session: Session, sweep_id: str, principal: Principal) -> ImportanceRead:
+    """Each parameter's share of the objective's variance over the complete trials (fANOVA)."""
+    sweep = get(session, sweep_id, principal)
+    body = SweepCreate.model_validate(sweep.spec)
+    records = [trial_record(trial, {}, body.objective.metric) for trial in repository.trials(session, sweep_id)]
+    complete = tuple((r.number, r.value) for r in records if r.state == "complete")
+    if len(complete) < study.MIN_TRIALS_FOR_IMPORTANCE:
+        raise Conflict(
+            f"parameter importance needs {study.MIN_TRIALS_FOR_IMPORTANCE} trials that trained to their end; "
+            f"sweep `{sweep_id}` has {len(complete)} so far"
+        )
+    with _importance_lock:
+        shares = _importance_cache.get((sweep_id, complete))
+    if shares is None:  # a forest per request is a second of CPU: computed again only when a trial completes
+        shares = study.importance(body, records)
+        with _importance_lock:
+            _importance_cache[(sweep_id, complete)] = shares
+            while len(_importance_cache) > IMPORTANCE_CACHE_SIZE:
+                _importance_cache.pop(next(iter(_importance_cache)))
+    items = [ParameterImportance(parameter=path, importance=share) for path, share in shares.items()]
+    return ImportanceRead(
+        sweep_id=sweep_id, objective=body.objective, method="fanova", trials=len(complete), items=items
+    )
+
+
+IMPORTANCE_CACHE_SIZE = 64
+_importance_lock = threading.Lock()
+_importance_cache: dict[tuple[str, tuple[tuple[int, float | None], ...]], dict[str, float]] = {}
 
 
 def cancel(session: Session, sweep_id: str, principal: Principal) -> SweepRead:

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from core.settings import Settings
+from steadyfit.client import Client
 from tests.fixtures import Process, settings_env, sweep_body, tiny_spec, wait_for
 
 WIDE_LR = {"optimizer.lr": {"log_uniform": [1e-4, 1.0]}, "model.dropout": {"values": [0.0, 0.2]}}
@@ -64,7 +65,7 @@ def overlap(jobs: list[dict[str, Any]]) -> bool:
 
 
 def test_every_algorithm_and_pruner_runs_its_trials_as_jobs_on_two_workers(
-    api_server: httpx.Client, two_workers: list[Process]
+    api_server: httpx.Client, api_key: str, two_workers: list[Process]
 ) -> None:
     http = api_server
     # Submitted first, so the two workers start on two of its trials together.
@@ -123,10 +124,22 @@ def test_every_algorithm_and_pruner_runs_its_trials_as_jobs_on_two_workers(
     points = [(t["params"]["model.dropout"], t["params"]["optimizer.lr"]) for t in leaderboard(http, grid)]
     assert sorted(points) == sorted(itertools.product([0.0, 0.2, 0.5], [0.01, 0.1]))
     assert swept[grid]["trials"]["succeeded"] == 6
+    # Which of the grid's two parameters moved the objective: both shared out, summing to 1.
+    importance = http.get(f"/v1/sweeps/{grid}/importance").json()
+    assert importance["method"] == "fanova" and importance["trials"] == 6
+    assert {item["parameter"] for item in importance["items"]} == {"model.dropout", "optimizer.lr"}
+    assert sum(item["importance"] for item in importance["items"]) == pytest.approx(1.0)
+    shares = [item["importance"] for item in importance["items"]]
+    assert shares == sorted(shares, reverse=True)
+    with Client(str(http.base_url), api_key) as client:  # the Python client reads the same
+        assert client.sweep_importance(grid).model_dump(mode="json") == importance
+        assert [t.number for t in client.sweep_trials(grid, sort="number").items] == list(range(6))
     # The pruners stopped trials early; a pruned trial succeeded and kept its epochs.
     for sweep_id in (median, asha):
         pruned = [t for t in leaderboard(http, sweep_id) if t["stop_reason"] == "pruned"]
         assert pruned and swept[sweep_id]["trials"]["pruned"] == len(pruned)
+        few = http.get(f"/v1/sweeps/{sweep_id}/importance")  # 4 trials, some pruned: too few to tell
+        assert few.status_code == 409 and "needs 5 trials that trained to their end" in few.json()["detail"]
         for trial in pruned:
             epochs = http.get(f"/v1/jobs/{trial['job_id']}/metrics").json()["items"]
             assert trial["status"] == "succeeded" and trial["epochs_completed"] < 9

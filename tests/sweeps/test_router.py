@@ -126,7 +126,7 @@ def test_sweeps_are_listed_newest_first_a_page_at_a_time(client: TestClient) -> 
 
 
 def test_an_unknown_sweep_is_a_404_everywhere(client: TestClient) -> None:
-    for method, path in [("GET", ""), ("GET", "/trials"), ("POST", "/cancel")]:
+    for method, path in [("GET", ""), ("GET", "/trials"), ("GET", "/importance"), ("POST", "/cancel")]:
         response = client.request(method, f"/v1/sweeps/nope{path}")
         assert response.status_code == 404
         assert response.json()["detail"] == "no sweep `nope`"
@@ -135,7 +135,8 @@ def test_an_unknown_sweep_is_a_404_everywhere(client: TestClient) -> None:
 def test_openapi_documents_the_sweep_routes(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
     operations = {op["operationId"]: op for path in schema["paths"].values() for op in path.values()}
-    assert {"create_sweep", "list_sweeps", "get_sweep", "list_sweep_trials", "cancel_sweep"} <= set(operations)
+    expected = {"create_sweep", "list_sweeps", "get_sweep", "list_sweep_trials", "get_sweep_importance", "cancel_sweep"}
+    assert expected <= set(operations)
     for name in ("ParameterSpec-Input", "ParameterRead"):
         parameter = schema["components"]["schemas"][name]
         assert set(parameter["properties"]) == {"values", "uniform", "log_uniform", "int_uniform"}
