@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from core.analyses import repository as analyses
-from core.errors import NotFound
+from core.errors import Conflict, NotFound
 from core.jobs import repository as jobs
 from core.states import AnalysisKind, AnalysisStatus
 from core.tenants.principal import Principal
@@ -51,7 +51,11 @@ def sweep_chart(session: Session, sweep_id: str, name: str, principal: Principal
     trials = sweep_service.trials(session, sweep_id, principal, sort="number")
     rows = [{"number": t.number, "params": t.params, "objective": t.objective} for t in trials.items]
     title = f"{sweep.name or sweep.id} · parallel coordinates"
-    return specs.parallel_coordinates(title, rows, trials.objective.metric)
+    try:  # the most important parameters first, once there are enough trials to say
+        order = [item.parameter for item in sweep_service.importance(session, sweep_id, principal).items]
+    except Conflict:
+        order = []
+    return specs.parallel_coordinates(title, rows, trials.objective.metric, order)
 
 
 def path_chart(session: Session, path_id: str, name: str, principal: Principal) -> specs.Chart:

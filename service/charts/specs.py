@@ -97,13 +97,17 @@ def regularization(title: str, epochs: Sequence[Epoch]) -> Chart:
     )
 
 
-def parallel_coordinates(title: str, trials: Sequence[dict[str, Any]], metric: str) -> Chart:
+def parallel_coordinates(
+    title: str, trials: Sequence[dict[str, Any]], metric: str, importance: Sequence[str] = ()
+) -> Chart:
     """One line per finished trial across an axis per searched parameter and one for the objective, coloured by
-    the objective. A numeric axis runs from its lowest to its highest value (log10 where the values are all
-    positive and span more than two decades); a categorical one spaces its choices evenly, in sorted order. So
-    parameters of different scales share one chart; the tooltip gives each value as it was."""
+    the objective; the parameters named in `importance` come first, in its order, the rest by name. A numeric
+    axis runs from its lowest to its highest value (log10 where the values are all positive and span more than
+    two decades); a categorical one spaces its choices evenly, in sorted order. So parameters of different
+    scales share one chart; the tooltip gives each value as it was."""
     finished = [trial for trial in trials if _finite(trial["objective"])]
-    axes = [*sorted({name for trial in finished for name in trial["params"]}), metric]
+    names = {name for trial in finished for name in trial["params"]}
+    axes = [*(name for name in importance if name in names), *sorted(names - set(importance)), metric]
     positions = {axis: _positions([_value(trial, axis, metric) for trial in finished]) for axis in axes}
     rows = [
         {

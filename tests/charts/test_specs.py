@@ -148,6 +148,15 @@ def test_parallel_coordinates_place_log_linear_and_categorical_axes_from_0_to_1(
     assert labels[("optimizer.name", 0.0)] == "adam" and labels[("val_loss", 1.0)] == "0.4"
 
 
+def test_parallel_coordinates_put_the_most_important_parameters_first_and_the_objective_last() -> None:
+    def axes(chart: dict[str, Any]) -> list[str]:
+        return list(chart["layer"][0]["encoding"]["x"]["sort"])
+
+    assert axes(CHARTS["parallel_coordinates"]) == ["model.dropout", "optimizer.name", "regularization.l2", "val_loss"]
+    ordered = specs.parallel_coordinates("sweep", TRIALS, "val_loss", ["regularization.l2", "model.dropout"])
+    assert axes(ordered) == ["regularization.l2", "model.dropout", "optimizer.name", "val_loss"]
+
+
 def test_the_diagnosis_chart_draws_the_gap_and_marks_the_onset() -> None:
     chart = CHARTS["diagnosis"]
     assert chart["title"].endswith("overfitting")

@@ -605,3 +605,33 @@ def test_the_job_page_shows_the_jobs_log_and_opens_it_on_an_error(
     assert "INFO epoch 1: train_loss 0.5" in page.js(text)
     assert page.js("return document.querySelector('[data-log]').closest('details').open") is True
     assert page.script_errors() == []
+
+
+def test_a_sweeps_page_ranks_its_parameters_by_importance_beside_the_trials_parallel_coordinates(
+    api_server: httpx.Client, api_key: str, settings: Settings, browser: Chrome, tmp_path: Path
+) -> None:
+    from core.jobs import repository
+    from core.states import JobStatus, StopReason
+
+    grid = {"model.dropout": {"values": [0.0, 0.2, 0.5]}, "optimizer.lr": {"values": [0.01, 0.1]}}
+    body = {**SWEEP, "parameters": grid, "max_trials": None, "max_parallel": 6}
+    sweep_id = api_server.post("/v1/sweeps", json=body).json()["id"]
+    trials = api_server.get(f"/v1/sweeps/{sweep_id}/trials").json()["items"]
+    assert len(trials) == 6
+
+    def trained(session: Any) -> None:  # as workers would: the loss follows the dropout, barely the lr
+        for trial in trials:
+            best = {"val_loss": 1.0 + trial["params"]["model.dropout"] + trial["params"]["optimizer.lr"] / 100}
+            assert repository.claim(session, trial["job_id"], "w", lease_seconds=60, max_attempts=3) is not None
+            repository.record_epoch(session, trial["job_id"], "w", 1, best, 1, best)
+            done = {"stop_reason": StopReason.MAX_EPOCHS, "epochs_completed": 1, "best_epoch": 1, "best_metrics": best}
+            assert repository.finish(session, trial["job_id"], "w", JobStatus.SUCCEEDED, **done)
+
+    written(settings, trained)
+    page = signed_in(Dashboard(browser, str(api_server.base_url).rstrip("/"), tmp_path / "screenshots"), api_key)
+    page.open(f"/ui/sweeps/{sweep_id}")
+    bars = "return [...document.querySelectorAll('[data-importance] [data-parameter]')].map(e => e.dataset.parameter)"
+    assert wait_for(lambda: page.js(bars), 30, "the importance bars") == ["model.dropout", "optimizer.lr"]
+    assert page.js("return document.querySelector('.sweep-insight img').src").startswith("data:image/svg+xml")
+    page.screenshot("sweep-importance")
+    assert page.script_errors() == []

@@ -3,6 +3,7 @@
 import {
   api,
   badge,
+  drawnChart,
   errorNotice,
   every,
   fmt,
@@ -123,6 +124,7 @@ export function sweepsView() {
 export function sweepView(id) {
   const head = h("div");
   const board = h("div", { class: "card table-card" }, h("p", { class: "note pad" }, "Loading…"));
+  const insight = h("div", { class: "grid two sweep-insight" });
   main.replaceChildren(
     h(
       "nav",
@@ -132,8 +134,10 @@ export function sweepView(id) {
       shortId(id),
     ),
     head,
+    insight,
     board,
   );
+  let drawnFor = -1; // the finished trials the chart and the importance were drawn for
   every(LIST_POLL_MS, async () => {
     try {
       const sweep = await api(`/v1/sweeps/${id}`);
@@ -144,6 +148,11 @@ export function sweepView(id) {
       );
       head.querySelector("h1").append(" ", badge(sweep.status));
       board.replaceChildren(leaderboard(sweep, items));
+      const finished = items.filter((t) => t.objective !== null).length;
+      if (finished !== drawnFor) {
+        drawnFor = finished;
+        insight.replaceChildren(...(await insights(sweep, finished)));
+      }
       return !TERMINAL.has(sweep.status);
     } catch (error) {
       const missing = error.status === 404;
@@ -241,3 +250,43 @@ function leaderboard(sweep, trials) {
     ),
   );
 }
+
+// Which parameters mattered (fANOVA shares, once 5 trials have trained to their end) and the parallel
+// coordinates of the finished trials, their axes in the order of importance.
+async function insights(sweep, finished) {
+  if (finished < 2) return [];
+  const [importance, src] = await Promise.all([
+    api(`/v1/sweeps/${sweep.id}/importance`).catch((error) => (error.status === 409 ? null : Promise.reject(error))),
+    drawnChart(`/v1/sweeps/${sweep.id}/charts/parallel_coordinates`),
+  ]);
+  const metric = metricName(sweep.objective.metric);
+  const chart = h(
+    "section",
+    { class: "card" },
+    h("h3", {}, "Trials across the parameters"),
+    h("img", { class: "path-chart", src, alt: `Each finished trial's parameters and ${metric}` }),
+  );
+  const shares = h(
+    "section",
+    { class: "card", "data-importance": "" },
+    h("h3", {}, "Parameter importance"),
+    importance
+      ? h(
+          "div",
+          {},
+          h("p", { class: "note" }, `Each parameter's share of the variance of ${metric} over ${importance.trials} trials (fANOVA).`),
+          importance.items.map((item) =>
+            h(
+              "div",
+              { class: "share", "data-parameter": item.parameter },
+              h("span", {}, item.parameter),
+              h("meter", { min: 0, max: 1, value: item.importance, "aria-label": item.parameter }),
+              h("span", { class: "num" }, `${(item.importance * 100).toFixed(0)} %`),
+            ),
+          ),
+        )
+      : h("p", { class: "note" }, "Shown once 5 trials have trained to their end."),
+  );
+  return [shares, chart];
+}
+
