@@ -180,6 +180,31 @@ class Settings(BaseSettings):
         24.0, gt=0, description="How long an Idempotency-Key is remembered (the same key later is a new request)."
     )
 
+    # Webhooks (core/webhooks/, workers/webhooks.py).
+    webhook_allow_private: bool = Field(
+        False,
+        description="Let webhooks target addresses on loopback, private, link-local, multicast or reserved "
+        "ranges (refused by default, at creation and at each delivery, so that a URL cannot reach the servers "
+        "beside steadyfit). For an administrator whose receivers are on a private network.",
+    )
+    webhook_max_attempts: int = Field(
+        8, ge=1, description="Attempts of one delivery before it is `failed`; each waits twice the previous one."
+    )
+    webhook_retry_seconds: float = Field(
+        10.0, gt=0, description="The wait before a delivery's second attempt; it doubles at each attempt after."
+    )
+    webhook_max_retry_seconds: float = Field(3600.0, gt=0, description="The longest wait between two attempts.")
+    webhook_timeout_seconds: float = Field(
+        5.0, gt=0, description="How long a delivery waits to connect, and then for the receiver's answer."
+    )
+    webhook_lease_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="A delivery being sent is another worker's to retry after this long (its worker was lost); "
+        "keep it above twice `webhook_timeout_seconds`, or a slow receiver may be sent the event twice.",
+    )
+    webhook_poll_seconds: float = Field(1.0, gt=0, description="How often a worker looks for deliveries due.")
+
     @cached_property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'steadyfit.db').resolve()}"

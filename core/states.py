@@ -73,3 +73,22 @@ class PredictionStatus(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+
+
+class WebhookEvent(StrEnum):
+    """What a webhook may subscribe to: a job's state changes, and a sweep's end."""
+
+    JOB_STARTED = "job.started"  # a worker started the job for the first time
+    JOB_SUCCEEDED = "job.succeeded"
+    JOB_FAILED = "job.failed"
+    JOB_CANCELLED = "job.cancelled"
+    SWEEP_FINISHED = "sweep.finished"  # succeeded, failed or cancelled: `data.status` says which
+
+
+class DeliveryStatus(StrEnum):
+    """A webhook delivery: `pending` until its receiver answers 2xx (`succeeded`) or its attempts run out
+    (`failed`)."""
+
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"

@@ -38,6 +38,7 @@ from service.sweeps.router import router as sweeps_router
 from service.tenants.deps import KeyLookup, authenticate
 from service.tenants.router import router as keys_router
 from service.ui.router import router as ui_router
+from service.webhooks.router import router as webhooks_router
 
 DESCRIPTION = """
 Send a declarative job spec, have it trained by a worker with the regularizers you chose,
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         datasets_router,
         keys_router,
         charts_router,
+        webhooks_router,
     )
     for router in routers:
         app.include_router(router, dependencies=[Depends(authenticate)], responses={**AUTH_ERRORS, **REQUEST_LIMITS})

@@ -90,6 +90,7 @@ def test_every_body_example_is_accepted(settings: Settings, database_url: str) -
         "/v1/keys",
         "/v1/jobs/{job_id}/analyses",
         "/v1/jobs/{job_id}/rerun",
+        "/v1/webhooks",
     }
     admin = bearer(create_key(database_url, "examples", admin=True))
     with TestClient(create_app(settings), headers=admin) as client:

@@ -15,8 +15,6 @@ next trials); schedulers take turns on a sweep, so this never creates a trial tw
 from __future__ import annotations
 
 import logging
-import os
-import threading
 
 from core.analyses import repository as analyses_repository
 from core.db.engine import Database
@@ -24,21 +22,20 @@ from core.jobs import repository
 from core.queue import TaskQueue
 from core.settings import Settings
 from core.sweeps import repository as sweeps_repository
+from workers.periodic import Periodic
 from workers.trials import schedule_next_trials
 
 log = logging.getLogger(__name__)
 
 
-class Reconciler:
+class Reconciler(Periodic):
     def __init__(self, database: Database, queue: TaskQueue, settings: Settings) -> None:
+        super().__init__("reconciler", settings.reconcile_seconds)
         self.database, self.queue, self.settings = database, queue, settings
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="reconciler", daemon=True)
-        # The worker's process forks its pool children while this thread runs. A fork in the middle of
-        # a round would copy locks held by it (a module import, a connection pool) into the child,
-        # where nothing would ever release them; forks wait for the round to end instead.
-        self._round = threading.Lock()
-        self._paused = False
+
+    def round(self) -> bool:
+        self.run_once()
+        return False
 
     def run_once(self) -> list[str]:
         """Fail jobs that ran out of attempts, then resend the ones whose message is lost. Returns those ids."""
@@ -63,28 +60,3 @@ class Reconciler:
         for sweep_id in sweep_ids:
             schedule_next_trials(self.database, self.queue, self.settings, sweep_id)
         return job_ids
-
-    def start(self) -> None:
-        os.register_at_fork(before=self._pause, after_in_parent=self._resume, after_in_child=self._resume)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.settings.reconcile_seconds):
-            with self._round:
-                try:
-                    self.run_once()
-                except Exception as exc:  # broker or database briefly away: try again next round
-                    log.warning("reconciler round failed: %s", exc)
-
-    def _pause(self) -> None:
-        # Bounded: a round stuck on an unreachable database must not stop the pool from replacing children.
-        self._paused = self._round.acquire(timeout=30)
-
-    def _resume(self) -> None:
-        if self._paused:
-            self._paused = False
-            self._round.release()

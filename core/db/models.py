@@ -10,7 +10,16 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db.base import Base, StrEnumText, UTCDateTime, utcnow
 from core.spec.job import Task
-from core.states import AnalysisKind, AnalysisStatus, JobStatus, PredictionStatus, StopReason, SweepKind, SweepStatus
+from core.states import (
+    AnalysisKind,
+    AnalysisStatus,
+    DeliveryStatus,
+    JobStatus,
+    PredictionStatus,
+    StopReason,
+    SweepKind,
+    SweepStatus,
+)
 from core.tenants.principal import LOCAL_OWNER
 
 OWNER_LENGTH = 100
@@ -253,3 +262,46 @@ class JobLog(Base):
     level: Mapped[str] = mapped_column(String(8))
     logger: Mapped[str] = mapped_column(String(100))
     message: Mapped[str] = mapped_column(Text)
+
+
+class Webhook(Base):
+    """A URL that is sent the events it subscribes to, of its owner's jobs and sweeps, signed with `secret`
+    (kept as it is: signing needs it)."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(OWNER_LENGTH), default=LOCAL_OWNER)
+    url: Mapped[str] = mapped_column(Text)
+    events: Mapped[list[str]] = mapped_column(JSON)
+    secret: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_webhooks_owner_created_at_id", "owner", "created_at", "id"),)
+
+
+class WebhookDelivery(Base):
+    """One event for one webhook: written in the transaction that changed the job or sweep (an outbox), then
+    sent by a worker that holds its lease, and sent again, later each time, until it is answered 2xx or its
+    attempts run out. `attempt_log` has one entry per attempt: when, the status code or the error, how long."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    webhook_id: Mapped[str] = mapped_column(String(36), ForeignKey("webhooks.id", ondelete="CASCADE"))
+    event_id: Mapped[str] = mapped_column(String(36))  # the same for every webhook the event goes to
+    event_type: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)  # the body sent, fixed when the event happened
+    status: Mapped[DeliveryStatus] = mapped_column(StrEnumText(DeliveryStatus, 16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    attempt_log: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    worker_id: Mapped[str | None] = mapped_column(String(200))  # the worker holding the lease
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_webhook_deliveries_webhook_id_created_at_id", "webhook_id", "created_at", "id"),
+    )

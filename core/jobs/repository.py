@@ -4,7 +4,8 @@ Every change a client can see sets `updated_at` (lease renewals do not), which i
 
 State changes are single conditional UPDATEs, so two processes racing for the same job cannot both win:
 a claim succeeds only for a queued job or one whose lease has expired, and a worker's writes only count
-while it still holds the lease.
+while it still holds the lease. Each change its owner's webhooks may be told of (a first start, an end) is
+recorded for them in the same transaction (core/webhooks/outbox.py).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from sqlalchemy.orm import Session
 from core.db.base import UTCDateTime, utcnow
 from core.db.models import EpochMetrics, Job
 from core.db.pagination import newest_first, page_of
-from core.states import ACTIVE, JobStatus, StopReason
+from core.states import ACTIVE, JobStatus, StopReason, WebhookEvent
+from core.webhooks import outbox
 
 
 def add(session: Session, job: Job) -> Job:
@@ -117,7 +119,10 @@ def cancel_queued(session: Session, job_id: str) -> bool:
             updated_at=now,
         )
     )
-    return _changed(result)
+    if not _changed(result):
+        return False
+    outbox.job_ended(session, job_id, JobStatus.CANCELLED)
+    return True
 
 
 def request_cancel(session: Session, job_id: str) -> bool:
@@ -154,7 +159,10 @@ def claim(session: Session, job_id: str, worker_id: str, lease_seconds: float, m
     )
     if not _changed(result):
         return None
-    return session.get(Job, job_id, populate_existing=True)
+    job = session.get(Job, job_id, populate_existing=True)
+    if job is not None and job.attempts == 1:  # a job handed back and claimed again has already started
+        outbox.job_events(session, [job_id], WebhookEvent.JOB_STARTED)
+    return job
 
 
 def renew_lease(session: Session, job_id: str, worker_id: str, lease_seconds: float) -> bool | None:
@@ -249,7 +257,10 @@ def finish(session: Session, job_id: str, worker_id: str, status: JobStatus, **v
             status=status, finished_at=utcnow(), updated_at=utcnow(), worker_id=None, lease_expires_at=None, **values
         )
     )
-    return _changed(result)
+    if not _changed(result):
+        return False
+    outbox.job_ended(session, job_id, status)
+    return True
 
 
 def release(session: Session, job_id: str, worker_id: str) -> bool:
@@ -298,7 +309,9 @@ def fail_exhausted(session: Session, max_attempts: int) -> list[str]:
         )
         .returning(Job.id)
     )
-    return [row[0] for row in rows]
+    job_ids = [row[0] for row in rows]
+    outbox.job_events(session, job_ids, WebhookEvent.JOB_FAILED)
+    return job_ids
 
 
 def count_active(session: Session, owner: str) -> dict[JobStatus, int]:

@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session, defer
 from core.db.base import utcnow
 from core.db.models import EpochMetrics, Job, Sweep
 from core.db.pagination import newest_first_page
-from core.states import JobStatus, StopReason, SweepKind, SweepStatus
+from core.states import JobStatus, StopReason, SweepKind, SweepStatus, WebhookEvent
+from core.webhooks import outbox
 
 
 def add(session: Session, sweep: Sweep) -> Sweep:
@@ -68,7 +69,10 @@ def finish(session: Session, sweep_id: str, status: SweepStatus) -> bool:
         .where(Sweep.id == sweep_id, Sweep.status == SweepStatus.RUNNING)
         .values(status=status, finished_at=utcnow())
     )
-    return _changed(result)
+    if not _changed(result):
+        return False
+    outbox.sweep_finished(session, sweep_id)
+    return True
 
 
 def trials(session: Session, sweep_id: str) -> Sequence[Job]:
@@ -128,7 +132,7 @@ def cancel(session: Session, sweep_id: str) -> bool:
     if not finish(session, sweep_id, SweepStatus.CANCELLED):
         return False
     now = utcnow()
-    session.execute(
+    cancelled = session.execute(
         update(Job)
         .where(Job.sweep_id == sweep_id, Job.status == JobStatus.QUEUED)
         .values(
@@ -138,7 +142,9 @@ def cancel(session: Session, sweep_id: str) -> bool:
             finished_at=now,
             updated_at=now,
         )
+        .returning(Job.id)
     )
+    outbox.job_events(session, [row[0] for row in cancelled], WebhookEvent.JOB_CANCELLED)
     session.execute(
         update(Job)
         .where(Job.sweep_id == sweep_id, Job.status == JobStatus.RUNNING)

@@ -32,6 +32,7 @@ from core.states import ACTIVE, JobStatus, StopReason, SweepStatus
 from core.sweeps import repository, space, study
 from core.tenants import limits as owner_limits
 from core.tenants.limits import Limits
+from core.webhooks import outbox
 
 
 def schedule(session: Session, queue: TaskQueue, settings: Settings, sweep_id: str) -> list[Job]:
@@ -152,6 +153,8 @@ def _new_trial(
     job.sweep_id, job.trial_number = sweep.id, number
     job.trial_params, job.trial_attrs = proposal.params, proposal.attrs
     session.flush()
+    if job.status == JobStatus.FAILED:
+        outbox.job_ended(session, job.id, JobStatus.FAILED)
     return job
 
 
