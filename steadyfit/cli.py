@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from core.settings import Settings
 from service import request_id
-from steadyfit import admin, analyses, paths
+from steadyfit import admin, analyses, paths, webhooks
 from steadyfit import commands as commands_module
 
 log = logging.getLogger("steadyfit")
@@ -135,6 +135,7 @@ def worker(args: argparse.Namespace) -> None:
     from core.queue import TaskQueue
     from workers.app import app, threads_per_job
     from workers.reconciler import Reconciler
+    from workers.webhooks import Deliverer
 
     if torch.cuda.is_available():
         # A fresh child per job returns every byte of GPU memory to the driver. On the CPU there is
@@ -145,6 +146,7 @@ def worker(args: argparse.Namespace) -> None:
     torch.set_num_threads(threads_per_job(len(os.sched_getaffinity(0)), concurrency))  # inherited by each child
     reconciler = Reconciler(Database(settings.resolved_database_url, pooled=False), TaskQueue(settings), settings)
     reconciler.start()
+    Deliverer(Database(settings.resolved_database_url, pooled=False), settings).start()
     # Celery's warning to root is about pickled messages running code as root; it refuses those outright, and
     # our workers accept only JSON.
     warnings.filterwarnings("ignore", "You're running the worker with superuser privileges", SecurityWarning)
@@ -221,6 +223,7 @@ def parser() -> argparse.ArgumentParser:
     commands_module.add_commands(commands)
     paths.add_commands(commands, commands_module.add_client_command)
     analyses.add_commands(commands, commands_module.add_client_command)
+    webhooks.add_commands(commands, commands_module.add_client_command)
     return root
 
 

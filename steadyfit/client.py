@@ -30,6 +30,7 @@ from service.models.schemas import ModelList, ModelRead
 from service.paths.schemas import PathRead
 from service.predictions.schemas import PredictionRead
 from service.sweeps.schemas import ImportanceRead, SweepRead, TrialList
+from service.webhooks.schemas import DeliveryList, WebhookCreated, WebhookList
 
 T = TypeVar("T")
 POLL_SECONDS = 0.5
@@ -321,6 +322,24 @@ class Client:
     def delete_dataset(self, dataset_id: str) -> None:
         """Delete a data set and its stored arrays; it no longer counts against your storage quota."""
         self._request("DELETE", f"/v1/datasets/{dataset_id}")
+
+    # webhooks
+    def add_webhook(self, url: str, events: list[str]) -> WebhookCreated:
+        """Have `events` (`job.succeeded`, ...) of your jobs and sweeps POSTed to `url`; the answer holds the
+        signing secret, shown only this once."""
+        response = self._request("POST", "/v1/webhooks", json={"url": url, "events": events})
+        return WebhookCreated.model_validate(response.json())
+
+    def webhooks(self, limit: int = 50) -> WebhookList:
+        return WebhookList.model_validate(self._request("GET", "/v1/webhooks", params={"limit": limit}).json())
+
+    def delete_webhook(self, webhook_id: str) -> None:
+        self._request("DELETE", f"/v1/webhooks/{webhook_id}")
+
+    def webhook_deliveries(self, webhook_id: str, limit: int = 50) -> DeliveryList:
+        """A webhook's deliveries, newest first, each with its attempts."""
+        response = self._request("GET", f"/v1/webhooks/{webhook_id}/deliveries", params={"limit": limit})
+        return DeliveryList.model_validate(response.json())
 
 
 def _poll(read: Callable[[], T], done: Callable[[T], bool], timeout: float) -> T:

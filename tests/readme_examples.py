@@ -102,3 +102,10 @@ def readme_mismatches(job: dict[str, Any], epochs: list[dict[str, Any]]) -> list
         *mismatches(first_event_data(), epochs[0], "events"),
         *mismatches(shown_study, study, "dropout study 0.5"),
     ]
+
+
+def python_block_after(marker: str) -> str:
+    """The code of the README's first ```python block after the line that contains `marker`."""
+    lines = lines_after(marker)
+    start = lines.index("```python") + 1
+    return "\n".join(lines[start : lines.index("```", start)])

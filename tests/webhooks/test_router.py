@@ -13,7 +13,7 @@ from sqlalchemy import select
 from core.db.engine import Database
 from core.db.models import WebhookDelivery
 from core.jobs import repository as jobs_repository
-from tests.fixtures import bearer, create_key, tiny_spec
+from tests.fixtures import bearer, create_key, sweep_body, tiny_spec
 
 HOOK = {"url": "https://example.com/steadyfit/events", "events": ["job.succeeded", "job.cancelled"]}
 
@@ -106,3 +106,14 @@ def test_a_job_started_event_is_recorded_at_its_first_start_only(client: TestCli
         rows = session.execute(select(WebhookDelivery.event_type, WebhookDelivery.payload)).all()
     database.dispose()
     assert [(event, payload["data"]["status"]) for event, payload in rows] == [("job.started", "running")]
+
+
+def test_a_cancelled_sweep_records_its_end_and_each_queued_trials(client: TestClient) -> None:
+    webhook_id = client.post("/v1/webhooks", json={**HOOK, "events": ["sweep.finished", "job.cancelled"]}).json()["id"]
+    sweep = client.post("/v1/sweeps", json=sweep_body(max_parallel=2)).json()
+    assert client.post(f"/v1/sweeps/{sweep['id']}/cancel").status_code == 202
+    deliveries = client.get(f"/v1/webhooks/{webhook_id}/deliveries").json()["items"]
+    events = sorted((d["event_type"], d["payload"]["data"]["status"]) for d in deliveries)
+    assert events == [("job.cancelled", "cancelled")] * 2 + [("sweep.finished", "cancelled")]
+    trials = {d["payload"]["data"]["sweep_id"] for d in deliveries if d["event_type"] == "job.cancelled"}
+    assert trials == {sweep["id"]}
