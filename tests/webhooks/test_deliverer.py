@@ -1,15 +1,18 @@
-"""The delivery loop against a receiver on 127.0.0.1, in this process: the address is checked again at
-delivery time, attempts are bounded, and a delivery whose worker was lost is sent by another."""
+"""The delivery loop against a receiver on 127.0.0.1, in this process, on PostgreSQL and on the embedded mode's
+SQLite: the address is checked again at delivery time, attempts are bounded, and a delivery whose worker was
+lost is sent by another."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from core.db.engine import Database
+from core.db.migrate import upgrade
 from core.db.models import Job, Webhook, WebhookDelivery
 from core.settings import Settings
 from core.states import JobStatus, WebhookEvent
@@ -19,8 +22,11 @@ from tests.webhooks.receiver import receiving
 from workers.webhooks import Deliverer
 
 
-@pytest.fixture
-def database(database_url: str) -> Iterator[Database]:
+@pytest.fixture(params=["postgresql", "sqlite"])
+def database(request: pytest.FixtureRequest, database_url: str, tmp_path: Path) -> Iterator[Database]:
+    if request.param == "sqlite":
+        database_url = f"sqlite:///{tmp_path / 'steadyfit.db'}"
+        upgrade(database_url)
     database = Database(database_url)
     yield database
     database.dispose()
