@@ -84,7 +84,11 @@ class Deliverer(Periodic):
         with self.database.session() as session:
             recorded = repository.record_attempt(session, delivery.id, self.worker_id, attempt, status, next_attempt_at)
         if not recorded:
-            log.warning("webhook delivery %s: another worker holds it now; this attempt is not recorded", delivery.id)
+            log.warning(
+                "webhook delivery %s: no longer this worker's (its lease expired, or its webhook was deleted); "
+                "this attempt is not recorded",
+                delivery.id,
+            )
         elif status == DeliveryStatus.FAILED:
             log.warning("webhook delivery %s failed after %d attempts: %s", delivery.id, delivery.attempt, error)
 
