@@ -102,3 +102,15 @@ def test_a_delivery_lost_on_its_last_attempt_fails(database: Database, settings:
     sender = deliverer(database, settings, webhook_max_attempts=1)
     wait_for(lambda: not sender.round() and the_delivery(database).status == "failed", 30, "the delivery to fail")
     assert [a["error"] for a in the_delivery(database).attempt_log] == [repository.LOST]
+
+
+def test_a_delivery_connects_to_the_address_it_checked_and_names_the_urls_host(
+    database: Database, settings: Settings
+) -> None:
+    with receiving() as receiver:
+        by_name = receiver.url.replace("127.0.0.1", "localhost")
+        one_event(database, by_name)
+        assert deliverer(database, settings).round()
+        [received] = receiver.received
+    assert received.headers["Host"] == by_name.split("/")[2]
+    assert the_delivery(database).status == "succeeded"
