@@ -136,15 +136,13 @@ class JobReads:
             cache_control = _cache_control(version)
             if caching.matches(self.request, version.etag):
                 return caching.not_modified(version.etag, cache_control)
-            page = service.metrics(
-                session, job_id, version, after_epoch=query.after_epoch, limit=query.limit, max_points=query.max_points
-            )
             if query.format == "csv":
                 job = service.get(session, job_id, principal)
+                page = service.metrics(session, job_id, version, *_window(query))
                 csv_response = Response(service.metrics_csv(page, job.task), media_type="text/csv")
                 caching.tag(csv_response, version.etag, cache_control)
                 return csv_response
-        body = page.model_dump_json().encode()
+            body = service.metrics_body(session, job_id, version, *_window(query))
         self.bodies.put(_page_key(job_id, query), version.etag, body)
         return caching.tagged_body(body, version.etag, cache_control)
 
@@ -155,6 +153,11 @@ class JobReads:
 
 def _page_key(job_id: str, query: MetricsQuery) -> Hashable:
     return ("metrics", job_id, query)
+
+
+def _window(query: MetricsQuery) -> tuple[int, int | None, int | None]:
+    """Which epochs a metrics query asks for: after which epoch, at most how many, downsampled to how many."""
+    return query.after_epoch, query.limit, query.max_points
 
 
 def _cache_control(version: Version) -> str:

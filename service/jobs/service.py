@@ -24,6 +24,7 @@ from core.states import TERMINAL
 from core.tenants.limits import limits_for
 from core.tenants.principal import Principal
 from service.caching import BodyCache
+from service.jobs import metrics_json
 from service.jobs.downsample import downsample
 from service.jobs.schemas import ArtifactList, ArtifactRead, JobLogLine, JobLogPage, JobRead, MetricsPage
 from service.jobs.versions import Version, VersionTable
@@ -148,14 +149,31 @@ def job_body(bodies: BodyCache, job: Job) -> bytes:
 
 
 def metrics(
-    session: Session, job_id: str, version: Version, *, after_epoch: int, limit: int | None, max_points: int | None
+    session: Session, job_id: str, version: Version, after_epoch: int, limit: int | None, max_points: int | None
 ) -> MetricsPage:
-    """A page of the job's epochs as of `version` (just read or known, the caller allowed to see it): epochs
-    written since are left for the next poll, so the page is exactly what its ETag stands for."""
-    items = repository.epochs_after(session, job_id, after_epoch, limit, up_to=version.epochs)
-    if max_points is not None:
-        items = downsample(items, max_points, version.best_epoch)
-    return MetricsPage(job_id=job_id, status=version.status, items=items)
+    """A page of the job's epochs as of `version` (see `_page_rows`)."""
+    rows = _page_rows(session, job_id, version, after_epoch=after_epoch, limit=limit, max_points=max_points)
+    return MetricsPage(job_id=job_id, status=version.status, items=repository.decoded(rows))
+
+
+def metrics_body(
+    session: Session, job_id: str, version: Version, after_epoch: int, limit: int | None, max_points: int | None
+) -> bytes:
+    """`metrics` as JSON, joined from the stored rows (service/jobs/metrics_json.py)."""
+    rows = _page_rows(session, job_id, version, after_epoch=after_epoch, limit=limit, max_points=max_points)
+    return metrics_json.metrics_page(job_id, version.status, rows)
+
+
+def _page_rows(
+    session: Session, job_id: str, version: Version, *, after_epoch: int, limit: int | None, max_points: int | None
+) -> list[tuple[int, str]]:
+    """The rows of a page of the job's epochs as of `version` (just read or known, the caller allowed to see
+    it): epochs written since are left for the next poll, so the page is exactly what its ETag stands for."""
+    rows = repository.epoch_texts(session, job_id, after_epoch, limit, up_to=version.epochs)
+    if max_points is None or len(rows) <= max_points:
+        return rows
+    kept = {item["epoch"] for item in downsample(repository.decoded(rows), max_points, version.best_epoch)}
+    return [row for row in rows if row[0] in kept]
 
 
 def metrics_csv(page: MetricsPage, task: str) -> str:
