@@ -4,7 +4,6 @@ and `steadyfit serve` (SQLite, file-system queue). Nothing is mocked."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -28,13 +27,13 @@ from tests.fixtures import (
     Process,
     bearer,
     create_key,
+    embedded_serve,
     free_port,
     settings_env,
     table_csv,
     tiny_spec,
     wait_for,
     wait_for_job,
-    wait_until_healthy,
 )
 from tests.readme_examples import readme_mismatches
 
@@ -142,18 +141,12 @@ def test_a_crash_in_training_fails_the_job_and_the_worker_goes_on(
 
 
 def test_the_embedded_service_trains_the_example(tmp_path: Path) -> None:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STEADYFIT_")}
-    env["STEADYFIT_DATA_DIR"] = str(tmp_path / "embedded")
-    serve = Process(["serve", "--port", str(port)], env, tmp_path / "serve.log")
-    try:
-        base_url = f"http://127.0.0.1:{port}"
-        wait_until_healthy(base_url, serve)
-        with httpx.Client(base_url=base_url, timeout=10) as http:  # on loopback, no key is needed
-            assert_trained_the_example(http)
-            assert http.get("/v1/me").json()["owner"] == "local"
-    finally:
-        serve.stop(group=False)  # as a service manager would: `serve` must stop its own worker
+    with (
+        embedded_serve(tmp_path / "embedded", tmp_path / "serve.log") as (serve, base_url),
+        httpx.Client(base_url=base_url, timeout=10) as http,  # on loopback, no key is needed
+    ):
+        assert_trained_the_example(http)
+        assert http.get("/v1/me").json()["owner"] == "local"
     assert serve.popen.returncode == 0, serve.log()
     assert "no API keys needed: only this machine reaches 127.0.0.1" in serve.log()
     # Known warnings that are no use to the person reading the log: Celery's to a worker run as root, and

@@ -27,7 +27,7 @@ from service.caching import BodyCache
 from service.jobs import metrics_json
 from service.jobs.downsample import downsample
 from service.jobs.schemas import ArtifactList, ArtifactRead, JobLogLine, JobLogPage, JobRead, MetricsPage
-from service.jobs.versions import Version, VersionTable
+from service.jobs.versions import Version, VersionTable, job_etag
 
 SAFETENSORS = "application/octet-stream"
 
@@ -209,11 +209,6 @@ def get_with_version(
 
 def _version_of(status: str, updated_at: datetime, epochs: int, owner: str, best_epoch: int | None) -> Version:
     return Version(job_etag(updated_at, epochs), status in TERMINAL, owner, status, best_epoch, epochs)
-
-
-def job_etag(updated_at: datetime, epochs_completed: int) -> str:
-    """Every change a client can see sets `updated_at`; the epoch count tells apart two in one microsecond."""
-    return f'"{updated_at.timestamp():.6f}-{epochs_completed}"'
 
 
 def _kept(versions: VersionTable | None, job_id: str, version: Version, mark: int) -> Version:

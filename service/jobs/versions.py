@@ -1,26 +1,42 @@
 """Each job's ETag, kept in memory so a `304 Not Modified` needs neither the database nor a thread.
 
-PostgreSQL itself says when an entry goes stale: whenever a change a client can see commits, whichever
-process made it, the job's id arrives on the LISTEN connection each API process holds
-(core/db/notifications.py). An entry is used only while that connection is up; when it drops, the table
-is emptied and every request reads the database until it is back. A read that raced with a notification
-is not stored: each read carries the sequence number of the notifications seen before it started, and is
-kept only if no notification for its job (or reset) came after. So the table can lag a commit by the
-notification's delivery (milliseconds), never by more.
+The database itself says when an entry goes stale, whichever process made the change:
+- PostgreSQL: whenever a change a client can see commits, the job's id arrives on the LISTEN connection
+  each API process holds (core/db/notifications.py). So the table lags a commit by the notification's
+  delivery (milliseconds), never by more.
+- SQLite (the embedded mode, which has no NOTIFY): a thread of each API process reads `PRAGMA data_version`
+  every `DATA_VERSION_SECONDS` (50 ms). It moves whenever another connection commits: the worker's epoch,
+  its lease renewal, another API process's cancel. When it has moved, the thread reads the ETag columns of
+  the unfinished jobs in the table, in one query, and drops each entry they no longer match; finished jobs
+  never change again. So a poll sees a commit at most 50 ms after it, plus that query (well under a
+  millisecond for the jobs one person watches); a quiet database costs one PRAGMA (microseconds) a round.
+  Reading it on a thread of its own, not on the event loop or in the thread pool, keeps that bound when
+  requests keep both busy.
+An entry is used only while that source is up: when it fails, the table is emptied and every request reads
+the database until it is back.
 
-Without PostgreSQL (the embedded SQLite mode) the table stays off and every request reads the database.
+A read that raced with a change is not stored: each read carries the sequence number of the changes seen
+before it started, and is kept only if no change of its job came after (with SQLite, no move of the
+database at all: a move does not say which job changed until its query has run).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 from dataclasses import dataclass
+from datetime import datetime
 
 from core.db import notifications
+from core.db.engine import Database
+from core.jobs import repository
 
 MAX_ENTRIES = 100_000  # a few MiB; past it the table starts again empty
+DATA_VERSION_SECONDS = 0.05  # with SQLite: how stale a kept ETag can be
+MARKS_PER_QUERY = 500  # ids in one query (older SQLite builds take at most 999 parameters)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -35,28 +51,44 @@ class Version:
     epochs: int  # epochs_completed: a page under this ETag shows epochs 1..epochs, never more
 
 
+def job_etag(updated_at: datetime, epochs_completed: int) -> str:
+    """Every change a client can see sets `updated_at`; the epoch count tells apart two in one microsecond."""
+    return f'"{updated_at.timestamp():.6f}-{epochs_completed}"'
+
+
 class VersionTable:
-    def __init__(self, database_url: str) -> None:
-        self.database_url = database_url
-        self.enabled = notifications.listens(database_url)
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.database_url = database.engine.url.render_as_string(hide_password=False)
+        self.listens = notifications.listens(self.database_url)
+        self.watches = notifications.has_data_version(self.database_url)
+        self.enabled = self.listens or self.watches
         self.live = False
         self._versions: dict[str, Version] = {}
-        self._notified: dict[str, int] = {}  # job id → sequence number of its last notification
+        self._notified: dict[str, int] = {}  # job id → sequence number of its last change
         self._sequence = 0
-        self._reset_at = 0
-        self._lock = threading.Lock()  # reads store from the thread pool, notifications from the event loop
+        self._refused_before = 0  # reads that started before this sequence number are not kept
+        self._lock = threading.Lock()  # reads store from the thread pool, changes arrive on the event loop
         self._task: asyncio.Task[None] | None = None
+        self._watcher: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     async def start(self) -> None:
-        if self.enabled:
+        if self.listens:
             listening = notifications.listen_for_job_changes(self.database_url, self.changed, self._restart)
             self._task = asyncio.create_task(listening, name="job-version-listener")
+        elif self.watches:
+            self._watcher = threading.Thread(target=self._watch_data_version, name="job-version-watcher", daemon=True)
+            self._watcher.start()
 
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(self._task, 2.0)
+        if self._watcher is not None:
+            self._stopping.set()
+            await asyncio.to_thread(self._watcher.join, 2.0)
 
     def get(self, job_id: str) -> Version | None:
         return self._versions.get(job_id) if self.live else None
@@ -68,7 +100,7 @@ class VersionTable:
     def put(self, job_id: str, version: Version, mark: int) -> None:
         """Keep a version read from the database, unless the job (or the table) changed since `mark`."""
         with self._lock:
-            if not self.live or self._reset_at > mark or self._notified.get(job_id, -1) > mark:
+            if not self.live or self._refused_before > mark or self._notified.get(job_id, -1) > mark:
                 return
             if len(self._versions) >= MAX_ENTRIES:
                 self._reset()
@@ -83,14 +115,55 @@ class VersionTable:
             if len(self._notified) >= MAX_ENTRIES:
                 self._reset()
 
-    def _reset(self) -> None:
+    def drop_changed(self) -> None:
+        """The database has moved (SQLite): refuse what reads under way may have read before it did, and drop
+        each unfinished job's entry that its row no longer matches."""
+        with self._lock:
+            self._refuse_reads_under_way()
+            kept = {job_id: version.etag for job_id, version in self._versions.items() if not version.terminal}
+        ids = list(kept)
+        for start in range(0, len(ids), MARKS_PER_QUERY):
+            chunk = ids[start : start + MARKS_PER_QUERY]
+            with self.database.autocommit_session() as session:
+                marks = repository.change_marks(session, chunk)
+            for job_id in chunk:
+                mark = marks.get(job_id)
+                if mark is None or job_etag(*mark) != kept[job_id]:
+                    self.changed(job_id)
+
+    def _watch_data_version(self) -> None:
+        """The embedded mode's notifications, until `stop`: each round, whether the database moved."""
+        data_version: notifications.DataVersion | None = None
+        seen: int | None = None
+        while not self._stopping.wait(DATA_VERSION_SECONDS):
+            try:
+                data_version = data_version or notifications.DataVersion(self.database_url)
+                current = data_version.read()
+                if current == seen:
+                    continue
+                if self.live:
+                    self.drop_changed()
+                else:
+                    self._restart(live=True)
+                seen = current
+            except Exception as exc:  # the file briefly unreadable: memory is off until a round succeeds
+                log.warning("job version watcher: %s", exc)
+                self._restart(live=False)
+                seen = None
+        if data_version is not None:
+            data_version.close()
+
+    def _refuse_reads_under_way(self) -> None:
         self._sequence += 1
-        self._reset_at = self._sequence
+        self._refused_before = self._sequence
+
+    def _reset(self) -> None:
+        self._refuse_reads_under_way()
         self._versions.clear()
         self._notified.clear()
 
     def _restart(self, live: bool) -> None:
-        """The connection came up or went down: what was kept before may have missed notifications."""
+        """The source of changes came up or went down: what was kept before may have missed changes."""
         with self._lock:
             self._reset()
             self.live = live
