@@ -13,6 +13,7 @@ from core.analyses import repository as analyses_repository
 from core.artifacts import ArtifactStore, artifact_store, checkpoint_key, model_weights_key, weights_key
 from core.datasets import repository as datasets_repository
 from core.datasets import storage
+from core.db.base import utcnow
 from core.db.changes import ChangePublisher
 from core.db.engine import Database
 from core.jobs import repository
@@ -195,6 +196,7 @@ class JobRunner:
                 job.device = str(device)
                 job.data_hash = data.content_hash()
                 job.environment = described(device_name(device))
+                job.updated_at = utcnow()  # both are in the job's JSON: its ETag must change with them
 
         resume = self._last_checkpoint(job_id)
         if resume is not None:
