@@ -15,27 +15,34 @@ at 1 and at 16 concurrent clients, each for a fixed time:
   (d) steadyfit's 304 poll (`If-None-Match`), against (c)'s MLflow figure;
   (e) (c) again while the job trains, an epoch written every 50 ms: an unchanged job's page is sent from
       memory, so this is what polls cost when pages are read from the database too.
+  (f) while (e) trains: from each epoch's commit to the first poll (one client, as fast as it can, with
+      `If-None-Match`) that shows it: how stale a poll answered from memory can be.
 Then the API workers' resident memory, read from /proc. steadyfit runs with API keys on
 (`STEADYFIT_AUTH=keys`), as in production: every `/v1` request sends a key made for the run, so the key
-check is part of what is measured (MLflow's server has no authentication here). Everything it starts it
-stops, even on failure.
-Run: `python bench/api.py` (needs `pip install -e '.[bench]'`, PostgreSQL and Redis on 127.0.0.1).
+check is part of what is measured (MLflow's server has no authentication here).
+With `--embedded`, (b) to (f) run against `steadyfit serve --workers 2` too (SQLite in WAL mode, the
+file-system queue, its own idle worker; no API keys, as on a loopback address by default), each right after
+production's, and a second table puts the two modes and MLflow side by side. Everything it starts it stops,
+even on failure.
+Run: `python bench/api.py [--embedded]` (needs `pip install -e '.[bench]'`, PostgreSQL and Redis on 127.0.0.1).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import multiprocessing
 import random
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
 from threading import Barrier as BarrierType
 from typing import Any
@@ -45,6 +52,7 @@ import httpx
 from harness import (
     ROOT,
     api_key_headers,
+    embedded_env,
     free_port,
     migrated_env,
     postgres_database,
@@ -53,7 +61,11 @@ from harness import (
 )
 
 from core.db.engine import Database
+from core.db.models import Job
 from core.jobs import repository
+from core.spec.job import JobSpec
+from core.states import JobStatus
+from core.tenants.principal import LOCAL_OWNER
 
 EPOCHS = 1000
 METRICS = ("train_loss", "val_loss", "train_accuracy", "val_accuracy", "lr", "epoch_seconds")
@@ -220,25 +232,28 @@ async def expect(response: aiohttp.ClientResponse, status: int = 200) -> None:
 
 
 class Steadyfit:
-    def __init__(self, base: str, database_url: str, headers: dict[str, str]) -> None:
+    def __init__(self, base: str, database_url: str, headers: dict[str, str], owner: str) -> None:
         self.base = base
-        self.headers = headers  # the API key: every /v1 request sends it
+        self.headers = headers  # the API key, if the server wants one: every /v1 request sends it
         self.database_url = database_url
         self.database = Database(database_url)
-        self.jobs = [self._running_job() for _ in range(1 + max(CONCURRENCY))]
+        self.jobs = [self._running_job(owner) for _ in range(1 + max(CONCURRENCY))]
         self.job = self.jobs[0]
         self.writes_done = 0
         self.etag = ""
+        self.committed: dict[int, float] = {}  # epoch → when its write began, after `training`
 
-    def _running_job(self) -> str:
-        """A job submitted through the API and claimed as a worker claims it (no worker runs here)."""
-        response = httpx.post(f"{self.base}/v1/jobs", json=SPEC, headers=self.headers, timeout=10)
-        response.raise_for_status()
-        job_id: str = response.json()["id"]
+    def _running_job(self, owner: str) -> str:
+        """A job of `owner` as the API stores one, claimed as a worker claims it; no broker message is sent,
+        so no worker (`steadyfit serve` has one) ever trains it."""
+        spec = JobSpec.model_validate(SPEC).model_dump(mode="json")
+        job = Job(id=str(uuid.uuid4()), owner=owner, status=JobStatus.QUEUED, task="classification", spec=spec)
         with self.database.session() as session:
-            if repository.claim(session, job_id, OWNER, lease_seconds=3600, max_attempts=10) is None:
-                raise RuntimeError(f"could not claim job {job_id}")
-        return job_id
+            repository.add(session, job)
+        with self.database.session() as session:
+            if repository.claim(session, job.id, OWNER, lease_seconds=3600, max_attempts=10) is None:
+                raise RuntimeError(f"could not claim job {job.id}")
+        return job.id
 
     def fill(self) -> None:
         for epoch in range(1, EPOCHS + 1):
@@ -270,23 +285,78 @@ class Steadyfit:
 
     @contextmanager
     def training(self, interval: float) -> Iterator[None]:
-        """The polled job goes on training meanwhile: an epoch written every `interval` seconds (from a thread,
-        as a worker would), so each poll after an epoch reads the database again."""
-        stop = threading.Event()
-
-        def train() -> None:
-            epoch = EPOCHS
-            while not stop.wait(interval):
-                epoch += 1
-                write_epoch(self.database, self.job, epoch)
-
-        thread = threading.Thread(target=train, name="training")
-        thread.start()
+        """The polled job goes on training meanwhile: an epoch written every `interval` seconds by a process of
+        its own, as a worker's, so each poll after an epoch reads the database again. Afterwards `committed`
+        says when each epoch's write began."""
+        context = multiprocessing.get_context("spawn")
+        started, stop = context.Event(), context.Event()
+        results: multiprocessing.Queue[dict[int, float]] = context.Queue()
+        trainer = context.Process(
+            target=train_epochs, args=(self.database_url, self.job, interval, started, stop, results)
+        )
+        trainer.start()
         try:
+            if not started.wait(timeout=120):
+                raise RuntimeError("the training process did not start")
             yield
         finally:
             stop.set()
-            thread.join()
+            self.committed = results.get(timeout=120)
+            trainer.join(timeout=10)
+            trainer.kill()
+
+    async def first_seen(self, seconds: float) -> dict[int, float]:
+        """While `training`: when one client, polling back to back with `If-None-Match` and `after_epoch` as a
+        dashboard does, first saw each epoch written after its first poll."""
+        seen: dict[int, float] = {}
+        url = f"{self.base}/v1/jobs/{self.job}/metrics"
+        async with aiohttp.ClientSession() as session:
+            async with session.get(url, params={"after_epoch": EPOCHS}, headers=self.headers) as response:
+                first = await response.json()
+                etag = response.headers["ETag"]
+            last = max([EPOCHS, *(item["epoch"] for item in first["items"])])
+            stop = time.monotonic() + seconds
+            while time.monotonic() < stop:
+                headers = {**self.headers, "If-None-Match": etag}
+                async with session.get(url, params={"after_epoch": last}, headers=headers) as response:
+                    if response.status == 304:
+                        continue
+                    page = await response.json()
+                    etag = response.headers["ETag"]
+                now = time.monotonic()
+                for item in page["items"]:
+                    seen[item["epoch"]] = now
+                    last = item["epoch"]
+        return seen
+
+    def staleness(self, seen: dict[int, float]) -> Stats:
+        """(f): from each epoch's commit (an upper bound: from when its write began) to the poll that saw it."""
+        lags = [at - self.committed[epoch] for epoch, at in seen.items()]
+        return Stats(len(lags), 1.0, lags)
+
+
+def train_epochs(
+    database_url: str,
+    job_id: str,
+    interval: float,
+    started: EventType,
+    stop: EventType,
+    results: multiprocessing.Queue[dict[int, float]],
+) -> None:
+    """In a process of its own: epochs of `job_id` after the filled ones, one every `interval` seconds until
+    `stop`; then when each write began (`time.monotonic`, the same clock in every process here)."""
+    database = Database(database_url)
+    committed: dict[int, float] = {}
+    try:
+        for epoch in itertools.count(EPOCHS + 1):
+            committed[epoch] = time.monotonic()
+            write_epoch(database, job_id, epoch)
+            started.set()
+            if stop.wait(interval):
+                break
+        results.put(committed)
+    finally:
+        database.dispose()
 
 
 # --- MLflow ---------------------------------------------------------------------------------------------------
@@ -362,39 +432,46 @@ class Row:
     clients: int
     ours: Stats
     theirs: Stats | None
+    embedded: Stats | None = None  # with --embedded: the same requests to `steadyfit serve`
 
 
-def measure(ours: Steadyfit, theirs: Mlflow, seconds: float) -> list[Row]:
+Request = Callable[[aiohttp.ClientSession, int, int], Awaitable[None]]
+STALENESS = "(f) from an epoch's commit to the first poll showing it"
+
+
+def measure(
+    ours: Steadyfit, theirs: Mlflow, seconds: float, embedded: Steadyfit | None
+) -> tuple[list[Row], dict[str, Stats]]:
+    """The table's rows, and (f) per mode; with `embedded`, each of its figures right after production's."""
+
+    def row(name: str, clients: int, poll: Callable[[Steadyfit], Request], their_figure: Stats | None) -> Row:
+        measured = [asyncio.run(http_load(poll(mode), clients, seconds)) for mode in (ours, embedded) if mode]
+        return Row(name, clients, measured[0], their_figure, measured[1] if embedded else None)
+
     rows = []
     for clients in WRITERS:
         rows.append(Row("(a) write one epoch", clients, ours.writes(clients, seconds), None))
         rows[-1].theirs = asyncio.run(http_load(theirs.log_batch, clients, seconds))
     for clients in CONCURRENCY:
-        rows.append(
-            Row(
-                "(b) full-history poll",
-                clients,
-                asyncio.run(http_load(ours.full, clients, seconds)),
-                asyncio.run(http_load(theirs.full, clients, seconds)),
-            )
-        )
-        rows.append(
-            Row(
-                "(c) last 10 epochs",
-                clients,
-                asyncio.run(http_load(ours.recent, clients, seconds)),
-                asyncio.run(http_load(theirs.recent, clients, seconds)),
-            )
-        )
+        for name, poll, their_poll in (
+            ("(b) full-history poll", lambda mode: mode.full, theirs.full),
+            ("(c) last 10 epochs", lambda mode: mode.recent, theirs.recent),
+        ):
+            rows.append(row(name, clients, poll, None))
+            rows[-1].theirs = asyncio.run(http_load(their_poll, clients, seconds))
     recent = {row.clients: row.theirs for row in rows if row.name.startswith("(c)")}
     for clients in CONCURRENCY:
-        rows.append(Row("(d) 304 poll vs (c)", clients, asyncio.run(http_load(ours.unchanged, clients, seconds)), None))
-        rows[-1].theirs = recent[clients]
-    with ours.training(TRAINING_INTERVAL):  # last: the job's ETag, which (d) sends, changes from here on
+        rows.append(row("(d) 304 poll vs (c)", clients, lambda mode: mode.unchanged, recent[clients]))
+    modes = {"production": ours} if embedded is None else {"production": ours, "embedded": embedded}
+    with ExitStack() as training:  # last: the job's ETag, which (d) sends, changes from here on
+        for mode in modes.values():
+            training.enter_context(mode.training(TRAINING_INTERVAL))
         name = f"(e) (c) while an epoch is written every {TRAINING_INTERVAL * 1000:.0f} ms"
         for clients in CONCURRENCY:
-            rows.append(Row(name, clients, asyncio.run(http_load(ours.recent, clients, seconds)), recent[clients]))
-    return rows
+            rows.append(row(name, clients, lambda mode: mode.recent, recent[clients]))
+        seen = {name: asyncio.run(mode.first_seen(seconds)) for name, mode in modes.items()}
+    staleness = {name: mode.staleness(seen[name]) for name, mode in modes.items()}
+    return rows, staleness
 
 
 def ms(seconds: float) -> str:
@@ -413,7 +490,39 @@ def print_table(rows: list[Row]) -> None:
         )
 
 
-def print_targets(rows: list[Row], ours_rss: list[float], theirs_rss: list[float]) -> None:
+def print_embedded_table(rows: list[Row]) -> None:
+    print("\n`steadyfit serve` (embedded) beside production and MLflow\n")
+    print(
+        "| measure | clients | embedded req/s | p50 ms | p99 ms | production req/s | MLflow req/s | embedded/MLflow |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for row in sorted(rows, key=lambda r: (r.name, r.clients)):
+        a, b = row.embedded, row.theirs
+        if a is None or b is None:
+            continue
+        print(
+            f"| {row.name} | {row.clients} | {a.rate:.0f} | {ms(a.quantile(0.5))} | {ms(a.quantile(0.99))} "
+            f"| {row.ours.rate:.0f} | {b.rate:.1f} | {a.rate / b.rate:.1f}x |"
+        )
+
+
+def print_staleness(staleness: dict[str, Stats]) -> None:
+    print(f"\n{STALENESS} (one client; ms)\n")
+    print("| mode | epochs | p50 | p99 | max |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for mode, lags in staleness.items():
+        worst = max(lags.latencies)
+        print(f"| {mode} | {lags.count} | {ms(lags.quantile(0.5))} | {ms(lags.quantile(0.99))} | {ms(worst)} |")
+
+
+def print_targets(checks: list[tuple[str, str, bool]]) -> None:
+    print("\n| target | measured | holds |")
+    print("| --- | ---: | --- |")
+    for target, measured, holds in checks:
+        print(f"| {target} | {measured} | {'yes' if holds else 'no'} |")
+
+
+def production_targets(rows: list[Row], ours_rss: list[float]) -> list[tuple[str, str, bool]]:
     at = {(row.name[:3], row.clients): row for row in rows}
     top = max(CONCURRENCY)
 
@@ -434,19 +543,37 @@ def print_targets(rows: list[Row], ours_rss: list[float], theirs_rss: list[float
         p50 = at[("(a)", clients)].ours.quantile(0.5)
         checks.append((f"(a) p50 < 5 ms at {clients} client(s)", f"{ms(p50)} ms", p50 < 0.005))
     checks.append(("API worker RSS < 150 MiB", f"{max(ours_rss):.0f} MiB", max(ours_rss) < 150))
-    print(
-        f"\nAPI worker RSS (MiB): steadyfit {', '.join(f'{r:.0f}' for r in ours_rss)}; "
-        f"MLflow {', '.join(f'{r:.0f}' for r in theirs_rss)}\n"
-    )
-    print("| target | measured | holds |")
-    print("| --- | ---: | --- |")
-    for target, measured, holds in checks:
-        print(f"| {target} | {measured} | {'yes' if holds else 'no'} |")
+    return checks
+
+
+def embedded_targets(rows: list[Row], staleness: Stats) -> list[tuple[str, str, bool]]:
+    """Issue #18's: the embedded server against MLflow, at the most clients."""
+    top = max(CONCURRENCY)
+    at = {row.name[:3]: row for row in rows if row.clients == top and row.embedded is not None}
+    checks = []
+    for name, times in (("(b)", 100), ("(c)", 10), ("(d)", 10)):
+        embedded, theirs = at[name].embedded, at[name].theirs
+        assert embedded is not None and theirs is not None
+        ratio = embedded.rate / theirs.rate
+        checks.append((f"embedded {name} ≥ {times}x MLflow's req/s at {top} clients", f"{ratio:.1f}x", ratio >= times))
+    for name in ("(b)", "(c)", "(d)"):
+        embedded = at[name].embedded
+        assert embedded is not None
+        p99 = embedded.quantile(0.99)
+        checks.append((f"embedded {name} p99 < 50 ms at {top} clients", f"{ms(p99)} ms", p99 < 0.05))
+    p99 = staleness.quantile(0.99)
+    checks.append(("embedded (f) p99 < 100 ms (a 50 ms watcher round)", f"{ms(p99)} ms", p99 < 0.1))
+    return checks
+
+
+def rss_line(name: str, pid: int) -> str:
+    return f"{name} {', '.join(f'{r:.0f}' for r in worker_rss(pid))}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--seconds", type=float, default=5.0, help="How long each measurement runs (default 5).")
+    parser.add_argument("--embedded", action="store_true", help="Measure `steadyfit serve` too (b to f).")
     args = parser.parse_args()
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="steadyfit-bench-")))
@@ -475,15 +602,39 @@ def main() -> None:
                 f"http://127.0.0.1:{theirs_port}/health",
             )
         )
-        ours = Steadyfit(f"http://127.0.0.1:{port}", database_url, headers)
+        ours = Steadyfit(f"http://127.0.0.1:{port}", database_url, headers, "bench")
         stack.callback(ours.database.dispose)
+        embedded, embedded_pid = None, 0
+        if args.embedded:
+            embedded_dir, embedded_port = tmp / "embedded", free_port()
+            embedded_pid = stack.enter_context(
+                server(
+                    [sys.executable, "-m", "steadyfit.cli", "serve", "--port", str(embedded_port), "--workers", "2"],
+                    embedded_env(embedded_dir),
+                    tmp / "serve.log",
+                    f"http://127.0.0.1:{embedded_port}/healthz",
+                )
+            )
+            embedded_url = f"sqlite:///{(embedded_dir / 'steadyfit.db').resolve()}"
+            embedded = Steadyfit(f"http://127.0.0.1:{embedded_port}", embedded_url, {}, LOCAL_OWNER)
+            stack.callback(embedded.database.dispose)
+            embedded.fill()
         theirs = Mlflow(f"http://127.0.0.1:{theirs_port}")
         ours.fill()
         theirs.fill()
         print(f"{EPOCHS} epochs x {len(METRICS)} metrics in one job/run; {args.seconds:g} s per measurement\n")
-        rows = measure(ours, theirs, args.seconds)
+        rows, staleness = measure(ours, theirs, args.seconds, embedded)
         print_table(rows)
-        print_targets(rows, worker_rss(ours_pid), worker_rss(theirs_pid))
+        rss = [rss_line("steadyfit", ours_pid), rss_line("MLflow", theirs_pid)]
+        if embedded is not None:
+            print_embedded_table(rows)
+            rss.append(rss_line("embedded", embedded_pid))
+        print_staleness(staleness)
+        print(f"\nAPI worker RSS (MiB): {'; '.join(rss)}")
+        checks = production_targets(rows, worker_rss(ours_pid))
+        if embedded is not None:
+            checks += embedded_targets(rows, staleness["embedded"])
+        print_targets(checks)
 
 
 if __name__ == "__main__":

@@ -47,18 +47,22 @@ def postgres_database() -> Iterator[str]:
         admin.dispose()
 
 
-def steadyfit_env(database_url: str, queue_name: str, data_dir: Path) -> dict[str, str]:
-    """The environment of a `steadyfit` command in production mode: this database, Redis, this queue."""
+def embedded_env(data_dir: Path) -> dict[str, str]:
+    """The environment of `steadyfit serve`: SQLite, the file-system queue and artifacts all in `data_dir`."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("STEADYFIT_")}
     env.update(
-        STEADYFIT_DATABASE_URL=database_url,
-        STEADYFIT_BROKER_URL=REDIS_URL,
-        STEADYFIT_QUEUE_NAME=queue_name,
         STEADYFIT_DATA_DIR=str(data_dir),
         # One client here asks for more than the share a rate limit gives one client in production; the
         # limit is still checked on every /v1 request, so what the check costs is measured.
         STEADYFIT_RATE_LIMIT_PER_SECOND="1000000",
     )
+    return env
+
+
+def steadyfit_env(database_url: str, queue_name: str, data_dir: Path) -> dict[str, str]:
+    """The environment of a `steadyfit` command in production mode: this database, Redis, this queue."""
+    env = embedded_env(data_dir)
+    env.update(STEADYFIT_DATABASE_URL=database_url, STEADYFIT_BROKER_URL=REDIS_URL, STEADYFIT_QUEUE_NAME=queue_name)
     return env
 
 
