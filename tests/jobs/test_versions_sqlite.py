@@ -199,7 +199,8 @@ def test_steadyfit_serve_polls_see_each_epoch_its_worker_writes(tmp_path: Path) 
         wait_for(follow, 120, "the job to end", interval=0.01, progress=lambda: len(epochs))
         final = http.get(f"/v1/jobs/{job_id}").json()
         assert final["status"] == "succeeded" and epochs == list(range(1, final["epochs_completed"] + 1))
-        job_poll()  # the job's last change, if this poller has not seen it yet
+        seen["job"] = job_poll() or seen["job"]  # the job's last change, if this poller has not seen it yet
+        assert seen["job"] == final, "the body an ETag stands for is the job as it is"
         assert metrics_poll(after_epoch=epochs[-1]) is None and job_poll() is None  # nothing changes any more
         history = [http.get(f"/v1/jobs/{job_id}/metrics") for _ in range(2)]
         assert history[0].content == history[1].content and history[0].headers["etag"] == metrics_poll.etag
