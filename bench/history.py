@@ -51,6 +51,7 @@ from sqlalchemy.orm import Session
 
 from core.db.pagination import encode_cursor
 from core.jobs import repository
+from core.jobs.search import JobSearch
 from core.spec.job import JobSpec
 
 OWNER = "bench"
@@ -259,7 +260,7 @@ def explain(engine: Engine, target: Target) -> None:
         with Session(engine) as session:
             repository.version(session, target.job)
             repository.epochs_after(session, target.job, target.shape.epochs - 10, None)
-            repository.list_page(session, scope=OWNER, status=None, limit=PAGE, cursor=cursor)
+            repository.list_page(session, JobSearch(scope=OWNER), limit=PAGE, cursor=cursor)
     finally:
         event.remove(engine, "before_cursor_execute", capture)
     titles = [

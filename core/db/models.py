@@ -6,10 +6,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db.base import Base, StrEnumText, UTCDateTime, utcnow
 from core.spec.job import Task
+from core.spec.labels import DEFAULT_PROJECT, PROJECT_LENGTH
 from core.states import (
     AnalysisKind,
     AnalysisStatus,
@@ -23,6 +25,8 @@ from core.states import (
 from core.tenants.principal import LOCAL_OWNER
 
 OWNER_LENGTH = 100
+# Tags are JSONB on PostgreSQL, so that a GIN index answers `tags @> {...}`.
+TAGS_TYPE = JSON().with_variant(JSONB(), "postgresql")
 
 
 class Job(Base):
@@ -55,6 +59,8 @@ class Job(Base):
     data_hash: Mapped[str | None] = mapped_column(String(71))
     environment: Mapped[dict[str, str] | None] = mapped_column(JSON)
     rerun_of: Mapped[str | None] = mapped_column(String(36))  # the job this one reruns
+    project: Mapped[str] = mapped_column(String(PROJECT_LENGTH), default=DEFAULT_PROJECT)
+    tags: Mapped[dict[str, str]] = mapped_column(TAGS_TYPE, default=dict)
     last_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow)
     # A sweep's trial: its number in the sweep, its parameters by dotted spec path, and what Optuna's
     # sampler and pruner keep about it (core/sweeps/study.py).
@@ -70,6 +76,8 @@ class Job(Base):
         # A tenant's lists and its quota counts, whatever the other tenants hold.
         Index("ix_jobs_owner_created_at_id", "owner", "created_at", "id"),
         Index("ix_jobs_owner_status_created_at_id", "owner", "status", "created_at", "id"),
+        Index("ix_jobs_owner_project_created_at_id", "owner", "project", "created_at", "id"),
+        Index("ix_jobs_tags", "tags", postgresql_using="gin", postgresql_ops={"tags": "jsonb_path_ops"}),
         # Unique: two schedulers can never both create trial n of a sweep.
         Index("ix_jobs_sweep_id_trial_number", "sweep_id", "trial_number", unique=True),
     )
@@ -132,6 +140,9 @@ class Sweep(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Set by every scheduling round: that UPDATE is the row lock that makes schedulers take turns.
     scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Its trials' project and tags (the spec keeps neither).
+    project: Mapped[str] = mapped_column(String(PROJECT_LENGTH), default=DEFAULT_PROJECT)
+    tags: Mapped[dict[str, str]] = mapped_column(TAGS_TYPE, default=dict)
 
     __table_args__ = (
         Index("ix_sweeps_created_at_id", "created_at", "id"),

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, literal, tuple_
+from sqlalchemy import ColumnElement, Select, literal, tuple_
 from sqlalchemy.orm import Session
 
 Row = TypeVar("Row")
@@ -30,6 +31,35 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         return datetime.fromisoformat(created), row_id
     except ValueError as exc:
         raise InvalidCursor("not a cursor this API returned") from exc
+
+
+def encode_keys(order: str, values: Sequence[Any]) -> str:
+    """A cursor of a page in another order than newest first: the order's name and the last row's keys."""
+    raw = json.dumps([order, *values], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_keys(cursor: str, order: str) -> list[Any]:
+    """The keys in a cursor of `encode_keys` made in the same `order`."""
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except ValueError as exc:
+        raise InvalidCursor("not a cursor this API returned") from exc
+    if not isinstance(decoded, list) or not decoded or decoded[0] != order:
+        raise InvalidCursor(f"not a cursor of a list in the order `{order}`")
+    return decoded[1:]
+
+
+def keyset(
+    query: Query, keys: Sequence[ColumnElement[Any]], descending: bool, limit: int, after: Sequence[Any] | None
+) -> Query:
+    """`query` ordered by `keys` (all one way; the last one unique), from after the row whose keys are `after`,
+    one row more than `limit` (to tell if more follow)."""
+    query = query.order_by(*(key.desc() if descending else key.asc() for key in keys)).limit(limit + 1)
+    if after is not None:
+        bound = tuple_(*(literal(value, key.type) for key, value in zip(keys, after, strict=True)))
+        query = query.where(tuple_(*keys) < bound if descending else tuple_(*keys) > bound)
+    return query
 
 
 def newest_first_page(

@@ -34,6 +34,7 @@ from core.models import repository as models_repository
 from core.queue import TaskQueue
 from core.settings import Settings
 from core.spec.job import InitFromSpec, JobSpec, SpecTaskError, Task
+from core.spec.labels import Labels
 from core.states import JobStatus
 from core.tenants import limits as owner_limits
 from core.tenants.limits import Limits
@@ -108,8 +109,8 @@ def _check_init_from(session: Session, init_from: InitFromSpec, owner: str) -> N
         raise InvalidSpec("init_from.job_id", f"job `{job_id}` is {source.status}, not succeeded")
 
 
-def submit(session: Session, queue: TaskQueue, admitted: Admission) -> Job:
-    """Store the admitted job as queued, and queue it once the row is committed."""
+def submit(session: Session, queue: TaskQueue, admitted: Admission, labels: Labels) -> Job:
+    """Store the admitted job as queued, with its project and tags, and queue it once the row is committed."""
     job = repository.add(
         session,
         Job(
@@ -119,6 +120,8 @@ def submit(session: Session, queue: TaskQueue, admitted: Admission) -> Job:
             status=JobStatus.QUEUED,
             task=admitted.task,
             spec=admitted.spec.model_dump(mode="json"),
+            project=labels.project,
+            tags=labels.tags,
         ),
     )
     after_commit(session, lambda: queue.send_train(job.id))

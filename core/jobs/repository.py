@@ -24,7 +24,9 @@ from sqlalchemy.orm import Session
 
 from core.db.base import UTCDateTime, utcnow
 from core.db.models import EpochMetrics, Job
-from core.db.pagination import newest_first, page_of
+from core.db.pagination import keyset
+from core.jobs import search
+from core.jobs.search import JobSearch
 from core.states import ACTIVE, JobStatus, StopReason, WebhookEvent
 from core.webhooks import outbox
 
@@ -52,27 +54,18 @@ def get_many(session: Session, job_ids: Collection[str]) -> Sequence[Job]:
 
 
 def list_page(
-    session: Session,
-    *,
-    scope: str | None,
-    status: str | None,
-    limit: int,
-    cursor: str | None,
-    sweep_id: str | None = None,
-    id_prefix: str | None = None,
-) -> tuple[Sequence[Row[str, datetime, datetime, int]], str | None]:
-    """A page of the jobs of owner `scope` (of everyone's with None): of each, what its ETag is made of
-    (`id`, `updated_at`, `epochs_completed`) and `created_at`; the jobs themselves only where needed."""
-    query = select(Job.id, Job.created_at, Job.updated_at, Job.epochs_completed)
-    if scope is not None:
-        query = query.where(Job.owner == scope)
-    if status is not None:
-        query = query.where(Job.status == status)
-    if sweep_id is not None:
-        query = query.where(Job.sweep_id == sweep_id)
-    if id_prefix is not None:
-        query = query.where(Job.id.startswith(id_prefix, autoescape=True))
-    return page_of(session.execute(newest_first(query, Job, limit, cursor)).all(), limit)
+    session: Session, found: JobSearch, *, limit: int, cursor: str | None
+) -> tuple[Sequence[Row[*tuple[Any, ...]]], str | None]:
+    """A page of the jobs `found` selects, in its order: of each, what its ETag is made of (`id`,
+    `updated_at`, `epochs_completed`); the jobs themselves only where needed (core/jobs/search.py)."""
+    dialect = session.get_bind().dialect.name
+    keys = search.sort_keys(found.order, dialect)
+    query = search.filtered(select(Job.id, Job.updated_at, Job.epochs_completed, *keys), found, dialect)
+    after = None if cursor is None else search.decode(found.order, cursor)
+    rows = session.execute(keyset(query, keys, found.order.descending, limit, after)).all()
+    if len(rows) <= limit:
+        return rows, None
+    return rows[:limit], search.encode(found.order, tuple(rows[limit - 1])[3:])
 
 
 def version(session: Session, job_id: str) -> tuple[str, datetime, int, str, int | None] | None:

@@ -19,6 +19,7 @@ from pydantic import (
 from typing_extensions import TypedDict
 
 from core.spec.job import MAXIMIZED_METRICS, JobSpec, SpecModel
+from core.spec.labels import Labels
 
 Algorithm = Literal["grid", "random", "tpe"]
 PrunerName = Literal["none", "median", "hyperband", "asha"]
@@ -130,8 +131,9 @@ class PrunerSpec(SpecModel):
     startup_trials: int = Field(5, ge=0, le=MAX_TRIALS, description="median: trials that finish before it prunes.")
 
 
-class SweepCreate(SpecModel):
-    """A search: trials of `base` with the `parameters` set by the algorithm, ranked by the objective."""
+class SweepCreate(Labels):
+    """A search: trials of `base` with the `parameters` set by the algorithm, ranked by the objective. Its
+    trials are jobs in its `project`, with its `tags`."""
 
     name: str | None = Field(None, min_length=1, max_length=180, description="A label for people.")
     base: JobSpec = Field(description="A job spec as in POST /v1/jobs; each trial is this spec with its parameters.")

@@ -27,6 +27,7 @@ from core.numbers import finite_or_none
 from core.queue import TaskQueue
 from core.settings import Settings
 from core.spec.job import InitFromSpec
+from core.spec.labels import Labels
 from core.spec.sweep import SweepCreate
 from core.states import ACTIVE, JobStatus, StopReason, SweepStatus
 from core.sweeps import repository, space, study
@@ -131,9 +132,8 @@ def _new_trial(
         trial_spec = space.trial_spec(body, proposal.params).model_copy(update={"name": name})
         if start_from is not None:
             trial_spec = trial_spec.model_copy(update={"init_from": InitFromSpec(job_id=start_from)})
-        job = admission.submit(
-            session, queue, admission.admit(session, settings, trial_spec, sweep.owner, limits, sweep.task)
-        )
+        admitted = admission.admit(session, settings, trial_spec, sweep.owner, limits, sweep.task)
+        job = admission.submit(session, queue, admitted, Labels(project=sweep.project, tags=sweep.tags))
     except (ValidationError, ApiError) as exc:
         study.discard(search, proposal)
         reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else exc.detail
@@ -148,6 +148,8 @@ def _new_trial(
                 spec=body.base.model_copy(update={"name": name}).model_dump(mode="json"),
                 error=f"these parameters do not make a valid spec: {reason}",
                 finished_at=utcnow(),
+                project=sweep.project,
+                tags=sweep.tags,
             ),
         )
     job.sweep_id, job.trial_number = sweep.id, number

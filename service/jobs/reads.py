@@ -22,16 +22,8 @@ from service import caching
 from service.caching import BodyCache, ReadsInFlight
 from service.deps import DatabaseDep
 from service.jobs import service
+from service.jobs.service import ListQuery
 from service.jobs.versions import Version, VersionTable
-
-
-@dataclass(frozen=True)
-class ListQuery:
-    status: str | None
-    limit: int
-    cursor: str | None
-    sweep_id: str | None
-    id_prefix: str | None
 
 
 @dataclass(frozen=True)
@@ -104,15 +96,7 @@ class JobReads:
 
     def _read_page(self, principal: Principal, query: ListQuery) -> Response:
         with self.database.autocommit_session() as session:
-            page = service.list_page(
-                session,
-                principal,
-                status=query.status,
-                limit=query.limit,
-                cursor=query.cursor,
-                sweep_id=query.sweep_id,
-                id_prefix=query.id_prefix,
-            )
+            page = service.list_page(session, principal, query)
             if caching.matches(self.request, page.etag):
                 return caching.not_modified(page.etag, caching.NO_CACHE)
             body = service.list_body(session, self.bodies, page)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from importlib.resources import files
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Header, Path, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
-from core.spec.job import JobSpec
+from core.spec.labels import MAX_TAGS, PROJECT_LENGTH, SLUG
 from service.deps import ArtifactsDep, QueueDep, SessionDep, SettingsDep
 from service.errors import IDEMPOTENCY_CONFLICT, TOO_MANY_JOBS, TOO_MANY_STREAMS, Problem
 from service.events import slots
@@ -17,8 +18,9 @@ from service.events.slots import StreamSlotsDep
 from service.events.stream import JobFeedsDep, job_events
 from service.idempotency.deps import IdempotentCreateDep
 from service.jobs import diagnosis, service
-from service.jobs.reads import JobReadsDep, ListQuery, MetricsQuery
-from service.jobs.schemas import ArtifactList, JobList, JobLogPage, JobRead, MetricsPage
+from service.jobs.reads import JobReadsDep, MetricsQuery
+from service.jobs.schemas import ArtifactList, JobCreate, JobList, JobLogPage, JobRead, MetricsPage
+from service.jobs.service import ListQuery
 from service.states import JobStatusValue
 from service.tenants.deps import PrincipalDep
 
@@ -26,11 +28,13 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "No job with this id."}}
 JobId = Annotated[str, Path(description="The job's `id`, as POST /v1/jobs returned it.")]
+MAX_CONDITIONS = 16
 ArtifactName = Annotated[str, Path(description="An artifact's `name`, as GET /v1/jobs/{job_id}/artifacts lists it.")]
 NOT_MODIFIED: dict[int | str, dict[str, Any]] = {304: {"description": "Unchanged since the ETag in If-None-Match."}}
 # The README's digits spec. This package file is its one copy (an installed package has no examples/ to
 # read); examples/digits.json links to it.
 EXAMPLE_SPEC = json.loads((files("service.jobs") / "digits.json").read_text())
+EXAMPLE_LABELLED = {**EXAMPLE_SPEC, "project": "vision", "tags": {"team": "red", "stage": "baseline"}}
 
 
 @router.post(
@@ -49,18 +53,27 @@ EXAMPLE_SPEC = json.loads((files("service.jobs") / "digits.json").read_text())
     },
 )
 async def create_job(
-    spec: Annotated[JobSpec, Body(openapi_examples={"digits": {"value": EXAMPLE_SPEC}})],
+    body: Annotated[
+        JobCreate,
+        Body(
+            openapi_examples={
+                "digits": {"value": EXAMPLE_SPEC},
+                "with a project and tags": {"value": EXAMPLE_LABELLED},
+            }
+        ),
+    ],
     session: SessionDep,
     queue: QueueDep,
     settings: SettingsDep,
     principal: PrincipalDep,
     create_once: IdempotentCreateDep,
 ) -> JobRead:
-    """Submit a training job. It is queued at once and trained by the next free worker."""
+    """Submit a training job: a spec, with the job's `project` and `tags` beside its fields. It is queued at
+    once and trained by the next free worker."""
     return await create_once.answer(
         "jobs",
-        (spec.model_dump(mode="json"),),
-        create=lambda: service.create(session, queue, spec, settings, principal),
+        (body.model_dump(mode="json"),),
+        create=lambda: service.create(session, queue, body.spec, body.labels, settings, principal),
         load=lambda job_id: service.get(session, job_id, principal),
         read=JobRead.model_validate,
     )
@@ -102,14 +115,71 @@ def rerun_job(
     return JobRead.model_validate(job)
 
 
-@router.get("", operation_id="list_jobs", response_model=JobList, responses=NOT_MODIFIED)
+WHERE_HELP = (
+    "Only jobs whose spec has this value (repeatable; all must hold): `path operator value`, e.g. "
+    "`model.dropout>=0.2`, `optimizer.name=adam`, `scheduler=null`. `path` is dotted field names (and list "
+    "indices: `model.hidden_layers.0`); `operator` one of `=` `!=` `<` `<=` `>` `>=` (the last four compare "
+    "numbers only; `!=` also matches jobs without the field); `value` a number, `true`, `false`, `null`, a "
+    "double-quoted JSON string, or a bare word as a string. A malformed one is a 422 that names the character "
+    "where it goes wrong. The grammar: docs/search.md."
+)
+
+
+@router.get(
+    "",
+    operation_id="list_jobs",
+    response_model=JobList,
+    responses={
+        **NOT_MODIFIED,
+        422: {
+            "model": Problem,
+            "description": "A malformed `where` (the message gives the character), `tag` or `order_by`, or a "
+            "cursor of another order; `errors` names the parameter.",
+        },
+    },
+)
 async def list_jobs(
     reads: JobReadsDep,
     settings: SettingsDep,
     principal: PrincipalDep,
     status: Annotated[JobStatusValue | None, Query(description="Only jobs in this status.")] = None,
     limit: Annotated[int, Query(ge=1, le=200, description="Page size.")] = 50,
-    cursor: Annotated[str | None, Query(max_length=200, description="`next_cursor` of the previous page.")] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=400, description="`next_cursor` of the previous page, with the same filters.")
+    ] = None,
+    project: Annotated[
+        str | None,
+        Query(
+            max_length=PROJECT_LENGTH, pattern=SLUG, description="Only the jobs of this project.", examples=["vision"]
+        ),
+    ] = None,
+    tag: Annotated[
+        list[str] | None,
+        Query(
+            max_length=MAX_TAGS,
+            description="Only jobs with this tag, as `key:value` (repeatable; all must match).",
+            examples=[["team:red"]],
+        ),
+    ] = None,
+    created_after: Annotated[
+        datetime | None, Query(description="Only jobs created at or after this time (ISO 8601; UTC if no zone).")
+    ] = None,
+    created_before: Annotated[
+        datetime | None, Query(description="Only jobs created before this time (ISO 8601; UTC if no zone).")
+    ] = None,
+    where: Annotated[
+        list[str] | None,
+        Query(max_length=MAX_CONDITIONS, description=WHERE_HELP, examples=[["model.dropout>=0.2"]]),
+    ] = None,
+    order_by: Annotated[
+        str,
+        Query(
+            max_length=64,
+            description="`created_at`, or `best_metrics.<metric>` (e.g. `best_metrics.val_loss`; jobs without it "
+            "come last), ascending; `-` first for descending. Default `-created_at`, newest first.",
+            examples=["best_metrics.val_loss"],
+        ),
+    ] = "-created_at",
     sweep_id: Annotated[str | None, Query(max_length=64, description="Only the trials of this sweep.")] = None,
     id_prefix: Annotated[
         str | None,
@@ -121,10 +191,22 @@ async def list_jobs(
         ),
     ] = None,
 ) -> JobList | Response:
-    """List your jobs (an admin: everyone's), newest first, one page at a time. Send `If-None-Match` to get
-    a 304 when nothing on the page changed."""
-    page_size = min(limit, settings.max_page_size)
-    query = ListQuery(status=status, limit=page_size, cursor=cursor, sweep_id=sweep_id, id_prefix=id_prefix)
+    """List your jobs (an admin: everyone's), newest first or in `order_by`, one page at a time, filtered by
+    project, tags, status, creation time and spec values. Send `If-None-Match` to get a 304 when nothing on
+    the page changed."""
+    query = ListQuery(
+        limit=min(limit, settings.max_page_size),
+        cursor=cursor,
+        status=status,
+        project=project,
+        tags=tuple(tag or ()),
+        created_after=created_after,
+        created_before=created_before,
+        where=tuple(where or ()),
+        order_by=order_by,
+        sweep_id=sweep_id,
+        id_prefix=id_prefix,
+    )
     return await reads.page(principal, query)
 
 

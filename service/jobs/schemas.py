@@ -8,7 +8,19 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from core.spec.job import JobSpec
+from core.spec.labels import DEFAULT_PROJECT, LABEL_FIELDS, Labels, Tags
 from service.states import JobStatusValue
+
+
+class JobCreate(JobSpec, Labels):
+    """What POST /v1/jobs takes: a job spec, and beside its fields the job's `project` and `tags`."""
+
+    @property
+    def spec(self) -> JobSpec:
+        """The spec alone, as the job stores it (already validated: not checked again)."""
+        return JobSpec.model_construct(
+            self.model_fields_set - LABEL_FIELDS, **{name: getattr(self, name) for name in JobSpec.model_fields}
+        )
 
 
 class JobRead(BaseModel):
@@ -55,6 +67,14 @@ class JobRead(BaseModel):
         "`python` versions, `device` (the GPU, or the CPU model), `host`, `portable_numerics`.",
     )
     rerun_of: str | None = Field(None, description="The job this one reruns (POST /v1/jobs/{id}/rerun).")
+    project: str = Field(
+        DEFAULT_PROJECT, description="The project it belongs to, as submitted (a sweep's trial: the sweep's)."
+    )
+    tags: Tags = Field(
+        default_factory=dict,
+        description="Its tags, as submitted (a sweep's trial: the sweep's).",
+        examples=[{"team": "red"}],
+    )
 
 
 class JobList(BaseModel):

@@ -7,7 +7,7 @@ import hashlib
 import io
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -15,11 +15,13 @@ from sqlalchemy.orm import Session
 
 from core.artifacts import ArtifactStore, OpenedArtifact, job_prefix
 from core.db.models import Job
-from core.errors import Conflict, NotFound, invalid_cursor_is_422, invalid_fields
-from core.jobs import admission, logs, repository
+from core.errors import Conflict, InvalidSpec, NotFound, invalid_cursor_is_422, invalid_fields
+from core.jobs import admission, logs, repository, where
+from core.jobs.search import JobSearch, parse_order, parse_tag
 from core.queue import TaskQueue
 from core.settings import Settings
 from core.spec.job import JobSpec, metrics_for
+from core.spec.labels import Labels
 from core.states import TERMINAL
 from core.tenants.limits import limits_for
 from core.tenants.principal import Principal
@@ -46,15 +48,16 @@ def rerun(
     settings: Settings,
     principal: Principal,
 ) -> Job:
-    """The job's stored spec again, as a new job of the caller's, changed by `patch` (a JSON merge patch,
-    RFC 7386: objects merge, a null removes a field so that it takes its default)."""
+    """The job's stored spec again, as a new job of the caller's in the same project with the same tags,
+    changed by `patch` (a JSON merge patch, RFC 7386: objects merge, a null removes a field so that it takes
+    its default)."""
     source = get(session, job_id, principal)
     merged = merge_patch(source.spec, patch or {})
     try:
         spec = JobSpec.model_validate(merged)
     except ValidationError as exc:
         raise invalid_fields(exc) from None
-    job = create(session, queue, spec, settings, principal)
+    job = create(session, queue, spec, Labels(project=source.project, tags=source.tags), settings, principal)
     job.rerun_of = job_id
     return job
 
@@ -72,13 +75,15 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return merged
 
 
-def create(session: Session, queue: TaskQueue, spec: JobSpec, settings: Settings, principal: Principal) -> Job:
+def create(
+    session: Session, queue: TaskQueue, spec: JobSpec, labels: Labels, settings: Settings, principal: Principal
+) -> Job:
     """A job submitted through the API: admitted, then within its owner's job quotas, then submitted. The
     owner's lock (admission.hold_for_one) is held from the count of its jobs until this one is committed,
     and taken after admission, which only reads, so that submissions wait on each other no longer than that."""
     admitted = admission.admit(session, settings, spec, principal.owner, limits_for(session, settings, principal.owner))
     admission.hold_for_one(session, settings, principal.owner)
-    return admission.submit(session, queue, admitted)
+    return admission.submit(session, queue, admitted, labels)
 
 
 def get(session: Session, job_id: str, principal: Principal) -> Job:
@@ -87,6 +92,51 @@ def get(session: Session, job_id: str, principal: Principal) -> Job:
     if job is None or not principal.sees(job.owner):
         raise NotFound(f"no job `{job_id}`")
     return job
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """GET /v1/jobs's query, as sent: `search` reads it."""
+
+    limit: int
+    cursor: str | None = None
+    status: str | None = None
+    project: str | None = None
+    tags: tuple[str, ...] = ()
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    where: tuple[str, ...] = ()
+    order_by: str = "-created_at"
+    sweep_id: str | None = None
+    id_prefix: str | None = None
+
+
+def search(principal: Principal, query: ListQuery) -> JobSearch:
+    """The jobs the query asks for among those the caller sees; a 422 naming `tag`, `where` or `order_by` when
+    one is malformed (a `where` error tells the character where it goes wrong)."""
+    conditions = []
+    for expression in query.where:
+        try:
+            conditions.append(where.parse(expression))
+        except where.WhereError as exc:
+            raise InvalidSpec("where", str(exc), "invalid_where") from exc
+    return JobSearch(
+        scope=principal.scope,
+        project=query.project,
+        tags=dict(parse_tag(tag) for tag in query.tags),
+        status=query.status,
+        created_after=_utc(query.created_after),
+        created_before=_utc(query.created_before),
+        where=tuple(conditions),
+        sweep_id=query.sweep_id,
+        id_prefix=query.id_prefix,
+        order=parse_order(query.order_by),
+    )
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """A time given without a zone is UTC, as every time the API returns."""
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
 
 @dataclass(frozen=True)
@@ -103,27 +153,11 @@ class JobPage:
         return f'"{digest.hexdigest()}"'
 
 
-def list_page(
-    session: Session,
-    principal: Principal,
-    *,
-    status: str | None,
-    limit: int,
-    cursor: str | None,
-    sweep_id: str | None = None,
-    id_prefix: str | None = None,
-) -> JobPage:
+def list_page(session: Session, principal: Principal, query: ListQuery) -> JobPage:
     """Which jobs are on a page: one query, which reads only what their ETags are made of."""
+    found = search(principal, query)
     with invalid_cursor_is_422():
-        rows, next_cursor = repository.list_page(
-            session,
-            scope=principal.scope,
-            status=status,
-            limit=limit,
-            cursor=cursor,
-            sweep_id=sweep_id,
-            id_prefix=id_prefix,
-        )
+        rows, next_cursor = repository.list_page(session, found, limit=query.limit, cursor=query.cursor)
     return JobPage({row.id: job_etag(row.updated_at, row.epochs_completed) for row in rows}, next_cursor)
 
 

@@ -15,6 +15,7 @@ from core.errors import ApiError, Conflict, FieldError, NotFound, invalid_cursor
 from core.jobs import admission
 from core.queue import TaskQueue
 from core.settings import Settings
+from core.spec.labels import LABEL_FIELDS
 from core.spec.sweep import SweepCreate
 from core.states import SweepKind, SweepStatus
 from core.sweeps import repository, space, study
@@ -65,7 +66,9 @@ def create(
             status=SweepStatus.RUNNING,
             kind=kind,
             task=base.task,
-            spec=body.model_dump(mode="json"),
+            spec=body.model_dump(mode="json", exclude=set(LABEL_FIELDS)),
+            project=body.project,
+            tags=body.tags,
         ),
     )
     schedule(session, queue, settings, sweep.id)
@@ -124,6 +127,8 @@ def _reads(session: Session, sweeps: Sequence[Sweep]) -> list[SweepRead]:
                     "owner": sweep.owner,
                     "status": sweep.status,
                     "task": sweep.task,
+                    "project": sweep.project,
+                    "tags": sweep.tags,
                     "created_at": sweep.created_at,
                     "finished_at": sweep.finished_at,
                     "trials": TrialCounts(total=sum(counts[sweep.id].values()), **counts[sweep.id]),

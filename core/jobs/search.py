@@ -1,0 +1,222 @@
+"""The SQL of a search of the job list (`GET /v1/jobs`): its filters and its order, on PostgreSQL and SQLite.
+
+Filters: the owner, the project, tags (every one given must match), status, a created range
+(`created_after` included, `created_before` not), a sweep, an id prefix, and `where` conditions on the
+spec (core/jobs/where.py). PostgreSQL reads tags with the JSONB containment `@>` (which the GIN index on
+`tags` answers) and the spec with `#>`; SQLite reads both with `json_extract`.
+
+Orders: `created_at` or `best_metrics.<metric>`, ascending, or descending after a `-`. A metric order puts
+the jobs without the metric last either way, and breaks ties by id. Each order pages by keyset on its own
+keys; a cursor names its order, so a cursor of another order is refused.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Float,
+    Integer,
+    Select,
+    String,
+    Text,
+    and_,
+    case,
+    cast,
+    false,
+    func,
+    literal,
+    not_,
+    type_coerce,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+from core.db.models import Job
+from core.db.pagination import InvalidCursor, decode_cursor, decode_keys, encode_cursor, encode_keys
+from core.errors import InvalidSpec
+from core.jobs.where import Condition, Scalar
+from core.spec.job import CLASSIFICATION_METRICS, COMMON_METRICS, REGRESSION_METRICS
+
+METRICS = frozenset(COMMON_METRICS + CLASSIFICATION_METRICS + REGRESSION_METRICS)
+METRIC_ORDER = "best_metrics."
+COMPARE: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+
+
+@dataclass(frozen=True)
+class Order:
+    """`created_at` or `best_metrics.<metric>` (`metric`), ascending or descending."""
+
+    metric: str | None
+    descending: bool
+
+    @property
+    def text(self) -> str:
+        name = "created_at" if self.metric is None else METRIC_ORDER + self.metric
+        return f"-{name}" if self.descending else name
+
+
+NEWEST_FIRST = Order(None, descending=True)
+
+
+def parse_order(text: str) -> Order:
+    """`order_by` as given: a 422 naming it when it is not `[-]created_at` or `[-]best_metrics.<metric>`."""
+    descending = text.startswith("-")
+    name = text.removeprefix("-")
+    if name == "created_at":
+        return Order(None, descending)
+    metric = name.removeprefix(METRIC_ORDER)
+    if name.startswith(METRIC_ORDER) and metric in METRICS:
+        return Order(metric, descending)
+    raise InvalidSpec(
+        "order_by",
+        f"`{text}` is not an order: `created_at` or `best_metrics.<metric>` (a per-epoch metric such as val_loss), "
+        "after a `-` for descending",
+    )
+
+
+def parse_tag(text: str) -> tuple[str, str]:
+    """`key:value` as (key, value): a 422 on `tag` without the colon."""
+    key, colon, value = text.partition(":")
+    if not colon or not key:
+        raise InvalidSpec("tag", f"`{text}` is not a tag: write it as `key:value`, e.g. `team:red`")
+    return key, value
+
+
+@dataclass(frozen=True)
+class JobSearch:
+    """Which jobs a list shows, and in which order. `scope`: the owner whose jobs (None: everyone's)."""
+
+    scope: str | None
+    project: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    status: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    where: Sequence[Condition] = ()
+    sweep_id: str | None = None
+    id_prefix: str | None = None
+    order: Order = NEWEST_FIRST
+
+
+def filtered(query: Select[Any], search: JobSearch, dialect: str) -> Select[Any]:
+    """`query` of jobs, only those `search` selects."""
+    exact = [
+        (Job.owner, search.scope),
+        (Job.project, search.project),
+        (Job.status, search.status),
+        (Job.sweep_id, search.sweep_id),
+    ]
+    query = query.where(*(column == value for column, value in exact if value is not None))
+    if search.created_after is not None:
+        query = query.where(Job.created_at >= search.created_after)
+    if search.created_before is not None:
+        query = query.where(Job.created_at < search.created_before)
+    if search.id_prefix is not None:
+        query = query.where(Job.id.startswith(search.id_prefix, autoescape=True))
+    if search.tags:
+        query = query.where(_tagged(search.tags, dialect))
+    return query.where(*(_matches(condition, dialect) for condition in search.where))
+
+
+def _tagged(tags: dict[str, str], dialect: str) -> ColumnElement[bool]:
+    if dialect == "postgresql":
+        return type_coerce(Job.tags, JSONB).contains(tags)
+    return and_(*(func.json_extract(Job.tags, f'$."{key}"') == value for key, value in tags.items()))
+
+
+def _matches(condition: Condition, dialect: str) -> ColumnElement[bool]:
+    """The rule in core/jobs/where.py's docstring, as SQL."""
+    value = _SpecValue(condition.path, dialect)
+    if condition.operator in COMPARE:
+        return COMPARE[condition.operator](value.number(), condition.value)
+    equal = func.coalesce(value.equals(condition.value), false())
+    return equal if condition.operator == "=" else not_(equal)
+
+
+class _SpecValue:
+    """The value at a path of a job's spec, as each database reads JSON."""
+
+    def __init__(self, path: tuple[str | int, ...], dialect: str) -> None:
+        self.postgres = dialect == "postgresql"
+        if self.postgres:
+            steps = literal([str(segment) for segment in path], ARRAY(Text))
+            self.kind: ColumnElement[str] = func.json_typeof(Job.spec.op("#>")(steps))
+            self.text: ColumnElement[Any] = Job.spec.op("#>>", return_type=Text)(steps)
+        else:
+            json_path = "$" + "".join(f"[{s}]" if isinstance(s, int) else f'."{s}"' for s in path)
+            self.kind = func.json_type(Job.spec, json_path)
+            self.text = func.json_extract(Job.spec, json_path)
+
+    def number(self) -> ColumnElement[Any]:
+        """The value if it is a number, else NULL (a CASE, so that PostgreSQL never casts a string)."""
+        if self.postgres:
+            return case((self.kind == "number", cast(self.text, Float)))
+        return case((self.kind.in_(("integer", "real")), self.text))
+
+    def equals(self, value: Scalar) -> ColumnElement[bool]:
+        if value is None:
+            return func.coalesce(self.kind, "null") == "null"
+        if isinstance(value, bool):
+            if self.postgres:
+                return and_(self.kind == "boolean", self.text == ("true" if value else "false"))
+            return self.kind == ("true" if value else "false")
+        if isinstance(value, float):
+            return self.number() == value
+        return and_(self.kind == ("string" if self.postgres else "text"), self.text == value)
+
+
+# --- order and keyset ------------------------------------------------------------------------------------------
+
+
+def sort_keys(order: Order, dialect: str) -> list[ColumnElement[Any]]:
+    """The keys the order sorts by, all one way, the last one unique: (created_at, id), or for a metric (a flag
+    that puts the jobs without it last, the metric, id)."""
+    if order.metric is None:
+        return [Job.created_at.expression, Job.id.expression]
+    metric = _best_metric(order.metric, dialect)
+    missing_last = case((metric.is_(None), 0 if order.descending else 1), else_=1 if order.descending else 0)
+    return [cast(missing_last, Integer), func.coalesce(metric, 0.0), Job.id.expression]
+
+
+def _best_metric(name: str, dialect: str) -> ColumnElement[Any]:
+    """The job's best-epoch value of the metric, if it is a number (else NULL: not yet trained, or not finite)."""
+    if dialect == "postgresql":
+        key = literal(name, String)
+        is_number = func.json_typeof(Job.best_metrics.op("->")(key)) == "number"
+        return case((is_number, cast(Job.best_metrics.op("->>")(key), Float)))
+    json_path = f"$.{name}"
+    is_number = func.json_type(Job.best_metrics, json_path).in_(("integer", "real"))
+    return case((is_number, func.json_extract(Job.best_metrics, json_path)))
+
+
+def encode(order: Order, keys: Sequence[Any]) -> str:
+    """The cursor after the row whose sort keys are `keys`; newest first keeps the API's first cursor format."""
+    if order == NEWEST_FIRST:
+        return encode_cursor(keys[0], keys[1])
+    return encode_keys(order.text, [key.isoformat() if isinstance(key, datetime) else key for key in keys])
+
+
+def decode(order: Order, cursor: str) -> tuple[Any, ...]:
+    """The sort keys a cursor of `order` holds (InvalidCursor for one of another order, or none of ours)."""
+    if order == NEWEST_FIRST:
+        return decode_cursor(cursor)
+    keys = decode_keys(cursor, order.text)
+    try:
+        if order.metric is None:
+            created, row_id = keys
+            return datetime.fromisoformat(created), str(row_id)
+        missing, value, row_id = keys
+        return int(missing), float(value), str(row_id)
+    except (TypeError, ValueError) as exc:
+        raise InvalidCursor("not a cursor this API returned") from exc
