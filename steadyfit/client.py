@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -97,22 +98,44 @@ class Client:
         return result
 
     # jobs
-    def submit(self, spec: dict[str, Any]) -> JobRead:
-        return JobRead.model_validate(self._request("POST", "/v1/jobs", json=spec).json())
+    def submit(self, spec: dict[str, Any], project: str | None = None, tags: dict[str, str] | None = None) -> JobRead:
+        """Submit a job; `project` and `tags`, when given, take the place of any the spec's body has."""
+        body = {**spec, **({"project": project} if project else {}), **({"tags": tags} if tags is not None else {})}
+        return JobRead.model_validate(self._request("POST", "/v1/jobs", json=body).json())
 
     def job(self, job_id: str) -> JobRead:
         return JobRead.model_validate(self._request("GET", f"/v1/jobs/{job_id}").json())
 
     def jobs(
-        self, status: JobStatus | None = None, limit: int = 50, cursor: str | None = None, id_prefix: str | None = None
+        self,
+        status: JobStatus | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+        id_prefix: str | None = None,
+        *,
+        project: str | None = None,
+        tags: dict[str, str] | None = None,
+        where: Sequence[str] = (),
+        order_by: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
     ) -> JobList:
-        params: dict[str, Any] = {"limit": limit}
-        if status:
-            params["status"] = status
-        if cursor:
-            params["cursor"] = cursor
-        if id_prefix:
-            params["id_prefix"] = id_prefix
+        """A page of jobs: those with every one of `tags` and every `where` expression true (e.g.
+        `model.dropout>=0.2`), in `order_by` (e.g. `best_metrics.val_loss`, `-created_at`, the default)."""
+        given = {
+            "status": status,
+            "cursor": cursor,
+            "id_prefix": id_prefix,
+            "project": project,
+            "order_by": order_by,
+            "created_after": created_after.isoformat() if created_after else None,
+            "created_before": created_before.isoformat() if created_before else None,
+        }
+        params: dict[str, Any] = {"limit": limit, **{name: value for name, value in given.items() if value}}
+        if tags:
+            params["tag"] = [f"{key}:{value}" for key, value in tags.items()]
+        if where:
+            params["where"] = list(where)
         return JobList.model_validate(self._request("GET", "/v1/jobs", params=params).json())
 
     def metrics(self, job_id: str, after_epoch: int = 0, max_points: int | None = None) -> MetricsPage:

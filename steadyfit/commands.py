@@ -75,10 +75,21 @@ def job_id(api: Client, given: str) -> str:
     return page.items[0].id
 
 
+def tags(given: list[str] | None) -> dict[str, str] | None:
+    """`--tag key:value` options as a map; None when there are none."""
+    if not given:
+        return None
+    pairs = [tag.partition(":") for tag in given]
+    for tag, (key, colon, _) in zip(given, pairs, strict=True):
+        if not (key and colon):
+            raise CommandError(f"`{tag}` is not a tag: write it as key:value, e.g. --tag team:red")
+    return {key: value for key, _, value in pairs}
+
+
 def submit(args: argparse.Namespace) -> None:
     """Submit a job spec (JSON or YAML); with --follow, show its progress until it ends."""
     with client(args) as api:
-        job = api.submit(load_spec(Path(args.spec)))
+        job = api.submit(load_spec(Path(args.spec)), project=args.project, tags=tags(args.tag))
         console.print(f"[bold]{job.id}[/] queued" + (f" ({job.name})" if job.name else ""))
         if args.follow:
             follow(api, job)
@@ -140,15 +151,25 @@ def show_job(job: JobRead) -> None:
 
 
 def jobs(args: argparse.Namespace) -> None:
-    """List jobs, newest first."""
+    """List jobs, newest first or in --order-by, filtered by project, tags, status and spec values."""
     with client(args) as api:
-        page = api.jobs(status=args.status, limit=args.limit)
-    table = Table(Column("id", no_wrap=True, min_width=ID_WIDTH), "name", "status", "epochs", "best", "stop reason")
+        page = api.jobs(
+            status=args.status,
+            limit=args.limit,
+            project=args.project,
+            tags=tags(args.tag),
+            where=args.where or (),
+            order_by=args.order_by,
+        )
+    table = Table(
+        Column("id", no_wrap=True, min_width=ID_WIDTH), "name", "project", "status", "epochs", "best", "stop reason"
+    )
     table.add_column("created")
     for job in page.items:
         table.add_row(
             job.id,
             job.name or "",
+            job.project,
             job.status,
             str(job.epochs_completed),
             str(job.best_epoch or ""),
@@ -308,9 +329,22 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     sub = add("submit", submit, "Submit a job spec (JSON or YAML).")
     sub.add_argument("spec", help="Path to the spec file.")
     sub.add_argument("--follow", action="store_true", help="Show live progress until the job ends.")
-    sub = add("jobs", jobs, "List jobs, newest first.")
+    sub.add_argument("--project", help="The job's project (default: the spec file's, or `default`).")
+    sub.add_argument("--tag", action="append", metavar="KEY:VALUE", help="A tag of the job (repeatable).")
+    sub = add("jobs", jobs, "List jobs, newest first or in --order-by.")
     sub.add_argument("--status", choices=["queued", "running", "succeeded", "failed", "cancelled"])
     sub.add_argument("--limit", type=int, default=20)
+    sub.add_argument("--project", help="Only the jobs of this project.")
+    sub.add_argument("--tag", action="append", metavar="KEY:VALUE", help="Only jobs with this tag (repeatable).")
+    sub.add_argument(
+        "--where",
+        action="append",
+        metavar="EXPR",
+        help="Only jobs whose spec has this value, e.g. 'model.dropout>=0.2' (repeatable; docs/search.md).",
+    )
+    sub.add_argument(
+        "--order-by", metavar="KEY", help="created_at or best_metrics.METRIC, ascending; descending: --order-by=-KEY."
+    )
     add("show", show, "Show one job.").add_argument("job_id", help=JOB_ID_HELP)
     sub = add("metrics", metrics, "Print a job's per-epoch metrics.")
     sub.add_argument("job_id", help=JOB_ID_HELP)

@@ -177,3 +177,30 @@ def test_analysis_of_a_job_without_one_is_a_one_line_error(api_server: httpx.Cli
     assert_one_line_error(result, f"job `{job_id}` has no pruning analysis", "(HTTP 404)")
     wrong = steadyfit(["analysis", job_id, "landscape", "--run", "--option", "points"], **against(api_server))
     assert_one_line_error(wrong, "--option takes NAME=VALUE, got `points`")
+
+
+def table_rows(printed: str) -> list[list[str]]:
+    """The cells of each job's row in a table that `steadyfit jobs` printed."""
+    rows = [[cell.strip() for cell in line.split("│")] for line in printed.splitlines()]
+    return [cells for cells in rows if len(cells) > 2 and len(cells[1]) == 36]
+
+
+def test_submit_labels_a_job_and_jobs_filters_and_orders(api_server: httpx.Client, tmp_path: Path) -> None:
+    env = against(api_server)
+    names = {"wide": 0.3, "narrow": 0.1, "blue": 0.3}
+    for name, dropout in names.items():
+        spec = tmp_path / f"{name}.json"
+        spec.write_text(json.dumps(tiny_spec(name=name, model={"hidden_layers": [8], "dropout": dropout})))
+        team = "blue" if name == "blue" else "red"
+        submitted = steadyfit(["submit", str(spec), "--project", "vision", "--tag", f"team:{team}"], **env)
+        assert submitted.returncode == 0, submitted.stderr
+
+    query = ["--project", "vision", "--tag", "team:red", "--where", "model.dropout>=0.2", "--order-by", "created_at"]
+    listed = steadyfit(["jobs", *query], columns="160", **env)
+    everything = steadyfit(["jobs", "--order-by=-created_at"], columns="160", **env)
+
+    assert listed.returncode == 0, listed.stderr
+    assert [cells[2:4] for cells in table_rows(listed.stdout)] == [["wide", "vision"]]
+    assert [cells[2] for cells in table_rows(everything.stdout)] == ["blue", "narrow", "wide"]
+    assert_one_line_error(steadyfit(["jobs", "--tag", "team"], **env), "`team` is not a tag", "key:value")
+    assert_one_line_error(steadyfit(["jobs", "--where", "model.dropout>=x"], **env), "at character 16", "(HTTP 422)")

@@ -54,3 +54,24 @@ def test_analysis_raises_an_error_other_than_a_404_at_once(api: Client) -> None:
     with pytest.raises(ApiError) as refused:
         api.analysis("some-job", "pruning", wait=30)
     assert refused.value.status == 401 and time.monotonic() - started < 5
+
+
+def test_submit_takes_a_project_and_tags_and_jobs_finds_them(api: Client, database_url: str) -> None:
+    low = api.submit(tiny_spec(name="low", model={"hidden_layers": [8], "dropout": 0.3}), "vision", {"team": "red"})
+    high = api.submit(tiny_spec(name="high", model={"hidden_layers": [8], "dropout": 0.4}), "vision", {"team": "red"})
+    api.submit(tiny_spec(name="other", model={"hidden_layers": [8], "dropout": 0.4}), "vision", {"team": "blue"})
+    api.submit(tiny_spec(name="untagged", model={"hidden_layers": [8], "dropout": 0.5}))
+    finish_as_a_worker(database_url, low.id, 0.2, 0.01)
+    finish_as_a_worker(database_url, high.id, 0.7, 0.01)
+
+    found = api.jobs(
+        project="vision", tags={"team": "red"}, where=["model.dropout>=0.2"], order_by="best_metrics.val_loss"
+    )
+    newest = api.jobs(where=["model.dropout>0.35"], created_after=low.created_at)
+
+    assert (low.project, low.tags) == ("vision", {"team": "red"})
+    assert [job.name for job in found.items] == ["low", "high"]
+    assert [job.name for job in newest.items] == ["untagged", "other", "high"]
+    with pytest.raises(ApiError) as malformed:
+        api.jobs(where=["model.dropout=>0.2"])
+    assert malformed.value.status == 422 and "at character 15" in malformed.value.problem["detail"]
