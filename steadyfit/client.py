@@ -30,6 +30,7 @@ from service.jobs.schemas import ArtifactList, JobList, JobLogPage, JobRead, Met
 from service.models.schemas import ModelList, ModelRead
 from service.paths.schemas import PathRead
 from service.predictions.schemas import PredictionRead
+from service.projects.schemas import ProjectList
 from service.sweeps.schemas import ImportanceRead, SweepRead, TrialList
 from service.webhooks.schemas import DeliveryList, WebhookCreated, WebhookList
 
@@ -137,6 +138,10 @@ class Client:
         if where:
             params["where"] = list(where)
         return JobList.model_validate(self._request("GET", "/v1/jobs", params=params).json())
+
+    def projects(self) -> ProjectList:
+        """Your projects, each with its number of jobs."""
+        return ProjectList.model_validate(self._request("GET", "/v1/projects").json())
 
     def metrics(self, job_id: str, after_epoch: int = 0, max_points: int | None = None) -> MetricsPage:
         params: dict[str, Any] = {"after_epoch": after_epoch}

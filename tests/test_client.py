@@ -70,6 +70,7 @@ def test_submit_takes_a_project_and_tags_and_jobs_finds_them(api: Client, databa
     newest = api.jobs(where=["model.dropout>0.35"], created_after=low.created_at)
 
     assert (low.project, low.tags) == ("vision", {"team": "red"})
+    assert [(item.project, item.jobs) for item in api.projects().items] == [("default", 1), ("vision", 3)]
     assert [job.name for job in found.items] == ["low", "high"]
     assert [job.name for job in newest.items] == ["untagged", "other", "high"]
     with pytest.raises(ApiError) as malformed:

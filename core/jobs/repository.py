@@ -53,6 +53,9 @@ def get_many(session: Session, job_ids: Collection[str]) -> Sequence[Job]:
     return session.scalars(select(Job).where(Job.id.in_(job_ids))).all() if job_ids else []
 
 
+ETAG_COLUMNS = (Job.id, Job.updated_at, Job.epochs_completed)  # what a list page's ETag is made of
+
+
 def list_page(
     session: Session, found: JobSearch, *, limit: int, cursor: str | None
 ) -> tuple[Sequence[Row[*tuple[Any, ...]]], str | None]:
@@ -60,12 +63,22 @@ def list_page(
     `updated_at`, `epochs_completed`); the jobs themselves only where needed (core/jobs/search.py)."""
     dialect = session.get_bind().dialect.name
     keys = search.sort_keys(found.order, dialect)
-    query = search.filtered(select(Job.id, Job.updated_at, Job.epochs_completed, *keys), found, dialect)
+    query = search.filtered(select(*ETAG_COLUMNS, *keys), found, dialect)
     after = None if cursor is None else search.decode(found.order, cursor)
     rows = session.execute(keyset(query, keys, found.order.descending, limit, after)).all()
     if len(rows) <= limit:
         return rows, None
-    return rows[:limit], search.encode(found.order, tuple(rows[limit - 1])[3:])
+    last_keys = tuple(rows[limit - 1])[len(ETAG_COLUMNS) :]
+    return rows[:limit], search.encode(found.order, last_keys)
+
+
+def project_counts(session: Session, scope: str | None) -> list[tuple[str, int]]:
+    """Each project of owner `scope` (of everyone's with None) and its number of jobs, by name (the
+    (owner, project, …) index answers it)."""
+    query = select(Job.project, func.count()).group_by(Job.project).order_by(Job.project)
+    if scope is not None:
+        query = query.where(Job.owner == scope)
+    return [(project, int(count)) for project, count in session.execute(query)]
 
 
 def version(session: Session, job_id: str) -> tuple[str, datetime, int, str, int | None] | None:

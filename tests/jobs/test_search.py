@@ -1,5 +1,6 @@
-"""Projects, tags and the searches of GET /v1/jobs through HTTP: on PostgreSQL (JSONB) and on the embedded
-mode's SQLite (json_extract), with the same jobs and the same answers; another owner's jobs never show."""
+"""Projects, tags, GET /v1/projects and the searches of GET /v1/jobs through HTTP: on PostgreSQL (JSONB) and
+on the embedded mode's SQLite (json_extract), with the same jobs and the same answers; another owner's jobs
+never show."""
 
 from __future__ import annotations
 
@@ -116,6 +117,14 @@ def check_searches(alice: TestClient, bob: TestClient, database_url: str) -> Non
     # Bob sees his own only, whatever he asks for.
     assert names(bob, tag="team:red", order_by="best_metrics.val_loss") == ["bob-a", "bob-c"]
     assert every_page(bob, project="vision", where="model.dropout>=0") == ["bob-a"]
+    assert alice.get("/v1/projects").json()["items"] == [
+        {"project": "default", "jobs": 1},
+        {"project": "vision", "jobs": 4},
+    ]
+    assert bob.get("/v1/projects").json()["items"] == [
+        {"project": "default", "jobs": 1},
+        {"project": "vision", "jobs": 1},
+    ]
 
 
 def check_malformed_searches_are_422s(alice: TestClient) -> None:
