@@ -635,3 +635,35 @@ def test_a_sweeps_page_ranks_its_parameters_by_importance_beside_the_trials_para
     assert page.js("return document.querySelector('.sweep-insight img').src").startswith("data:image/svg+xml")
     page.screenshot("sweep-importance")
     assert page.script_errors() == []
+
+
+def test_the_job_list_chooses_a_project_and_filters_by_tags_and_spec_values(
+    api_server: httpx.Client, api_key: str, browser: Chrome, tmp_path: Path
+) -> None:
+    for name, project, team, dropout in [
+        ("red-low", "vision", "red", 0.1),
+        ("red-high", "vision", "red", 0.4),
+        ("blue-high", "vision", "blue", 0.4),
+        ("elsewhere", "churn", "red", 0.4),
+    ]:
+        body = {**tiny_spec(name=name, model={"hidden_layers": [8], "dropout": dropout}), "project": project}
+        assert api_server.post("/v1/jobs", json={**body, "tags": {"team": team}}).status_code == 202
+    page = signed_in(Dashboard(browser, str(api_server.base_url).rstrip("/"), tmp_path / "screenshots"), api_key)
+
+    def listed() -> list[str]:
+        return list(page.js("return [...document.querySelectorAll('tr[data-job] td a')].map(a => a.textContent)"))
+
+    wait_for(lambda: len(listed()) == 4, 20, "every job listed")
+    wait_for(lambda: page.js("return document.querySelectorAll('#project option').length") == 3, 20, "the projects")
+    page.js("document.querySelector('#project').value = 'vision'")
+    page.js("document.querySelector('#search').value = 'team:red model.dropout>=0.2'")
+    page.js("document.querySelector('form.search button').click()")
+    wait_for(lambda: listed() == ["red-high"], 20, "the vision jobs tagged red with dropout 0.2 or more")
+    assert "project=vision" in page.driver.current_url
+    page.screenshot("search")
+    assert page.script_errors() == []
+
+    page.js("document.querySelector('#search').value = 'model.dropout>=high'")
+    page.js("document.querySelector('form.search button').click()")
+    wait_for(lambda: "at character 16" in page.main_text(), 20, "the 422 naming the character")
+    assert all("422" in error for error in page.script_errors())  # the browser logs each refused poll

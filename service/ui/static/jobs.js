@@ -21,8 +21,69 @@ import {
   trialOf,
 } from "./common.js";
 
+// The filter box's words as GET /v1/jobs parameters: a word with an operator (`model.dropout>=0.2`) is a
+// `where`, any other `key:value` a `tag`. Words are separated by spaces.
+function searchParams(text) {
+  const query = new URLSearchParams();
+  for (const word of text.split(/\s+/).filter(Boolean)) query.append(/[=<>]/.test(word) ? "where" : "tag", word);
+  return query;
+}
+
+// The job list's own address with `changes` made to its query (null removes one).
+function listHref(changes) {
+  const query = new URLSearchParams(params);
+  for (const [key, value] of Object.entries(changes)) {
+    if (value) query.set(key, value);
+    else query.delete(key);
+  }
+  return query.size ? `/ui?${query}` : "/ui";
+}
+
+function searchForm(project, text) {
+  const select = h("select", { id: "project", name: "project" }, h("option", { value: "" }, "All projects"));
+  const box = h("input", {
+    id: "search",
+    name: "q",
+    type: "search",
+    value: text,
+    placeholder: "team:red model.dropout>=0.2",
+    "aria-describedby": "search-help",
+  });
+  const form = h(
+    "form",
+    { class: "search", role: "search" },
+    h("label", { for: "project" }, "Project"),
+    select,
+    h("label", { for: "search" }, "Filter"),
+    box,
+    h("button", { class: "button", type: "submit" }, "Apply"),
+    h(
+      "span",
+      { id: "search-help", class: "hint" },
+      "Tags as key:value, spec values as path operator value; every one must match. ",
+      h("a", { href: "/docs#/jobs/list_jobs" }, "Syntax"),
+    ),
+  );
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    location.assign(listHref({ project: select.value, q: box.value.trim() }));
+  });
+  api("/v1/projects")
+    .then((found) => {
+      const names = found.items.map((item) => item.project);
+      if (project && !names.includes(project)) names.push(project);
+      select.append(...names.map((name) => h("option", { value: name, selected: name === project }, name)));
+    })
+    .catch(() => {}); // the list below shows what is wrong with the server
+  return form;
+}
+
 export function jobsView() {
   const status = params.get("status");
+  const project = params.get("project") || "";
+  const text = params.get("q") || "";
+  const search = searchParams(text);
+  if (project) search.set("project", project);
   const selected = new Set();
   const compare = h("a", { class: "button" }, "Compare selected");
   const hint = h("span", { class: "hint" });
@@ -43,7 +104,7 @@ export function jobsView() {
     "nav",
     { class: "filters", "aria-label": "Filter by status" },
     [null, "queued", "running", "succeeded", "failed", "cancelled"].map((s) =>
-      h("a", { href: s ? `/ui?status=${s}` : "/ui", "aria-current": s === status ? "page" : null }, s || "all"),
+      h("a", { href: listHref({ status: s }), "aria-current": s === status ? "page" : null }, s || "all"),
     ),
   );
   const banner = h("div", { class: "banner-slot" });
@@ -80,6 +141,7 @@ export function jobsView() {
       compare,
       h("a", { class: "button primary", href: "/ui/new" }, "New job"),
     ),
+    searchForm(project, text),
     filters,
     banner,
     h("div", { class: "card table-card" }, table, empty),
@@ -120,7 +182,10 @@ export function jobsView() {
 
   every(LIST_POLL_MS, async () => {
     try {
-      const page = await api(`/v1/jobs?limit=50${status ? `&status=${status}` : ""}`);
+      const query = new URLSearchParams(search);
+      query.set("limit", "50");
+      if (status) query.set("status", status);
+      const page = await api(`/v1/jobs?${query}`);
       banner.replaceChildren();
       const wanted = page.items.map(rowFor);
       const ids = new Set(page.items.map((j) => j.id));
@@ -131,11 +196,15 @@ export function jobsView() {
       table.hidden = !wanted.length;
       empty.hidden = wanted.length > 0;
       empty.replaceChildren(
-        h("h2", {}, status ? `No ${status} jobs` : "No jobs yet"),
+        h("h2", {}, search.size ? "No jobs match" : status ? `No ${status} jobs` : "No jobs yet"),
         h(
           "p",
           {},
-          status ? "Nothing in this state right now." : "Submit a job spec and its learning curves appear here.",
+          search.size
+            ? "No job has this project, these tags and these spec values."
+            : status
+              ? "Nothing in this state right now."
+              : "Submit a job spec and its learning curves appear here.",
         ),
         h("a", { class: "button primary", href: "/ui/new" }, "Submit a job"),
       );
