@@ -27,6 +27,9 @@ from core.tenants.principal import LOCAL_OWNER
 OWNER_LENGTH = 100
 # Tags are JSONB on PostgreSQL, so that a GIN index answers `tags @> {...}`.
 TAGS_TYPE = JSON().with_variant(JSONB(), "postgresql")
+# Indexes that migrations make on PostgreSQL only, which these models cannot declare for both databases:
+# the GIN index on `spec::jsonb` that answers a `where` with `=` (migration 0019).
+POSTGRES_ONLY_INDEXES = frozenset({"ix_jobs_spec_jsonb"})
 
 
 class Job(Base):

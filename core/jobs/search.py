@@ -3,7 +3,8 @@
 Filters: the owner, the project, tags (every one given must match), status, a created range
 (`created_after` included, `created_before` not), a sweep, an id prefix, and `where` conditions on the
 spec (core/jobs/where.py). PostgreSQL reads tags with the JSONB containment `@>` (which the GIN index on
-`tags` answers) and the spec with `#>`; SQLite reads both with `json_extract`.
+`tags` answers) and the spec with an SQL/JSON path (`@?`, which the GIN index on `spec::jsonb` answers for
+`=`); SQLite reads both with `json_extract`.
 
 Orders: `created_at` or `best_metrics.<metric>`, ascending, or descending after a `-`. A metric order puts
 the jobs without the metric last either way, and breaks ties by id. Each order pages by keyset on its own
@@ -12,6 +13,7 @@ keys; a cursor names its order, so a cursor of another order is refused.
 
 from __future__ import annotations
 
+import json
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,13 +21,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    ARRAY,
     ColumnElement,
     Float,
     Integer,
     Select,
     String,
-    Text,
     and_,
     case,
     cast,
@@ -35,12 +35,12 @@ from sqlalchemy import (
     not_,
     type_coerce,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSONB, JSONPATH
 
 from core.db.models import Job
 from core.db.pagination import InvalidCursor, decode_cursor, decode_keys, encode_cursor, encode_keys
 from core.errors import InvalidSpec
-from core.jobs.where import Condition, Scalar
+from core.jobs.where import Condition
 from core.spec.job import CLASSIFICATION_METRICS, COMMON_METRICS, REGRESSION_METRICS
 
 METRICS = frozenset(COMMON_METRICS + CLASSIFICATION_METRICS + REGRESSION_METRICS)
@@ -137,43 +137,41 @@ def _tagged(tags: dict[str, str], dialect: str) -> ColumnElement[bool]:
 
 def _matches(condition: Condition, dialect: str) -> ColumnElement[bool]:
     """The rule in core/jobs/where.py's docstring, as SQL."""
-    value = _SpecValue(condition.path, dialect)
+    return _postgres_matches(condition) if dialect == "postgresql" else _sqlite_matches(condition)
+
+
+def _postgres_matches(condition: Condition) -> ColumnElement[bool]:
+    """One SQL/JSON path test of `spec::jsonb` (`@?`, which the GIN index on `spec::jsonb` answers for `=`
+    and `!=`): strict, so that a list is never unwrapped into its items, and a comparison of two types (a
+    string with a number) is never true. `= null` is the negation of `!= null`: the value is there, not null."""
+    steps = "".join(f"[{s}]" if isinstance(s, int) else f'."{s}"' for s in condition.path)
+    if condition.value is None:
+        test, negated = "!= null", condition.operator == "="
+    else:
+        operator = "==" if condition.operator in ("=", "!=") else condition.operator
+        test, negated = f"{operator} {json.dumps(condition.value)}", condition.operator == "!="
+    found = cast(Job.spec, JSONB).bool_op("@?")(literal(f"strict ${steps} ? (@ {test})", JSONPATH))
+    # Strict, a missing field makes `@?` null, not false: only its negation needs the coalesce (which the
+    # index could not answer).
+    return not_(func.coalesce(found, false())) if negated else found
+
+
+def _sqlite_matches(condition: Condition) -> ColumnElement[bool]:
+    """`json_type` says the value's type (NULL: not there), `json_extract` reads it."""
+    path = "$" + "".join(f"[{s}]" if isinstance(s, int) else f'."{s}"' for s in condition.path)
+    kind, value = func.json_type(Job.spec, path), func.json_extract(Job.spec, path)
+    number = case((kind.in_(("integer", "real")), value))
     if condition.operator in COMPARE:
-        return COMPARE[condition.operator](value.number(), condition.value)
-    equal = func.coalesce(value.equals(condition.value), false())
+        return COMPARE[condition.operator](number, condition.value)
+    if condition.value is None:
+        equal = func.coalesce(kind, "null") == "null"
+    elif isinstance(condition.value, bool):
+        equal = kind == ("true" if condition.value else "false")
+    elif isinstance(condition.value, float):
+        equal = func.coalesce(number == condition.value, false())
+    else:
+        equal = func.coalesce(and_(kind == "text", value == condition.value), false())
     return equal if condition.operator == "=" else not_(equal)
-
-
-class _SpecValue:
-    """The value at a path of a job's spec, as each database reads JSON."""
-
-    def __init__(self, path: tuple[str | int, ...], dialect: str) -> None:
-        self.postgres = dialect == "postgresql"
-        if self.postgres:
-            steps = literal([str(segment) for segment in path], ARRAY(Text))
-            self.kind: ColumnElement[str] = func.json_typeof(Job.spec.op("#>")(steps))
-            self.text: ColumnElement[Any] = Job.spec.op("#>>", return_type=Text)(steps)
-        else:
-            json_path = "$" + "".join(f"[{s}]" if isinstance(s, int) else f'."{s}"' for s in path)
-            self.kind = func.json_type(Job.spec, json_path)
-            self.text = func.json_extract(Job.spec, json_path)
-
-    def number(self) -> ColumnElement[Any]:
-        """The value if it is a number, else NULL (a CASE, so that PostgreSQL never casts a string)."""
-        if self.postgres:
-            return case((self.kind == "number", cast(self.text, Float)))
-        return case((self.kind.in_(("integer", "real")), self.text))
-
-    def equals(self, value: Scalar) -> ColumnElement[bool]:
-        if value is None:
-            return func.coalesce(self.kind, "null") == "null"
-        if isinstance(value, bool):
-            if self.postgres:
-                return and_(self.kind == "boolean", self.text == ("true" if value else "false"))
-            return self.kind == ("true" if value else "false")
-        if isinstance(value, float):
-            return self.number() == value
-        return and_(self.kind == ("string" if self.postgres else "text"), self.text == value)
 
 
 # --- order and keyset ------------------------------------------------------------------------------------------
