@@ -6,6 +6,8 @@ and filled server-side (`INSERT ... SELECT ... generate_series`, no rows from Py
   small: 10 jobs x 1,000 epochs;
   large: 10,000 jobs x 1,000 epochs, plus 90,000 cancelled jobs without epochs (100,000 jobs to list).
 Every job belongs to the owner of the API key the requests send. Each epoch row holds 6 metrics as JSON.
+Job n has the tags `team` (one of 5 colours: 1 job in 5 is `red`) and `batch` (`b` and n mod 1,000: 1 job
+in 1,000 is `b7`), and in its spec `model.dropout` = (n mod 5) / 10 and `training.seed` = n.
 Then `VACUUM (ANALYZE)` and a checkpoint, so that neither autovacuum nor a checkpoint runs while measuring.
 Each database gets its own `steadyfit api --workers 2` (API keys on, as in production), both running at
 once; one aiohttp client measures, at 1 and 16 concurrent clients, each for a fixed time in slices that
@@ -15,9 +17,14 @@ small and large take in turns (so that load from elsewhere on the machine falls 
   - `GET /v1/jobs/{id}`;
   - the first page of the job list, `GET /v1/jobs?limit=50`;
   - page 21, reached by following `next_cursor` 20 times, and (large only) the page starting half-way
-    down the list, at job 50,000, whose cursor is made here as the API makes it.
+    down the list, at job 50,000, whose cursor is made here as the API makes it;
+  - the first page of five searches: `?tag=team:red` and `?where=model.dropout=0.2` (each 1 job in 5),
+    `?tag=batch:b7` (1 in 1,000) and `?where=training.seed=77777` (1 of 100,000), which the GIN indexes on
+    tags and on the spec find, and `?where=training.seed>99990` (10 of 100,000: a range has no index, so
+    the page reads every job of the owner).
 It prints the fill time, one table with both databases and the ratio large/small of p50 and p99, the
-targets (poll latency large/small at most 1.5x; the list's p99 over 100,000 jobs under 50 ms), and
+targets (poll latency large/small at most 1.5x; the list's and each search's p99 over 100,000 jobs under
+50 ms), and
 `EXPLAIN (ANALYZE, BUFFERS)` of the SQL those routes run on the large database, captured from the
 service's own repository functions. Everything it starts it stops, and both databases are dropped,
 even on failure or Ctrl-C.
@@ -50,13 +57,21 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from core.db.pagination import encode_cursor
-from core.jobs import repository
+from core.jobs import repository, where
 from core.jobs.search import JobSearch
 from core.spec.job import JobSpec
 
 OWNER = "bench"
 PAGE = 50
 DEEP_PAGES = 20  # cursors followed to reach the "deep" page
+# The searches measured: name → (query string, jobs on the large database's first page).
+SEARCHES = {
+    "search: tag team:red (1 in 5)": ("tag=team:red", PAGE),
+    "search: where model.dropout=0.2 (1 in 5)": ("where=model.dropout%3D0.2", PAGE),
+    "search: tag batch:b7 (1 in 1,000)": ("tag=batch:b7", PAGE),
+    "search: where training.seed=77777 (1 of 100,000)": ("where=training.seed%3D77777", 1),
+    "search: where training.seed>99990 (10 of 100,000)": ("where=training.seed%3E99990", 10),
+}
 CHUNK = 250  # jobs whose epochs one INSERT writes
 Request = Callable[[aiohttp.ClientSession, int, int], Awaitable[None]]
 
@@ -77,10 +92,12 @@ def metrics_sql() -> str:
 JOBS_SQL = f"""
 INSERT INTO jobs (id, owner, name, status, task, spec, created_at, updated_at, started_at, finished_at,
                   epochs_completed, best_epoch, best_metrics, stop_reason, attempts, cancel_requested,
-                  device, last_sent_at)
+                  device, last_sent_at, tags)
 SELECT md5('steadyfit-bench-' || n)::uuid::text, :owner, 'bench-' || n,
        CASE WHEN NOT x.trained THEN 'cancelled' WHEN (n / :step) % 10 = 5 THEN 'running' ELSE 'succeeded' END,
-       'classification', CAST(:spec AS json),
+       'classification',
+       jsonb_set(jsonb_set(CAST(:spec AS jsonb), ARRAY['model', 'dropout'], to_jsonb(round((n % 5) / 10.0, 1))),
+                 ARRAY['training', 'seed'], to_jsonb(n))::json,
        x.created, x.created + interval '20 minutes', x.created + interval '1 second',
        CASE WHEN NOT x.trained THEN x.created WHEN (n / :step) % 10 = 5 THEN NULL
             ELSE x.created + interval '20 minutes' END,
@@ -89,7 +106,8 @@ SELECT md5('steadyfit-bench-' || n)::uuid::text, :owner, 'bench-' || n,
        CASE WHEN x.trained THEN {metrics_sql()} END,
        CASE WHEN NOT x.trained THEN 'cancelled' WHEN (n / :step) % 10 <> 5 THEN 'max_epochs' END,
        CASE WHEN x.trained THEN 1 ELSE 0 END, NOT x.trained,
-       CASE WHEN x.trained THEN 'cpu' END, x.created
+       CASE WHEN x.trained THEN 'cpu' END, x.created,
+       jsonb_build_object('team', (ARRAY['red', 'blue', 'green', 'gold', 'grey'])[n % 5 + 1], 'batch', 'b' || n % 1000)
 FROM generate_series(1, :total) AS n,
      LATERAL (SELECT n % :step = 0 AND n / :step <= :trained AS trained,
                      timestamptz '2026-06-01 00:00:00+00' - n * interval '1 minute' AS created) AS x
@@ -173,6 +191,7 @@ class Target:
     job: str = ""
     etag: str = ""
     urls: dict[str, str] = field(default_factory=dict)  # list pages by measurement name
+    searches: dict[str, str] = field(default_factory=dict)  # searches' first pages by measurement name
 
     def prepare(self, engine: Engine) -> None:
         """The middle job, its ETag, and the URLs of the list pages measured."""
@@ -209,6 +228,12 @@ class Target:
             if len(page.json()["items"]) != PAGE:
                 raise RuntimeError("the page half-way down the list is not full")
             self.urls[f"list: page at job {half + 1:,} of {self.shape.total:,}"] = url
+        for name, (query, found) in SEARCHES.items():
+            self.searches[name] = f"{self.base}/v1/jobs?limit={PAGE}&{query}"
+            page = httpx.get(self.searches[name], headers=self.headers, timeout=30)
+            page.raise_for_status()
+            if self.shape.total >= 100_000 and len(page.json()["items"]) != found:
+                raise RuntimeError(f"{name}: {len(page.json()['items'])} jobs on the first page, not {found}")
 
     @property
     def recent_url(self) -> str:
@@ -240,6 +265,7 @@ class Target:
             "poll: 304 (If-None-Match)": unchanged,
             "GET /v1/jobs/{id}": job,
             **{name: page(url) for name, url in self.urls.items()},
+            **{name: page(url) for name, url in self.searches.items()},
         }
 
 
@@ -247,7 +273,8 @@ class Target:
 
 
 def explain(engine: Engine, target: Target) -> None:
-    """EXPLAIN (ANALYZE, BUFFERS) of the SQL the repository runs for the poll and for the list's deepest page."""
+    """EXPLAIN (ANALYZE, BUFFERS) of the SQL the repository runs for the poll, the list's deepest page and the
+    rare searches."""
     captured: list[tuple[str, Any]] = []
 
     def capture(_conn: Connection, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
@@ -261,12 +288,19 @@ def explain(engine: Engine, target: Target) -> None:
             repository.version(session, target.job)
             repository.epochs_after(session, target.job, target.shape.epochs - 10, None)
             repository.list_page(session, JobSearch(scope=OWNER), limit=PAGE, cursor=cursor)
+            repository.list_page(session, JobSearch(scope=OWNER, tags={"batch": "b7"}), limit=PAGE, cursor=None)
+            for expression in ("training.seed=77777", "training.seed>99990"):
+                rare = JobSearch(scope=OWNER, where=(where.parse(expression),))
+                repository.list_page(session, rare, limit=PAGE, cursor=None)
     finally:
         event.remove(engine, "before_cursor_execute", capture)
     titles = [
         "poll: the job's version (ETag)",
         "poll: its epochs after 990",
         f"list: {list(target.urls)[-1].removeprefix('list: ')}",
+        "search: tag batch:b7",
+        "search: where training.seed=77777",
+        "search: where training.seed>99990",
     ]
     with engine.connect() as connection:
         for title, (statement, parameters) in zip(titles, captured, strict=True):
@@ -352,7 +386,7 @@ def print_targets(rows: list[Row], large: Shape) -> bool:
                 )
             )
     for row in rows:
-        if row.name.startswith("list") and row.large is not None:
+        if row.name.startswith(("list", "search")) and row.large is not None:
             p99 = row.large.quantile(0.99)
             checks.append(
                 (
