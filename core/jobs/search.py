@@ -141,24 +141,30 @@ def _matches(condition: Condition, dialect: str) -> ColumnElement[bool]:
 
 
 def _postgres_matches(condition: Condition) -> ColumnElement[bool]:
-    """One SQL/JSON path test of `spec::jsonb` (`@?`, which the GIN index on `spec::jsonb` answers for `=`
-    and `!=`): strict, so that a list is never unwrapped into its items, and a comparison of two types (a
-    string with a number) is never true. `= null` is the negation of `!= null`: the value is there, not null."""
-    steps = "".join(f"[{s}]" if isinstance(s, int) else f'."{s}"' for s in condition.path)
+    """One SQL/JSON path test of `spec::jsonb` (`@?`, which the GIN index on `spec::jsonb` answers for `=`):
+    strict, so that a list is never unwrapped into its items, and a comparison of two types (a string with a
+    number) is never true. `= null` is the negation of `!= null`: the value is there, not null."""
     if condition.value is None:
         test, negated = "!= null", condition.operator == "="
     else:
-        operator = "==" if condition.operator in ("=", "!=") else condition.operator
-        test, negated = f"{operator} {json.dumps(condition.value)}", condition.operator == "!="
-    found = cast(Job.spec, JSONB).bool_op("@?")(literal(f"strict ${steps} ? (@ {test})", JSONPATH))
+        comparison = "==" if condition.operator in ("=", "!=") else condition.operator
+        test, negated = f"{comparison} {json.dumps(condition.value)}", condition.operator == "!="
+    jsonpath = f"strict {_json_path(condition.path)} ? (@ {test})"
+    found = cast(Job.spec, JSONB).bool_op("@?")(literal(jsonpath, JSONPATH))
     # Strict, a missing field makes `@?` null, not false: only its negation needs the coalesce (which the
     # index could not answer).
     return not_(func.coalesce(found, false())) if negated else found
 
 
+def _json_path(path: tuple[str | int, ...]) -> str:
+    """`$."model"."hidden_layers"[0]`, as both SQL/JSON paths and SQLite read it (names are identifiers: no
+    quote to escape)."""
+    return "$" + "".join(f"[{step}]" if isinstance(step, int) else f'."{step}"' for step in path)
+
+
 def _sqlite_matches(condition: Condition) -> ColumnElement[bool]:
     """`json_type` says the value's type (NULL: not there), `json_extract` reads it."""
-    path = "$" + "".join(f"[{s}]" if isinstance(s, int) else f'."{s}"' for s in condition.path)
+    path = _json_path(condition.path)
     kind, value = func.json_type(Job.spec, path), func.json_extract(Job.spec, path)
     number = case((kind.in_(("integer", "real")), value))
     if condition.operator in COMPARE:
