@@ -3,7 +3,7 @@
 from steadyfit import Client
 client = Client()                      # STEADYFIT_URL / STEADYFIT_API_KEY, or arguments
 job = client.submit(spec_dict)
-for event in client.events(job.id):    # live epochs and status changes
+for event in client.events(job.id):    # live epochs and status changes (logs=True: log lines too)
     ...
 """
 
@@ -230,19 +230,21 @@ class Client:
         path.write_bytes(self._request("GET", f"/v1/jobs/{job_id}/artifacts/{name}").content)
         return path
 
-    def events(self, job_id: str, after_epoch: int = 0) -> Iterator[Event]:
-        """The job's live events until it ends; reconnects after a dropped connection or at the stream's
-        lifetime, losing nothing and repeating no epoch."""
-        last_epoch = after_epoch
+    def events(self, job_id: str, after_epoch: int = 0, logs: bool = False) -> Iterator[Event]:
+        """The job's live events until it ends (`epoch` and `status`, and `log` lines with `logs`); reconnects
+        after a dropped connection or at the stream's lifetime, losing nothing and repeating nothing."""
+        last_epoch, last_log = after_epoch, 0 if logs else None
         while True:
             finished = False
             try:
-                for event in self._stream(job_id, last_epoch):
+                for event in self._stream(job_id, last_epoch, last_log):
                     if event.event == "reconnect":  # the stream's lifetime is up: come back when told, resume
                         time.sleep(event.data["retry_ms"] / 1000)
                         continue
                     if event.event == "epoch":
                         last_epoch = int(event.data["epoch"])
+                    if event.event == "log":
+                        last_log = int(event.data["seq"])
                     finished = event.event == "status" and event.data["status"] in ("succeeded", "failed", "cancelled")
                     yield event
             except httpx.TransportError:
@@ -251,10 +253,12 @@ class Client:
             if finished:
                 return
 
-    def _stream(self, job_id: str, after_epoch: int) -> Iterator[Event]:
+    def _stream(self, job_id: str, after_epoch: int, after_log: int | None) -> Iterator[Event]:
         timeout = httpx.Timeout(self.http.timeout.connect, read=None)
+        params = {} if after_log is None else {"logs_after": after_log}
+        headers = {"Last-Event-ID": str(after_epoch)}
         with self.http.stream(
-            "GET", f"/v1/jobs/{job_id}/events", headers={"Last-Event-ID": str(after_epoch)}, timeout=timeout
+            "GET", f"/v1/jobs/{job_id}/events", params=params, headers=headers, timeout=timeout
         ) as response:
             if response.is_error:
                 response.read()

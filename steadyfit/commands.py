@@ -122,6 +122,7 @@ def follow(api: Client, job: JobRead) -> None:
         for event in api.events(job.id):
             if event.event == "status":
                 progress.update(bar, status=event.data["status"])
+            if event.event != "epoch":
                 continue
             epoch = int(event.data["epoch"])
             shown = [f"{k} {event.data[k]:.4f}" for k in HEADLINE_METRICS if event.data.get(k) is not None]

@@ -1,5 +1,6 @@
 """Server-sent events for one job: an `epoch` event per finished epoch, a `log` event per worker log line and
-a `status` event per change.
+a `status` event per change. Log events are sent only to a stream that asks for them (`logs_after`), so a
+client written for epochs and statuses meets nothing else.
 
 Epoch events carry `id: <epoch>`, so a client that reconnects with `Last-Event-ID: N` receives exactly
 the epochs after N and then the live tail. Log and status events carry no id (they do not move the resume
@@ -21,6 +22,7 @@ import bisect
 import contextlib
 import json
 import logging
+import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -106,7 +108,7 @@ class JobFeed:
     def events_after(self, epoch: int) -> list[str]:
         return self.events[bisect.bisect_right(self.numbers, epoch) :]
 
-    def log_events_after(self, seq: int) -> list[str]:
+    def log_events_after(self, seq: float) -> list[str]:
         return self.log_events[bisect.bisect_right(self.log_numbers, seq) :]
 
     async def _follow(self) -> None:
@@ -183,14 +185,16 @@ async def _next_read(feed: JobFeed, reads: int, timeout: float) -> bool:
 
 
 async def job_events(
-    feeds: JobFeeds, job_id: str, after_epoch: int, after_log: int, lifetime: float
+    feeds: JobFeeds, job_id: str, after_epoch: int, after_log: int | None, lifetime: float
 ) -> AsyncIterator[str]:
-    """The job's epochs after `after_epoch` and log lines after `after_log`, for at most `lifetime` seconds."""
+    """The job's epochs after `after_epoch` and log lines after `after_log` (none when it is None), for at most
+    `lifetime` seconds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + lifetime
     feed = feeds.join(job_id)
     try:
-        sent_epoch, sent_log, sent_status, reads = after_epoch, after_log, None, 0
+        sent_epoch, sent_status, reads = after_epoch, None, 0
+        sent_log: float = after_log if after_log is not None else math.inf  # no line comes after infinity
         while True:
             wait = min(KEEPALIVE_SECONDS, deadline - loop.time())
             if wait <= 0:
@@ -210,7 +214,7 @@ async def job_events(
                 yield event
             for event in log_events:
                 yield event
-            if feed.more_logs:
+            if feed.more_logs and after_log is not None:
                 continue  # the rest of a long log first: the status event, if final, ends the stream
             if status != sent_status:
                 sent_status = status

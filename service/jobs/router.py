@@ -273,9 +273,10 @@ def get_job_diagnosis(job_id: JobId, session: SessionDep, principal: PrincipalDe
             "content": {
                 "text/event-stream": {"example": 'id: 1\nevent: epoch\ndata: {"epoch": 1, "val_loss": 0.7}\n\n'}
             },
-            "description": "Server-sent events: `epoch` (id = the epoch), `log` (a worker log line, as in "
-            "`/logs`, with its `seq`) and `status`; ends after the final status, or at `max_stream_seconds` with "
-            "`reconnect` (`retry:` and the last id: reconnect with Last-Event-ID, and `logs_after`).",
+            "description": "Server-sent events: `epoch` (id = the epoch) and `status`, and with `logs_after` "
+            "`log` (a worker log line, as in `/logs`, with its `seq`); ends after the final status, or at "
+            "`max_stream_seconds` with `reconnect` (`retry:` and the last id: reconnect with Last-Event-ID, and "
+            "`logs_after` set to the last `seq` received).",
         },
     },
 )
@@ -292,11 +293,13 @@ async def stream_job_events(
     ] = None,
     after_epoch: Annotated[int, Query(ge=0, description="Start after this epoch (0 = from the first).")] = 0,
     logs_after: Annotated[
-        int, Query(ge=0, description="Send the log lines numbered after this one (0 = from the first).")
-    ] = 0,
+        int | None,
+        Query(ge=0, description="Also send the worker's log lines numbered after this one (0 = from the first)."),
+    ] = None,
 ) -> StreamingResponse:
-    """Live events of one job: each finished epoch's metrics as it ends, the worker's log lines as they are
-    written (with each epoch, and a failure's traceback before the final status), and each status change."""
+    """Live events of one job: each finished epoch's metrics as it ends and each status change; with
+    `logs_after`, also the worker's log lines as they are written (with each epoch, and a failure's traceback
+    before the final status)."""
     await reads.require(job_id, principal)
     release = stream_slots.take(slots.holder(request, principal))
     start = last_event_id if last_event_id is not None else after_epoch

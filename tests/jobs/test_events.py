@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from core.db.changes import ChangeHub, ChangePublisher
 from core.db.engine import Database
 from core.db.migrate import upgrade
 from core.db.models import Job
-from core.jobs import repository
+from core.jobs import logs, repository
 from core.settings import Settings
 from core.spec.job import JobSpec
 from core.states import JobStatus, StopReason
@@ -63,7 +64,7 @@ def test_the_stream_carries_each_epoch_then_ends_after_the_final_status(
 ) -> None:
     job_id = api_server.post("/v1/jobs", json=DIGITS_SPEC).json()["id"]
 
-    events = read_events(api_server, f"/v1/jobs/{job_id}/events")
+    events = read_events(api_server, f"/v1/jobs/{job_id}/events?logs_after=0")
     job = wait_for_job(api_server, job_id, stall=5)
 
     epochs = [e for e in events if e["event"] == "epoch"]
@@ -81,6 +82,9 @@ def test_the_stream_carries_each_epoch_then_ends_after_the_final_status(
     assert all("id" not in e for e in events if e["event"] == "log")
     later = read_events(api_server, f"/v1/jobs/{job_id}/events?logs_after={lines[-2]['seq']}")
     assert [e["data"]["seq"] for e in later if e["event"] == "log"] == [lines[-1]["seq"]]
+    # Without logs_after, a stream carries only what it always has: epochs and statuses.
+    plain = read_events(api_server, f"/v1/jobs/{job_id}/events")
+    assert {e["event"] for e in plain} == {"epoch", "status"}
 
 
 def test_a_reconnect_with_last_event_id_resumes_after_that_epoch(api_server: httpx.Client, worker: Process) -> None:
@@ -124,8 +128,8 @@ def test_the_streams_of_one_job_share_one_read_per_change(
         hub = ChangeHub(settings, database)
         await hub.start()
         feeds = stream.JobFeeds(database, hub)
-        tasks = [asyncio.create_task(collect(stream.job_events(feeds, job.id, 0, 0, 3600))) for _ in range(10)]
-        tasks.append(asyncio.create_task(collect(stream.job_events(feeds, job.id, 1, 0, 3600))))
+        tasks = [asyncio.create_task(collect(stream.job_events(feeds, job.id, 0, None, 3600))) for _ in range(10)]
+        tasks.append(asyncio.create_task(collect(stream.job_events(feeds, job.id, 1, None, 3600))))
         while not reads:
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.3)  # every stream has sent epoch 1 by now
@@ -191,7 +195,7 @@ def test_embedded_streams_share_one_poll_and_read_a_job_only_when_it_changes(
         hub = ChangeHub(settings, database)
         await hub.start()
         feeds = stream.JobFeeds(database, hub)
-        tasks = [asyncio.create_task(collect(stream.job_events(feeds, job_id, 0, 0, 3600))) for job_id in jobs]
+        tasks = [asyncio.create_task(collect(stream.job_events(feeds, job_id, 0, None, 3600))) for job_id in jobs]
         settled = -1
         while settled != len(reads):  # the first reads done: three rounds in a row without one
             settled = len(reads)
@@ -271,6 +275,7 @@ class Trainer:
         with self.database.session() as session:
             for epoch in numbers:
                 repository.record_epoch(session, self.job_id, "w", epoch, {"val_loss": 1 / epoch}, epoch, {})
+                logs.append(session, self.job_id, [(datetime.now(UTC), "INFO", "workers.runner", f"epoch {epoch}")])
         self.publisher.job_changed(self.job_id)
 
     def finish(self) -> None:
@@ -336,6 +341,22 @@ def test_a_stream_ends_at_its_lifetime_with_a_reconnect_event_and_resumes_exactl
         trainer.finish()
         reader.join(30)
 
+        logged_id = http.post("/v1/jobs", json=tiny_spec()).json()["id"]
+        logged: list[Any] = []
+        client = Client(base_url, api_key=api_key)
+        reader = threading.Thread(target=lambda: logged.extend(client.events(logged_id, logs=True)))
+        reader.start()
+        trainer = Trainer(settings, logged_id)
+        for epoch in (1, 2):
+            time.sleep(2.5)  # longer than a stream lives: the client reconnects meanwhile
+            trainer.epochs(epoch)
+        trainer.finish()
+        reader.join(30)
+
     assert [event.event for event in followed if event.event != "status"] == ["epoch"] * 3
     assert [event.data["epoch"] for event in followed if event.event == "epoch"] == [1, 2, 3]
     assert followed[-1].event == "status" and followed[-1].data["status"] == "succeeded"
+    # With logs, each line comes once across the reconnects, after its epoch.
+    assert [(e.event, e.data.get("epoch", e.data.get("message"))) for e in logged if e.event != "status"] == [
+        ("epoch", 1), ("log", "epoch 1"), ("epoch", 2), ("log", "epoch 2"),
+    ]  # fmt: skip
