@@ -204,6 +204,12 @@ class Settings(BaseSettings):
         "keep it above twice `webhook_timeout_seconds`, or a slow receiver may be sent the event twice.",
     )
     webhook_poll_seconds: float = Field(1.0, gt=0, description="How often a worker looks for deliveries due.")
+    webhook_threshold_refresh_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="How often a training job reads its owner's `metric.threshold` webhooks again (at most once "
+        "per epoch): a webhook created while a job runs is checked against its epochs from then on.",
+    )
 
     @cached_property
     def resolved_database_url(self) -> str:

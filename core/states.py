@@ -76,13 +76,15 @@ class PredictionStatus(StrEnum):
 
 
 class WebhookEvent(StrEnum):
-    """What a webhook may subscribe to: a job's state changes, and a sweep's end."""
+    """What a webhook may subscribe to: a job's state changes, a sweep's end, and a job's first epoch that
+    meets the webhook's threshold."""
 
     JOB_STARTED = "job.started"  # a worker started the job for the first time
     JOB_SUCCEEDED = "job.succeeded"
     JOB_FAILED = "job.failed"
     JOB_CANCELLED = "job.cancelled"
     SWEEP_FINISHED = "sweep.finished"  # succeeded, failed or cancelled: `data.status` says which
+    METRIC_THRESHOLD = "metric.threshold"  # at most once per webhook and job (core/webhooks/thresholds.py)
 
 
 class DeliveryStatus(StrEnum):

@@ -28,6 +28,7 @@ from workers.environment import described
 from workers.heartbeat import LEASE_LOST, SHUTDOWN, Heartbeat
 from workers.job_logs import JobLogs
 from workers.retry import with_retries
+from workers.thresholds import ThresholdWatch
 from workers.training.checkpoint import (
     Checkpoint,
     checkpoint_from_bytes,
@@ -213,8 +214,12 @@ class JobRunner:
                 give_up_after=self.settings.db_retry_seconds,
             )
 
+        thresholds = ThresholdWatch(
+            self.database, job_id, job_owner, refresh_seconds=self.settings.webhook_threshold_refresh_seconds
+        )
+
         def on_epoch_end(end: EpochEnd) -> None:
-            self._record_epoch(job_id, end)
+            self._record_epoch(job_id, end, thresholds)
             # After the epoch's row: a crash in between repeats this epoch on resume, which the row's
             # primary key absorbs; the other order could skip an epoch.
             self.artifacts.put(checkpoint_key(job_id), checkpoint_to_bytes(end.checkpoint()))
@@ -289,7 +294,7 @@ class JobRunner:
         )
         return dataclasses.replace(prepared, categorical_columns=list(categorical), imputation=imputation)
 
-    def _record_epoch(self, job_id: str, end: EpochEnd) -> None:
+    def _record_epoch(self, job_id: str, end: EpochEnd, thresholds: ThresholdWatch) -> None:
         values = finite_or_none(end.metrics)
 
         def write() -> bool:
@@ -302,6 +307,8 @@ class JobRunner:
         patience = self.settings.db_retry_seconds
         if not with_retries(write, what=f"job {job_id} epoch {end.epoch}", give_up_after=patience):
             raise StopTraining(LEASE_LOST)
+        # Its own transaction, after the epoch's: see core/webhooks/thresholds.py for what a crash between costs.
+        thresholds.after_epoch(end.epoch, values)
         shown = ", ".join(f"{key} {end.metrics[key]:.4g}" for key in EPOCH_LOG if key in end.metrics)
         log.info("epoch %d: %s%s", end.epoch, shown, " (best so far)" if end.is_best else "")
         if self.logs is not None:

@@ -288,6 +288,8 @@ class Webhook(Base):
     owner: Mapped[str] = mapped_column(String(OWNER_LENGTH), default=LOCAL_OWNER)
     url: Mapped[str] = mapped_column(Text)
     events: Mapped[list[str]] = mapped_column(JSON)
+    # {"metric", "op", "value"}: set exactly when `events` has metric.threshold (core/webhooks/thresholds.py)
+    threshold: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     secret: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -314,8 +316,11 @@ class WebhookDelivery(Base):
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set only on a metric.threshold event, which the unique index lets each webhook have once per job.
+    job_id: Mapped[str | None] = mapped_column(String(36))
 
     __table_args__ = (
         Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
         Index("ix_webhook_deliveries_webhook_id_created_at_id", "webhook_id", "created_at", "id"),
+        Index("ix_webhook_deliveries_webhook_id_job_id", "webhook_id", "job_id", unique=True),
     )

@@ -3,7 +3,9 @@ change commits has its deliveries committed with it, and one that rolls back has
 a worker's delivery loop (workers/webhooks.py) sends what is pending.
 
 The places that change a job's state call `job_events` (core/jobs/repository.py, and the sweep code that
-cancels or fails trials), and a sweep's end calls `sweep_finished` (core/sweeps/repository.py).
+cancels or fails trials), and a sweep's end calls `sweep_finished` (core/sweeps/repository.py). A job's
+epoch that meets a webhook's threshold is the exception: `threshold_met` is called after the epoch's own
+transaction (core/webhooks/thresholds.py says why and what that costs).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from core.db.base import utcnow
@@ -61,6 +65,17 @@ def sweep_finished(session: Session, sweep_id: str) -> None:
     _record(session, WebhookEvent.SWEEP_FINISHED, [as_json(row) for row in rows])
 
 
+def threshold_met(session: Session, webhook_id: str, job_id: str, met: dict[str, Any]) -> bool:
+    """Record the webhook's `metric.threshold` event of the job, as the job is now, with `met` (metric, op,
+    value, epoch, observed) beside its fields, unless it has one already. Returns whether it was recorded."""
+    job = session.execute(select(*JOB_FIELDS).where(Job.id == job_id)).mappings().one()
+    now = utcnow()
+    row = _delivery(webhook_id, WebhookEvent.METRIC_THRESHOLD, {**as_json(job), **met}, now) | {"job_id": job_id}
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert(WebhookDelivery).values(**row).on_conflict_do_nothing(index_elements=["webhook_id", "job_id"])
+    return session.execute(statement.returning(WebhookDelivery.id)).first() is not None
+
+
 def as_json(row: Mapping[Any, Any]) -> dict[str, Any]:
     return {key: value.isoformat() if isinstance(value, datetime) else value for key, value in row.items()}
 
@@ -76,21 +91,26 @@ def _record(session: Session, event: WebhookEvent, objects: list[dict[str, Any]]
     now = utcnow()
     for item in objects:
         event_id = str(uuid.uuid4())
-        payload = {"id": event_id, "type": str(event), "created": now.isoformat(), "data": item}
         for hook_id, owner in hooks:
             if owner == item["owner"]:
-                session.add(
-                    WebhookDelivery(
-                        id=str(uuid.uuid4()),
-                        webhook_id=hook_id,
-                        event_id=event_id,
-                        event_type=str(event),
-                        payload=payload,
-                        status=DeliveryStatus.PENDING,
-                        attempts=0,
-                        attempt_log=[],
-                        next_attempt_at=now,
-                        created_at=now,
-                    )
-                )
+                session.add(WebhookDelivery(**_delivery(hook_id, event, item, now, event_id)))
     session.flush()
+
+
+def _delivery(
+    webhook_id: str, event: WebhookEvent, data: dict[str, Any], now: datetime, event_id: str | None = None
+) -> dict[str, Any]:
+    """A pending delivery's columns: the event `data` to send to the webhook, due now."""
+    event_id = event_id or str(uuid.uuid4())
+    return {
+        "id": str(uuid.uuid4()),
+        "webhook_id": webhook_id,
+        "event_id": event_id,
+        "event_type": str(event),
+        "payload": {"id": event_id, "type": str(event), "created": now.isoformat(), "data": data},
+        "status": DeliveryStatus.PENDING,
+        "attempts": 0,
+        "attempt_log": [],
+        "next_attempt_at": now,
+        "created_at": now,
+    }

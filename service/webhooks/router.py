@@ -22,13 +22,19 @@ Cursor = Annotated[str | None, Query(max_length=200, description="`next_cursor` 
 CREATE_DESCRIPTION = f"""Have the events of your jobs and sweeps POSTed to a URL. The answer holds the signing
 secret, once.
 
-Each delivery's body is `{{"id", "type", "created", "data"}}` (`data`: the job's or the sweep's key fields),
+Each delivery's body is `{{"id", "type", "created", "data"}}` (`data`: the job's or the sweep's key fields;
+for `metric.threshold`, the job's with `metric`, `op`, `value`, `epoch` and `observed`),
 with the headers `Steadyfit-Event-Id` (the event's id, the same at every retry: drop repeats),
 `Steadyfit-Event-Type` and `Steadyfit-Signature: t=<unix time>,v1=<hex>`, where v1 is the HMAC-SHA256 of
 `<t>.<body>` keyed with the secret. Refuse a `t` more than {TOLERANCE_SECONDS} seconds from your clock.
 Answer 2xx; anything else (or no answer within the timeout) is retried, later each time, a bounded number
 of times. Redirects are not followed."""
 EXAMPLE_WEBHOOK = {"url": "https://example.com/steadyfit/events", "events": ["job.succeeded", "job.failed"]}
+EXAMPLE_THRESHOLD = {
+    "url": "https://example.com/steadyfit/events",
+    "events": ["metric.threshold"],
+    "threshold": {"metric": "val_accuracy", "op": ">=", "value": 0.9},
+}
 
 
 @router.post(
@@ -40,12 +46,21 @@ EXAMPLE_WEBHOOK = {"url": "https://example.com/steadyfit/events", "events": ["jo
         422: {
             "model": Problem,
             "description": "An unknown or empty `events`, or a `url` that is not http(s) or whose host resolves to "
-            "a loopback, private, link-local, multicast or reserved address.",
+            "a loopback, private, link-local, multicast or reserved address; a `threshold` missing with "
+            "`metric.threshold`, given without it, or naming an unknown metric or op.",
         }
     },
 )
 def create_webhook(
-    body: Annotated[WebhookCreate, Body(openapi_examples={"job ends": {"value": EXAMPLE_WEBHOOK}})],
+    body: Annotated[
+        WebhookCreate,
+        Body(
+            openapi_examples={
+                "job ends": {"value": EXAMPLE_WEBHOOK},
+                "metric threshold": {"value": EXAMPLE_THRESHOLD},
+            }
+        ),
+    ],
     session: SessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,

@@ -8,6 +8,26 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.states import DeliveryStatus, WebhookEvent
+from core.webhooks.thresholds import METRICS, Op
+
+
+class WebhookThreshold(BaseModel):
+    """When `metric.threshold` is sent: at a job's first epoch whose `metric` compares with `value` as `op` says."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"metric": "val_accuracy", "op": ">=", "value": 0.9}]}
+    )
+
+    metric: str = Field(description="A per-epoch metric, e.g. `val_accuracy` or `val_loss`.", examples=["val_accuracy"])
+    op: Op = Field(description="How the epoch's value compares with `value`.", examples=[">="])
+    value: float = Field(strict=True, allow_inf_nan=False, description="The value to compare with.", examples=[0.9])
+
+    @field_validator("metric")
+    @classmethod
+    def _known(cls, metric: str) -> str:
+        if metric not in METRICS:
+            raise ValueError(f"`{metric}` is not a per-epoch metric; one of: {', '.join(METRICS)}")
+        return metric
 
 
 class WebhookCreate(BaseModel):
@@ -19,7 +39,12 @@ class WebhookCreate(BaseModel):
         "(loopback, private, link-local, multicast and reserved ones are refused unless the server allows them).",
     )
     events: list[WebhookEvent] = Field(
-        min_length=1, description="The events to send, at least one; `sweep.finished` is sent for any ending."
+        min_length=1,
+        description="The events to send, at least one; `sweep.finished` is sent for any ending, and "
+        "`metric.threshold` once per job, at the first epoch that meets `threshold`.",
+    )
+    threshold: WebhookThreshold | None = Field(
+        None, description="Required with `metric.threshold`, and only with it: the metric's rule."
     )
 
     @field_validator("events")
@@ -35,6 +60,7 @@ class WebhookRead(BaseModel):
     owner: str = Field(description="Whose jobs and sweeps it is sent events of.")
     url: str = Field(description="Where events are POSTed.")
     events: list[WebhookEvent] = Field(description="The events it is sent.")
+    threshold: WebhookThreshold | None = Field(description="Its `metric.threshold` rule; null without that event.")
     created_at: datetime = Field(description="When it was created.")
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from core.db.models import Webhook, WebhookDelivery
 from core.errors import InvalidSpec, NotFound, invalid_cursor_is_422
 from core.settings import Settings
-from core.states import DeliveryStatus
+from core.states import DeliveryStatus, WebhookEvent
 from core.tenants.principal import Principal
 from core.webhooks import repository, signing, targets
 from service.webhooks.schemas import DeliveryList, DeliveryRead, WebhookCreate, WebhookCreated, WebhookList, WebhookRead
@@ -19,6 +19,7 @@ from service.webhooks.schemas import DeliveryList, DeliveryRead, WebhookCreate, 
 def create(session: Session, settings: Settings, body: WebhookCreate, principal: Principal) -> WebhookCreated:
     """A webhook of the caller's, if its URL may receive (core/webhooks/targets.py); the answer alone has its
     secret."""
+    _check_threshold(body)
     try:
         targets.resolve(body.url, allow_private=settings.webhook_allow_private)
     except targets.Unresolved:
@@ -32,10 +33,20 @@ def create(session: Session, settings: Settings, body: WebhookCreate, principal:
             owner=principal.owner,
             url=body.url,
             events=[str(event) for event in body.events],
+            threshold=None if body.threshold is None else body.threshold.model_dump(),
             secret=signing.new_secret(),
         ),
     )
     return WebhookCreated(**WebhookRead.model_validate(webhook).model_dump(), secret=webhook.secret)
+
+
+def _check_threshold(body: WebhookCreate) -> None:
+    """A threshold comes with the `metric.threshold` event, and that event with a threshold."""
+    subscribed = WebhookEvent.METRIC_THRESHOLD in body.events
+    if subscribed and body.threshold is None:
+        raise InvalidSpec("threshold", "`metric.threshold` needs a threshold: {metric, op, value}", "missing")
+    if body.threshold is not None and not subscribed:
+        raise InvalidSpec("threshold", "a threshold is only for the `metric.threshold` event", "unexpected")
 
 
 def get(session: Session, webhook_id: str, principal: Principal) -> Webhook:

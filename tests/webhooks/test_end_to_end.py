@@ -1,7 +1,9 @@
 """Webhooks end to end: the API and Celery workers as real processes on PostgreSQL and Redis, and a receiver
 on 127.0.0.1 (which the server is told to allow). A succeeded job is delivered signed, and the README's
 snippet verifies it; a receiver's 500s are retried until it answers 200; a worker killed with kill -9 while
-the receiver holds its request leaves the delivery to another worker."""
+the receiver holds its request leaves the delivery to another worker. A job whose val_accuracy crosses a
+webhook's threshold sends one signed metric.threshold delivery, of the first epoch that met it; one that never
+crosses it sends none."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import httpx
 import pytest
 
 from core.settings import Settings
+from core.webhooks import signing
 from tests.fixtures import Process, api_process, bearer, settings_env, tiny_spec, wait_for, wait_for_job
 from tests.readme_examples import python_block_after
 from tests.webhooks.receiver import STALL, Receiver, receiving
@@ -140,3 +143,38 @@ def test_a_worker_killed_mid_delivery_leaves_it_to_another_worker(
         (200, None),
     ]
     assert event_ids == [delivery["event_id"]] * 2
+
+
+def test_a_job_that_crosses_a_threshold_sends_one_signed_event_and_one_that_never_does_sends_none(
+    http: httpx.Client, start_worker: Callable[[str], Process]
+) -> None:
+    threshold = {"metric": "val_accuracy", "op": ">=", "value": 0.7}
+    with receiving() as receiver:
+        body = {"url": receiver.url, "events": ["metric.threshold"], "threshold": threshold}
+        webhook = http.post("/v1/webhooks", json=body).json()
+        start_worker("worker")
+        short = http.post("/v1/jobs", json=tiny_spec(training={"epochs": 1, "batch_size": 16, "seed": 1})).json()
+        crossing = http.post("/v1/jobs", json=tiny_spec()).json()
+        for job in (short, crossing):
+            assert wait_for_job(http, job["id"])["status"] == "succeeded"
+        # Both jobs have ended, so each one's event, if any, was recorded after its epoch and before its end.
+        delivery = delivered(http, webhook["id"])
+        [received] = receiver.received
+
+    accuracies = [epoch["val_accuracy"] for epoch in http.get(f"/v1/jobs/{crossing['id']}/metrics").json()["items"]]
+    short_accuracy = http.get(f"/v1/jobs/{short['id']}/metrics").json()["items"][0]["val_accuracy"]
+    first_met = next(epoch for epoch, accuracy in enumerate(accuracies, 1) if accuracy >= 0.7)
+    assert short_accuracy < 0.7 and accuracies[0] < 0.7  # a crossing, not a start above it
+    assert sum(accuracy >= 0.7 for accuracy in accuracies) > 1  # met again after: still one event
+
+    event = json.loads(received.body)
+    assert event["type"] == "metric.threshold" == received.headers["Steadyfit-Event-Type"]
+    assert event["id"] == received.headers["Steadyfit-Event-Id"] == delivery["event_id"]
+    data = event["data"]
+    assert data["id"] == crossing["id"] and data["status"] == "running" and data["epochs_completed"] == first_met
+    assert {key: data[key] for key in ("metric", "op", "value", "epoch")} == {**threshold, "epoch": first_met}
+    assert data["observed"] == accuracies[first_met - 1]
+    signature = received.headers["Steadyfit-Signature"]
+    sent_at = int(signature.split(",")[0].removeprefix("t="))
+    assert signing.signature(webhook["secret"], sent_at, received.body) == signature
+    assert delivery["status"] == "succeeded" and delivery["attempts"] == 1

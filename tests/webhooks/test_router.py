@@ -16,6 +16,8 @@ from core.jobs import repository as jobs_repository
 from tests.fixtures import bearer, create_key, sweep_body, tiny_spec
 
 HOOK = {"url": "https://example.com/steadyfit/events", "events": ["job.succeeded", "job.cancelled"]}
+THRESHOLD = {"metric": "val_accuracy", "op": ">=", "value": 0.9}
+THRESHOLD_HOOK = {**HOOK, "events": ["metric.threshold"], "threshold": THRESHOLD}
 
 
 def test_a_webhook_is_created_with_its_secret_listed_without_it_and_deleted(client: TestClient) -> None:
@@ -43,6 +45,14 @@ def test_a_webhook_is_created_with_its_secret_listed_without_it_and_deleted(clie
         ({**HOOK, "url": "http://127.0.0.1:8000/in"}, "url"),
         ({**HOOK, "url": "http://169.254.169.254/latest/meta-data"}, "url"),
         ({**HOOK, "url": "http://[::1]/in"}, "url"),
+        ({**THRESHOLD_HOOK, "threshold": None}, "threshold"),
+        ({**HOOK, "threshold": THRESHOLD}, "threshold"),
+        ({**THRESHOLD_HOOK, "threshold": {**THRESHOLD, "metric": "val_accuracyy"}}, "threshold.metric"),
+        ({**THRESHOLD_HOOK, "threshold": {**THRESHOLD, "op": "=="}}, "threshold.op"),
+        ({**THRESHOLD_HOOK, "threshold": {"metric": "val_accuracy", "op": ">="}}, "threshold.value"),
+        ({**THRESHOLD_HOOK, "threshold": {**THRESHOLD, "value": "high"}}, "threshold.value"),
+        ({**THRESHOLD_HOOK, "threshold": {**THRESHOLD, "value": "0.9"}}, "threshold.value"),
+        ({**THRESHOLD_HOOK, "threshold": {**THRESHOLD, "epoch": 3}}, "threshold.epoch"),
     ],
 )
 def test_bad_events_and_urls_that_reach_non_public_addresses_are_a_422_naming_the_field(
@@ -51,6 +61,18 @@ def test_bad_events_and_urls_that_reach_non_public_addresses_are_a_422_naming_th
     response = client.post("/v1/webhooks", json=body)
     assert response.status_code == 422, response.text
     assert [error["field"] for error in response.json()["errors"]] == [field]
+
+
+def test_a_threshold_webhook_keeps_its_threshold_and_others_have_none(client: TestClient) -> None:
+    created = client.post("/v1/webhooks", json={**THRESHOLD_HOOK, "events": ["metric.threshold", "job.failed"]})
+    assert created.status_code == 201, created.text
+    assert created.json()["threshold"] == THRESHOLD
+    client.post("/v1/webhooks", json=HOOK)
+    listed = client.get("/v1/webhooks").json()["items"]
+    assert [(item["events"], item["threshold"]) for item in listed] == [
+        (HOOK["events"], None),
+        (["metric.threshold", "job.failed"], THRESHOLD),
+    ]
 
 
 def test_the_server_may_allow_private_addresses(client_with: Callable[..., TestClient]) -> None:
