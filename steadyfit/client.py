@@ -23,6 +23,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.artifacts import ONNX_FILE
 from core.states import ACTIVE, AnalysisStatus, JobStatus
+from core.webhooks.thresholds import parse as parse_threshold
 from service.analyses.schemas import AnalysisRead
 from service.datasets.schemas import DatasetList, DatasetRead
 from service.jobs.diagnosis import DiagnosisRead
@@ -356,10 +357,14 @@ class Client:
         self._request("DELETE", f"/v1/datasets/{dataset_id}")
 
     # webhooks
-    def add_webhook(self, url: str, events: list[str]) -> WebhookCreated:
+    def add_webhook(self, url: str, events: list[str], threshold: str | dict[str, Any] | None = None) -> WebhookCreated:
         """Have `events` (`job.succeeded`, ...) of your jobs and sweeps POSTed to `url`; the answer holds the
-        signing secret, shown only this once."""
-        response = self._request("POST", "/v1/webhooks", json={"url": url, "events": events})
+        signing secret, shown only this once. `metric.threshold` needs `threshold`: `"val_accuracy>=0.9"` or
+        `{"metric": "val_accuracy", "op": ">=", "value": 0.9}`."""
+        body: dict[str, Any] = {"url": url, "events": events}
+        if threshold is not None:
+            body["threshold"] = parse_threshold(threshold) if isinstance(threshold, str) else threshold
+        response = self._request("POST", "/v1/webhooks", json=body)
         return WebhookCreated.model_validate(response.json())
 
     def webhooks(self, limit: int = 50) -> WebhookList:

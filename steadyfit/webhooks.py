@@ -1,4 +1,5 @@
-"""`steadyfit webhooks add URL --events job.succeeded`, `list`, `rm ID` and `deliveries ID`."""
+"""`steadyfit webhooks add URL --events job.succeeded [--threshold 'val_accuracy>=0.9']`, `list`, `rm ID`
+and `deliveries ID`."""
 
 from __future__ import annotations
 
@@ -8,14 +9,16 @@ from typing import Any
 from rich.table import Table
 
 from core.states import WebhookEvent
+from core.webhooks.thresholds import parse
+from service.webhooks.schemas import WebhookRead
 from steadyfit.commands import client, console
 
 
 def add(args: argparse.Namespace) -> None:
     """Create a webhook and print its id and signing secret (shown only now)."""
     with client(args) as api:
-        webhook = api.add_webhook(args.target, args.events)
-    console.print(f"[bold]{webhook.id}[/] {webhook.url} ({', '.join(webhook.events)})")
+        webhook = api.add_webhook(args.target, args.events, args.threshold)
+    console.print(f"[bold]{webhook.id}[/] {webhook.url} ({described(webhook)})")
     console.print(f"secret: {webhook.secret}  (shown only now: keep it to verify Steadyfit-Signature)")
 
 
@@ -24,8 +27,26 @@ def list_webhooks(args: argparse.Namespace) -> None:
         page = api.webhooks()
     table = Table("id", "url", "events", "created")
     for webhook in page.items:
-        table.add_row(webhook.id, webhook.url, ", ".join(webhook.events), f"{webhook.created_at:%Y-%m-%d %H:%M}")
+        table.add_row(webhook.id, webhook.url, described(webhook), f"{webhook.created_at:%Y-%m-%d %H:%M}")
     console.print(table)
+
+
+def described(webhook: WebhookRead) -> str:
+    """Its events, the threshold written beside `metric.threshold`: `job.failed, metric.threshold val_r2 > 0.8`."""
+    threshold = webhook.threshold
+    return ", ".join(
+        f"{event} {threshold.metric} {threshold.op} {threshold.value:g}"
+        if event == WebhookEvent.METRIC_THRESHOLD and threshold is not None
+        else str(event)
+        for event in webhook.events
+    )
+
+
+def threshold_argument(written: str) -> dict[str, Any]:
+    try:
+        return parse(written)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def remove(args: argparse.Namespace) -> None:
@@ -67,6 +88,12 @@ def add_commands(commands: argparse._SubParsersAction, add_command: Any) -> None
         choices=[str(event) for event in WebhookEvent],
         metavar="EVENT",
         help=f"One or more of: {', '.join(WebhookEvent)}.",
+    )
+    add_parser.add_argument(
+        "--threshold",
+        type=threshold_argument,
+        metavar="RULE",
+        help="With metric.threshold: METRIC OP VALUE, e.g. 'val_accuracy>=0.9' (OP: >=, >, <=, <).",
     )
     add_command(sub, "list", list_webhooks, "List your webhooks.")
     add_command(sub, "rm", remove, "Delete a webhook.").add_argument("webhook_id", help="The webhook's id.")
