@@ -17,6 +17,7 @@ from service.jobs import service as job_service
 from service.tenants.deps import PrincipalDep
 
 router = APIRouter(tags=["charts"])
+MAX_CHART_JOBS = 50
 
 Format = Annotated[
     Literal["json", "svg", "png"],
@@ -101,6 +102,28 @@ def get_sweep_chart(
     """A chart of the sweep's trials so far: `parallel_coordinates`, one line per trial across an axis per searched
     parameter and one for the objective, coloured by the objective."""
     return _uncached(service.sweep_chart(session, sweep_id, name, principal), format)
+
+
+@router.get(
+    "/v1/charts/parallel_coordinates",
+    operation_id="get_jobs_parallel_coordinates",
+    response_class=Response,
+    responses={**CHART_CONTENT, 404: {"model": Problem, "description": "One of the jobs does not exist."}},
+)
+def get_jobs_parallel_coordinates(
+    session: SessionDep,
+    principal: PrincipalDep,
+    job_ids: Annotated[
+        list[str],
+        Query(min_length=2, max_length=MAX_CHART_JOBS, description="The jobs to draw (repeat it: 2 to 50 of them)."),
+    ],
+    metric: Annotated[str, Query(max_length=100, description="The best-epoch metric of the last axis.")] = "val_loss",
+    format: Format = "json",
+) -> Response:
+    """Parallel coordinates of chosen jobs, e.g. a search's results: an axis per spec field in which they differ
+    (log where a field spans decades, choices spaced evenly) and one for each job's best `metric`, a line per job
+    coloured by it. The dashboard's Compare view draws it for the jobs it compares."""
+    return _uncached(service.jobs_chart(session, job_ids, metric, principal), format)
 
 
 @router.get(

@@ -3,6 +3,7 @@ inline (`specs.py`); the router renders it to SVG or PNG when asked (`render.py`
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -56,6 +57,35 @@ def sweep_chart(session: Session, sweep_id: str, name: str, principal: Principal
     except Conflict:
         order = []
     return specs.parallel_coordinates(title, rows, trials.objective.metric, order)
+
+
+def jobs_chart(session: Session, job_ids: list[str], metric: str, principal: Principal) -> specs.Chart:
+    """Parallel coordinates of chosen jobs: an axis per spec field in which they differ, and one for their best
+    `metric`; a job without it (still running, or of the other task) is not drawn."""
+    chosen = [job_service.get(session, job_id, principal) for job_id in dict.fromkeys(job_ids)]
+    drawn = [job for job in chosen if (job.best_metrics or {}).get(metric) is not None]
+    fields = [_flatten(job.spec) for job in drawn]
+    paths = {path for flat in fields for path in flat} - {"name"}
+    # An axis needs a value from two jobs at least, and two different values: a field only one job has (a
+    # block the others leave out) would be a point, not a line.
+    values = {path: [repr(flat[path]) for flat in fields if flat.get(path) is not None] for path in paths}
+    differing = {path for path, seen in values.items() if len(seen) > 1 and len(set(seen)) > 1}
+    rows = [
+        {
+            "number": job.id[:8],
+            "params": {path: flat[path] for path in differing if flat.get(path) is not None},
+            "objective": (job.best_metrics or {})[metric],
+        }
+        for job, flat in zip(drawn, fields, strict=True)
+    ]
+    return specs.parallel_coordinates(f"{len(drawn)} of {len(chosen)} jobs · parallel coordinates", rows, metric)
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """A spec as {dotted path: value}; a list is one value, written as JSON text (`[64, 32]`)."""
+    if isinstance(value, dict):
+        return {k: v for key, item in value.items() for k, v in _flatten(item, f"{prefix}{key}.").items()}
+    return {prefix.removesuffix("."): json.dumps(value) if isinstance(value, list) else value}
 
 
 def path_chart(session: Session, path_id: str, name: str, principal: Principal) -> specs.Chart:

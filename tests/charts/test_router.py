@@ -9,7 +9,7 @@ from core.analyses import repository as analyses
 from core.db.engine import Database
 from core.jobs import repository
 from core.states import AnalysisKind, AnalysisStatus, JobStatus, StopReason
-from tests.fixtures import LANDSCAPE_RESULT, bearer, create_key, sweep_body, tiny_spec
+from tests.fixtures import LANDSCAPE_RESULT, bearer, create_key, finish_as_a_worker, sweep_body, tiny_spec
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -106,3 +106,31 @@ def test_another_owners_charts_are_a_404(client: TestClient, database_url: str) 
     assert client.get(f"/v1/sweeps/{sweep_id}/charts/parallel_coordinates", headers=bob).status_code == 404
     mine = client.get(f"/v1/sweeps/{sweep_id}/charts/parallel_coordinates")
     assert mine.status_code == 200 and mine.headers["cache-control"] == "private, no-cache"
+
+
+def test_chosen_jobs_parallel_coordinates_have_an_axis_per_differing_spec_field_and_the_best_metric(
+    client: TestClient, database_url: str
+) -> None:
+    specs = [
+        tiny_spec(model={"hidden_layers": [8], "dropout": 0.1}, optimizer={"name": "adam", "lr": 0.01}),
+        tiny_spec(model={"hidden_layers": [8], "dropout": 0.3}, optimizer={"name": "adam", "lr": 0.01}),
+        tiny_spec(model={"hidden_layers": [8, 4], "dropout": 0.5}, optimizer={"name": "adam", "lr": 0.01}),
+    ]
+    ids = [client.post("/v1/jobs", json=spec).json()["id"] for spec in specs]
+    for job_id, loss in zip(ids[:2], (0.4, 0.2), strict=True):
+        finish_as_a_worker(database_url, job_id, loss, 0.01)
+
+    chart = client.get("/v1/charts/parallel_coordinates", params={"job_ids": ids})
+    assert chart.status_code == 200 and chart.headers["content-type"] == "application/vnd.vegalite+json"
+    lines = chart.json()["layer"][0]
+    # Only what differs (the shared lr is no axis); the third job has no best val_loss yet, so no line.
+    assert lines["encoding"]["x"]["sort"] == ["model.dropout", "val_loss"]
+    position = {(row["trial"], row["axis"]): row["position"] for row in lines["data"]["values"]}
+    assert position == {
+        (ids[0][:8], "model.dropout"): 0.0, (ids[0][:8], "val_loss"): 1.0,
+        (ids[1][:8], "model.dropout"): 1.0, (ids[1][:8], "val_loss"): 0.0,
+    }  # fmt: skip
+    assert client.get("/v1/charts/parallel_coordinates", params={"job_ids": ids, "format": "svg"}).status_code == 200
+    bob = bearer(create_key(database_url, "bob"))
+    assert client.get("/v1/charts/parallel_coordinates", params={"job_ids": ids}, headers=bob).status_code == 404
+    assert client.get("/v1/charts/parallel_coordinates", params={"job_ids": ids[:1]}).status_code == 422

@@ -396,6 +396,8 @@ def test_the_dashboard_labels_differences_gaps_numbers_and_axes_truly(
     assert gaps == ["\N{MINUS SIGN}2.7 %", "+2.8 %"]
     axis_titles = page.js("return [...document.querySelectorAll('.chart .axis-title')].map((t) => t.textContent)")
     assert axis_titles and set(axis_titles) == {"epoch"}
+    drawn = "return document.querySelector('.parallel-slot img')?.src ?? ''"
+    assert wait_for(lambda: page.js(drawn), 20, "the parallel coordinates").startswith("data:image/svg+xml")
     page.screenshot("compare-differences")
 
     page.open(f"/ui/jobs/{unstopped}")

@@ -137,7 +137,8 @@ export function apiLink(href, text, filename) {
 // A chart the server draws (`chart` is its /v1/…/charts/{name} path), fetched as SVG with the API key and
 // returned as a data: URL for an <img> (the page's policy allows no other image source).
 export async function drawnChart(chart) {
-  const response = await apiFetch(`${chart}?format=svg`, { headers: { Accept: "image/svg+xml" } });
+  const query = `${chart.includes("?") ? "&" : "?"}format=svg`;
+  const response = await apiFetch(`${chart}${query}`, { headers: { Accept: "image/svg+xml" } });
   const svg = await response.text();
   return `data:image/svg+xml;base64,${btoa(unescape(encodeURIComponent(svg)))}`;
 }

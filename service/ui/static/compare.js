@@ -3,6 +3,7 @@
 import { PALETTE, lineChart } from "./chart.js";
 import {
   api,
+  drawnChart,
   badge,
   chartCard,
   errorNotice,
@@ -82,6 +83,8 @@ export function compareView() {
   const banner = h("div", { class: "banner-slot" });
   const legendSlot = h("div");
   const tableSlot = h("div", { class: "card table-card" });
+  const parallelSlot = h("div", { class: "parallel-slot" });
+  let drawnFor = ""; // the jobs with a best validation loss when the parallel coordinates were drawn
   const other = h("select", { id: "other-metric" });
   const cards = {
     val_loss: chartCard(
@@ -100,6 +103,7 @@ export function compareView() {
     banner,
     legendSlot,
     h("div", { class: "grid two" }, ...Object.values(cards).map((c) => c.card)),
+    parallelSlot,
     tableSlot,
   );
 
@@ -177,6 +181,27 @@ export function compareView() {
   for (const control of [other, cards.val_loss.logBox, cards.train_loss.logBox])
     control.addEventListener("change", render);
 
+  // The compared jobs across the spec fields in which they differ and their best validation loss, drawn by
+  // the server, again whenever another job has a best epoch.
+  const drawParallel = async () => {
+    const ready = [...jobs.values()].filter((e) => e.job?.best_metrics?.val_loss != null).map((e) => e.id);
+    if (ready.length < 2 || ready.join() === drawnFor) return;
+    drawnFor = ready.join();
+    try {
+      const src = await drawnChart(`/v1/charts/parallel_coordinates?${ready.map((id) => `job_ids=${id}`).join("&")}`);
+      parallelSlot.replaceChildren(
+        h(
+          "section",
+          { class: "card" },
+          h("h3", {}, "Spec fields against the best validation loss"),
+          h("img", { class: "path-chart", src, alt: "Each job's differing spec fields and best validation loss" }),
+        ),
+      );
+    } catch (error) {
+      parallelSlot.replaceChildren(errorNotice("Cannot draw the parallel coordinates", error));
+    }
+  };
+
   every(LIST_POLL_MS, async () => {
     const active = [...jobs.values()].filter((e) => !e.job || !TERMINAL.has(e.job.status));
     const problems = [];
@@ -201,6 +226,7 @@ export function compareView() {
       ...problems.map((p) => notice("error", "Some jobs could not be loaded", p)),
     );
     render();
+    await drawParallel();
     return [...jobs.values()].some((e) => !e.job || !TERMINAL.has(e.job.status));
   });
 }
