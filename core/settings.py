@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.states import Priority
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="STEADYFIT_", extra="ignore")
@@ -167,6 +169,11 @@ class Settings(BaseSettings):
     )
     max_epochs: int = Field(
         100_000, gt=0, description="Most epochs a spec may ask for (422 past it); the spec's own bound by default."
+    )
+    max_priority: Priority = Field(
+        Priority.NORMAL,
+        description="The highest `priority` an owner's jobs may ask for (422 past it), unless set for the owner "
+        "(`steadyfit limits set OWNER --max-priority high`).",
     )
     # Cost bounds (core/jobs/cost.py), server-wide; with max_wall_seconds above.
     max_data_bytes: int = Field(

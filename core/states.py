@@ -66,6 +66,23 @@ class StopReason(StrEnum):
     PRUNED = "pruned"  # a sweep's pruner stopped the trial
 
 
+class Priority(StrEnum):
+    """How soon a job is started: the scheduler takes every queued `high` job before any `normal` one, and every
+    `normal` one before any `low` one (core/jobs/scheduler.py). An owner may ask for up to its `max_priority`."""
+
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+
+    @property
+    def rank(self) -> int:
+        """What the database stores and sorts on: the higher, the sooner."""
+        return PRIORITY_RANKS[self]
+
+
+PRIORITY_RANKS = {Priority.LOW: 0, Priority.NORMAL: 1, Priority.HIGH: 2}
+
+
 class PredictionStatus(StrEnum):
     """A batch prediction's progress (POST /v1/jobs/{id}/predictions)."""
 

@@ -33,6 +33,7 @@ from service.paths.router import router as paths_router
 from service.predictions.router import router as predictions_router
 from service.predictions.runtime import PredictorCache
 from service.projects.router import router as projects_router
+from service.queue.router import router as queue_router
 from service.rate_limits import RateLimit, buckets_for
 from service.request_id import RequestIdMiddleware
 from service.sweeps.router import router as sweeps_router
@@ -111,6 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     routers = (
         jobs_router,
         projects_router,
+        queue_router,
         analyses_router,
         predictions_router,
         models_router,

@@ -9,13 +9,14 @@ from typing import Annotated
 
 from pydantic import WithJsonSchema
 
-from core.states import JobStatus, SweepStatus
+from core.states import JobStatus, Priority, SweepStatus
 
 
-def _inline(states: type[StrEnum]) -> WithJsonSchema:
-    # Every field of these types is called `status`: the title is the one pydantic gave them.
-    return WithJsonSchema({"type": "string", "enum": [state.value for state in states], "title": "Status"})
+def _inline(states: type[StrEnum], title: str = "Status") -> WithJsonSchema:
+    # Every field of the state types is called `status`: the title is the one pydantic gave them.
+    return WithJsonSchema({"type": "string", "enum": [state.value for state in states], "title": title})
 
 
 JobStatusValue = Annotated[JobStatus, _inline(JobStatus)]
 SweepStatusValue = Annotated[SweepStatus, _inline(SweepStatus)]
+PriorityValue = Annotated[Priority, _inline(Priority, "Priority")]

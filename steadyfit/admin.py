@@ -10,6 +10,7 @@ from rich.table import Table
 
 from core.db.engine import Database
 from core.settings import Settings
+from core.states import Priority
 from core.tenants import keys, limits
 
 console = Console()
@@ -66,9 +67,7 @@ def show_limits(args: argparse.Namespace) -> None:
 
 
 def set_limits(args: argparse.Namespace) -> None:
-    values: dict[str, int | None] = {
-        name: getattr(args, name) for name in limits.NAMES if getattr(args, name) is not _UNSET
-    }
+    values: dict[str, Any] = {name: getattr(args, name) for name in limits.NAMES if getattr(args, name) is not _UNSET}
     if not values:
         raise SystemExit("steadyfit limits set: name at least one limit, e.g. --max-queued-jobs 10")
     try:
@@ -90,6 +89,30 @@ def _limit_value(text: str) -> int | None:
     if value <= 0:
         raise argparse.ArgumentTypeError("a limit is a positive number, or `default`")
     return value
+
+
+def _weight_value(text: str) -> float | None:
+    """A positive number (fractions allowed), or `default` for the default weight of 1."""
+    if text == "default":
+        return None
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError("a weight is a positive number, or `default`")
+    return value
+
+
+def _priority_value(text: str) -> Priority | None:
+    """`low`, `normal` or `high`, or `default` to go back to the server's `max_priority`."""
+    if text == "default":
+        return None
+    try:
+        return Priority(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("a priority is `low`, `normal` or `high`, or `default`") from None
+
+
+# How `limits set` reads a value, and what its help calls it; every other limit is a whole number, N.
+PARSERS: dict[str, tuple[Any, str]] = {"max_priority": (_priority_value, "PRIORITY"), "weight": (_weight_value, "W")}
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -117,4 +140,5 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     sub = add(limits_group, "set", set_limits, "Override some of an owner's limits (`default` clears one).")
     sub.add_argument("owner")
     for name in limits.NAMES:
-        sub.add_argument(f"--{name.replace('_', '-')}", dest=name, type=_limit_value, default=_UNSET, metavar="N")
+        parse, metavar = PARSERS.get(name, (_limit_value, "N"))
+        sub.add_argument(f"--{name.replace('_', '-')}", dest=name, type=parse, default=_UNSET, metavar=metavar)

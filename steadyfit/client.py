@@ -27,11 +27,12 @@ from core.webhooks.thresholds import parse as parse_threshold
 from service.analyses.schemas import AnalysisRead
 from service.datasets.schemas import DatasetList, DatasetRead
 from service.jobs.diagnosis import DiagnosisRead
-from service.jobs.schemas import ArtifactList, JobList, JobLogPage, JobRead, MetricsPage
+from service.jobs.schemas import ArtifactList, JobDetail, JobList, JobLogPage, JobRead, MetricsPage
 from service.models.schemas import ModelList, ModelRead
 from service.paths.schemas import PathRead
 from service.predictions.schemas import PredictionRead
 from service.projects.schemas import ProjectList
+from service.queue.schemas import QueueRead
 from service.sweeps.schemas import ImportanceRead, SweepRead, TrialList
 from service.webhooks.schemas import DeliveryList, WebhookCreated, WebhookList
 
@@ -105,8 +106,13 @@ class Client:
         body = {**spec, **({"project": project} if project else {}), **({"tags": tags} if tags is not None else {})}
         return JobRead.model_validate(self._request("POST", "/v1/jobs", json=body).json())
 
-    def job(self, job_id: str) -> JobRead:
-        return JobRead.model_validate(self._request("GET", f"/v1/jobs/{job_id}").json())
+    def job(self, job_id: str) -> JobDetail:
+        """The job; while it is queued, with its `queue_position` and `estimated_start`."""
+        return JobDetail.model_validate(self._request("GET", f"/v1/jobs/{job_id}").json())
+
+    def queue(self) -> QueueRead:
+        """Queued and running jobs per owner (an admin: every owner's; anyone else: its own) and in all."""
+        return QueueRead.model_validate(self._request("GET", "/v1/queue").json())
 
     def jobs(
         self,

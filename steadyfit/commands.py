@@ -140,8 +140,9 @@ def show_job(job: JobRead) -> None:
     table.add_column()
     table.add_column(min_width=ID_WIDTH)
     table.add_row("id", Text(job.id, no_wrap=True))
-    for field in ("name", "status", "stop_reason", "epochs_completed", "best_epoch", "attempts", "error"):
-        value = getattr(job, field)
+    shown = ("name", "status", "priority", "queue_position", "estimated_start", "stop_reason", "epochs_completed")
+    for field in (*shown, "best_epoch", "attempts", "error"):
+        value = getattr(job, field, None)
         if value is not None:
             table.add_row(field, str(value))
     for label, metrics in (("best", job.best_metrics), ("test", job.test_metrics)):
@@ -177,6 +178,18 @@ def jobs(args: argparse.Namespace) -> None:
             job.stop_reason or "",
             job.created_at.strftime("%Y-%m-%d %H:%M:%S"),
         )
+    console.print(table)
+
+
+def queue(args: argparse.Namespace) -> None:
+    """Queued and running jobs per owner (an admin sees every owner; anyone else only themselves), and in all."""
+    with client(args) as api:
+        found = api.queue()
+    table = Table("owner", "queued", "running")
+    for row in found.owners:
+        table.add_row(row.owner, str(row.queued), str(row.running))
+    table.add_section()
+    table.add_row("all owners", str(found.queued), str(found.running))
     console.print(table)
 
 
@@ -347,6 +360,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "--order-by", metavar="KEY", help="created_at or best_metrics.METRIC, ascending; descending: --order-by=-KEY."
     )
     add("show", show, "Show one job.").add_argument("job_id", help=JOB_ID_HELP)
+    add("queue", queue, "Show how many jobs wait and run, per owner and in all.")
     sub = add("metrics", metrics, "Print a job's per-epoch metrics.")
     sub.add_argument("job_id", help=JOB_ID_HELP)
     sub.add_argument("--csv", action="store_true", help="CSV on standard output.")

@@ -103,6 +103,21 @@ def worker(settings: Settings, tmp_path: Path) -> Iterator[Process]:
 
 
 @pytest.fixture
+def start_worker(settings: Settings, tmp_path: Path) -> Iterator[Callable[[str], Process]]:
+    """Starts `steadyfit worker --concurrency 1` processes by name (their logs are `<name>.log`); stops them."""
+    started: list[Process] = []
+
+    def start(name: str) -> Process:
+        process = Process(["worker", "--concurrency", "1"], settings_env(settings), tmp_path / f"{name}.log")
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+@pytest.fixture
 def api_server(settings: Settings, tmp_path: Path, api_key: str) -> Iterator[httpx.Client]:
     """`steadyfit api` as a real process; yields an HTTP client pointed at it, calling as `alice`."""
     port = free_port()

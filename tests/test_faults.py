@@ -39,20 +39,6 @@ def settings(settings: Settings) -> Settings:
     return settings.model_copy(update={"lease_seconds": 2.0, "reconcile_seconds": 0.5})
 
 
-@pytest.fixture
-def start_worker(settings: Settings, tmp_path: Path) -> Iterator[Any]:
-    started: list[Process] = []
-
-    def start(name: str) -> Process:
-        process = Process(["worker", "--concurrency", "1"], settings_env(settings), tmp_path / f"{name}.log")
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        process.stop()
-
-
 def without_timing(epochs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in epoch.items() if k not in TIMING} for epoch in epochs]
 

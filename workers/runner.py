@@ -16,7 +16,7 @@ from core.datasets import storage
 from core.db.base import utcnow
 from core.db.changes import ChangePublisher
 from core.db.engine import Database
-from core.jobs import repository
+from core.jobs import repository, scheduler
 from core.models import repository as models_repository
 from core.queue import TaskQueue
 from core.settings import Settings
@@ -86,23 +86,23 @@ class JobRunner:
             worker_id,
         )
 
-    def run(self, job_id: str) -> None:
-        sweep_id = self._run(job_id)
+    def run(self, sent_for: str) -> None:
+        """Train the job the scheduler gives this worker (core/jobs/scheduler.py). A message only says there is
+        work: `sent_for`, the job it was sent for, may run on another worker, or after a job that goes first."""
+        sweep_id = self._run(sent_for)
         if sweep_id is not None:
             # The trial has ended (or gone back to the queue): its sweep may start the next ones, or finish.
             schedule_next_trials(self.database, self.queue, self.settings, sweep_id)
 
-    def _run(self, job_id: str) -> str | None:
-        """Claim, train and record the job. Returns the sweep it is a trial of, if any."""
+    def _run(self, sent_for: str) -> str | None:
+        """Claim the next job, train it and record it. Returns the sweep it is a trial of, if any."""
         with self.database.session() as session:
-            job = repository.claim(
-                session, job_id, self.worker_id, self.settings.lease_seconds, self.settings.max_attempts
-            )
+            job = scheduler.claim_next(session, self.worker_id, self.settings.lease_seconds, self.settings.max_attempts)
             if job is None:
-                log.info("job %s is not claimable (finished, cancelled or running elsewhere)", job_id)
+                log.info("no job to claim for the message of job %s (all taken, finished or cancelled)", sent_for)
                 return None
-            raw_spec, cancel_requested, sweep_id, job_owner = job.spec, job.cancel_requested, job.sweep_id, job.owner
-            recorded_task = job.task
+            job_id, raw_spec, cancel_requested, sweep_id = job.id, job.spec, job.cancel_requested, job.sweep_id
+            job_owner, recorded_task = job.owner, job.task
         log.info("job %s claimed by %s", job_id, self.worker_id)
         self.changes.job_changed(job_id)
         if cancel_requested:

@@ -6,9 +6,11 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import DateTime, Dialect, String
+from sqlalchemy import DateTime, Dialect, SmallInteger, String
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
+
+from core.states import PRIORITY_RANKS, Priority
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -48,6 +50,23 @@ class StrEnumText(TypeDecorator[E], Generic[E]):
 
     def process_result_value(self, value: Any, dialect: Dialect) -> E | None:
         return None if value is None else self.enum(value)
+
+
+class PriorityRank(TypeDecorator[Priority]):
+    """A Priority stored as its rank (low 0, normal 1, high 2), so that the scheduler's ORDER BY and its
+    index sort priorities by number; rows come back as members."""
+
+    impl = SmallInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> int | None:
+        return None if value is None else Priority(value).rank
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Priority | None:
+        return None if value is None else _BY_RANK[value]
+
+
+_BY_RANK = {rank: priority for priority, rank in PRIORITY_RANKS.items()}
 
 
 def utcnow() -> datetime:

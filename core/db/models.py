@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db.base import Base, StrEnumText, UTCDateTime, utcnow
+from core.db.base import Base, PriorityRank, StrEnumText, UTCDateTime, utcnow
 from core.spec.job import Task
 from core.spec.labels import DEFAULT_PROJECT, PROJECT_LENGTH
 from core.states import (
@@ -18,6 +18,7 @@ from core.states import (
     DeliveryStatus,
     JobStatus,
     PredictionStatus,
+    Priority,
     StopReason,
     SweepKind,
     SweepStatus,
@@ -39,6 +40,7 @@ class Job(Base):
     owner: Mapped[str] = mapped_column(String(OWNER_LENGTH), default=LOCAL_OWNER)
     name: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[JobStatus] = mapped_column(StrEnumText(JobStatus, 16))
+    priority: Mapped[Priority] = mapped_column(PriorityRank, default=Priority.NORMAL)
     task: Mapped[Task] = mapped_column(String(16))
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -81,6 +83,8 @@ class Job(Base):
         Index("ix_jobs_owner_status_created_at_id", "owner", "status", "created_at", "id"),
         Index("ix_jobs_owner_project_created_at_id", "owner", "project", "created_at", "id"),
         Index("ix_jobs_tags", "tags", postgresql_using="gin", postgresql_ops={"tags": "jsonb_path_ops"}),
+        # The scheduler's order within a status (core/jobs/scheduler.py): the claim and the queue positions.
+        Index("ix_jobs_status_priority_created_at_id", "status", "priority", "created_at", "id"),
         # Unique: two schedulers can never both create trial n of a sweep.
         Index("ix_jobs_sweep_id_trial_number", "sweep_id", "trial_number", unique=True),
     )
@@ -137,6 +141,7 @@ class Sweep(Base):
     name: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[SweepStatus] = mapped_column(StrEnumText(SweepStatus, 16))
     kind: Mapped[SweepKind] = mapped_column(StrEnumText(SweepKind, 16), default=SweepKind.SWEEP)
+    priority: Mapped[Priority] = mapped_column(PriorityRank, default=Priority.NORMAL)  # its trials'
     task: Mapped[Task] = mapped_column(String(16))
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -202,6 +207,8 @@ class OwnerLimits(Base):
     max_upload_bytes: Mapped[int | None] = mapped_column(Integer)
     max_upload_rows: Mapped[int | None] = mapped_column(Integer)
     max_storage_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    max_priority: Mapped[Priority | None] = mapped_column(PriorityRank)
+    weight: Mapped[float | None] = mapped_column(Float)  # the owner's fair share of the workers; null is 1
 
 
 class Analysis(Base):

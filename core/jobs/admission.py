@@ -11,7 +11,7 @@ makes jobs from other jobs (a sweep's path points, a rerun, a suggestion). `admi
 2. The spec fits that task (loss, monitored metrics), and the task's default loss is filled in.
 3. `init_from`: a succeeded job, or a model, of the same owner (another owner's is a 422 on
    `init_from.job_id` or `init_from.model_id`).
-4. The owner's limits: epochs and parameters (quotas.py).
+4. The owner's limits: priority, epochs and parameters (quotas.py).
 5. The server's cost bounds: data bytes, activation bytes, wall time (cost.py).
 
 The `Admission` it returns is what `submit` stores: nothing is checked twice. Quotas on how
@@ -35,7 +35,7 @@ from core.queue import TaskQueue
 from core.settings import Settings
 from core.spec.job import InitFromSpec, JobSpec, SpecTaskError, Task
 from core.spec.labels import Labels
-from core.states import JobStatus
+from core.states import JobStatus, Priority
 from core.tenants import limits as owner_limits
 from core.tenants.limits import Limits
 
@@ -118,6 +118,7 @@ def submit(session: Session, queue: TaskQueue, admitted: Admission, labels: Labe
             owner=admitted.owner,
             name=admitted.spec.name,
             status=JobStatus.QUEUED,
+            priority=Priority(admitted.spec.priority),
             task=admitted.task,
             spec=admitted.spec.model_dump(mode="json"),
             project=labels.project,

@@ -16,7 +16,7 @@ from core.jobs import repository
 from core.spec.architecture import parameter_count
 from core.spec.catalog import CATALOG
 from core.spec.job import JobSpec, Task, output_size
-from core.states import JobStatus
+from core.states import JobStatus, Priority
 from core.tenants.limits import Limits
 
 
@@ -48,7 +48,8 @@ def check_job_quota(session: Session, owner: str, limits: Limits, retry_after_se
 
 
 def check_spec_limits(spec: JobSpec, shape: DataShape, limits: Limits) -> None:
-    """422 for a spec past the epoch or model-size limits. `spec` has its loss resolved (with_task)."""
+    """422 for a spec past the priority, epoch or model-size limits. `spec` has its loss resolved (with_task)."""
+    check_priority(spec.priority, limits, "priority")
     if spec.training.epochs > limits.max_epochs:
         raise InvalidSpec(
             "training.epochs", f"{spec.training.epochs} epochs is over the limit `max_epochs` of {limits.max_epochs}"
@@ -60,6 +61,12 @@ def check_spec_limits(spec: JobSpec, shape: DataShape, limits: Limits) -> None:
             f"the model has {count} parameters, over the limit `max_model_parameters` of {limits.max_model_parameters}",
             "too_large",
         )
+
+
+def check_priority(priority: str, limits: Limits, field: str) -> None:
+    """422 on `field` for a priority above the owner's `max_priority`."""
+    if Priority(priority).rank > limits.max_priority.rank:
+        raise InvalidSpec(field, f"`{priority}` is over your limit `max_priority` of `{limits.max_priority}`")
 
 
 @dataclass(frozen=True)

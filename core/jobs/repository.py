@@ -17,7 +17,22 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Integer, Row, Select, Text, and_, bindparam, cast, func, or_, select, type_coerce, update
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Integer,
+    Row,
+    Select,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    func,
+    or_,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -155,33 +170,44 @@ def request_cancel(session: Session, job_id: str) -> bool:
 
 
 def claim(session: Session, job_id: str, worker_id: str, lease_seconds: float, max_attempts: int) -> Job | None:
-    """Take the job if it is queued or its lease has expired. Returns it when this worker won.
-
-    A job that has already been started `max_attempts` times is not taken again (see fail_exhausted).
-    """
+    """Take the job if it is claimable (see `claimable`). Returns it when this worker won."""
     now = utcnow()
     result = session.execute(
         update(Job)
-        .where(
-            Job.id == job_id,
-            Job.attempts < max_attempts,
-            or_(Job.status == JobStatus.QUEUED, and_(Job.status == JobStatus.RUNNING, Job.lease_expires_at < now)),
-        )
-        .values(
-            status=JobStatus.RUNNING,
-            worker_id=worker_id,
-            lease_expires_at=now + timedelta(seconds=lease_seconds),
-            attempts=Job.attempts + 1,
-            updated_at=now,
-            started_at=func.coalesce(Job.started_at, type_coerce(now, UTCDateTime)),
-        )
+        .where(Job.id == job_id, claimable(Job, now, max_attempts))
+        .values(**claimed_values(worker_id, now, lease_seconds))
     )
-    if not _changed(result):
-        return None
+    return claimed(session, job_id) if _changed(result) else None
+
+
+def claimed(session: Session, job_id: str) -> Job | None:
+    """The job this worker has just claimed, its first start recorded for its owner's webhooks."""
     job = session.get(Job, job_id, populate_existing=True)
     if job is not None and job.attempts == 1:  # a job handed back and claimed again has already started
         outbox.job_events(session, [job_id], WebhookEvent.JOB_STARTED)
     return job
+
+
+def claimable(job: type[Job], now: datetime, max_attempts: int) -> ColumnElement[bool]:
+    """A job a worker may take: queued, or running with an expired lease (its worker was lost). One that has
+    already been started `max_attempts` times is not taken again (see fail_exhausted). `job` is `Job` or an
+    alias of it."""
+    return and_(
+        job.attempts < max_attempts,
+        or_(job.status == JobStatus.QUEUED, and_(job.status == JobStatus.RUNNING, job.lease_expires_at < now)),
+    )
+
+
+def claimed_values(worker_id: str, now: datetime, lease_seconds: float) -> dict[str, Any]:
+    """What a claim writes: running, under this worker's lease, one more attempt, started once."""
+    return {
+        "status": JobStatus.RUNNING,
+        "worker_id": worker_id,
+        "lease_expires_at": now + timedelta(seconds=lease_seconds),
+        "attempts": Job.attempts + 1,
+        "updated_at": now,
+        "started_at": func.coalesce(Job.started_at, type_coerce(now, UTCDateTime)),
+    }
 
 
 def renew_lease(session: Session, job_id: str, worker_id: str, lease_seconds: float) -> bool | None:

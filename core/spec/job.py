@@ -47,6 +47,8 @@ BatchNormPlacement = Literal["before_activation", "after_activation"]
 Probability = Annotated[float, Field(ge=0.0, lt=1.0)]
 DropoutType = Literal["standard", "alpha", "gaussian", "spatial", "dropconnect"]
 Fraction = Annotated[float, Field(gt=0.0, lt=1.0)]
+# core.states.Priority's values (the engine reads specs without core.states).
+PriorityName = Literal["low", "normal", "high"]
 
 
 def metrics_for(task: Task) -> tuple[str, ...]:
@@ -396,6 +398,11 @@ class JobSpec(SpecModel):
     """
 
     name: str | None = Field(None, min_length=1, max_length=200, description="A label for people.")
+    priority: PriorityName = Field(
+        "normal",
+        description="How soon it starts: every queued `high` job before any `normal` one, and every `normal` one "
+        "before any `low` one; up to your `max_priority` limit (GET /v1/me). A sweep's trials take the sweep's.",
+    )
     dataset: DatasetSpec = Field(description="The data to train on: a built-in, synthetic or uploaded data set.")
     model: ModelSpec = Field(default_factory=lambda: ModelSpec(), description="The network: MLP or CNN.")
     regularization: RegularizationSpec = Field(

@@ -82,10 +82,12 @@ class PathCreate(SpecModel):
         return self.grid.values()
 
     def as_sweep(self) -> SweepCreate:
-        """The grid sweep that runs the path: one trial per value, ranked by validation loss."""
+        """The grid sweep that runs the path: one trial per value, ranked by validation loss, at the base spec's
+        priority."""
         return SweepCreate(
             name=self.name,
             base=self.base,
+            priority=self.base.priority,
             parameters={self.parameter: ParameterSpec(values=list(self.strengths))},
             algorithm="grid",
             max_parallel=1 if self.warm_start else self.max_parallel,

@@ -18,7 +18,7 @@ from pydantic import (
 )
 from typing_extensions import TypedDict
 
-from core.spec.job import MAXIMIZED_METRICS, JobSpec, SpecModel
+from core.spec.job import MAXIMIZED_METRICS, JobSpec, PriorityName, SpecModel
 from core.spec.labels import Labels
 
 Algorithm = Literal["grid", "random", "tpe"]
@@ -137,6 +137,9 @@ class SweepCreate(Labels):
 
     name: str | None = Field(None, min_length=1, max_length=180, description="A label for people.")
     base: JobSpec = Field(description="A job spec as in POST /v1/jobs; each trial is this spec with its parameters.")
+    priority: PriorityName = Field(
+        "normal", description="Every trial's priority, as a job's `priority` (the base spec's is replaced by it)."
+    )
     parameters: dict[str, ParameterSpec] = Field(
         min_length=1,
         max_length=32,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field
 from sqlalchemy import select
@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from core.db.models import OwnerLimits
 from core.settings import Settings
+from core.states import Priority
 
 
 @dataclass(frozen=True)
@@ -28,13 +29,24 @@ class Limits:
     max_storage_bytes: Annotated[
         int, Field(description="Bytes your stored data sets may take; past it an upload is a 413.")
     ]
+    max_priority: Annotated[
+        Priority, Field(description="The highest `priority` your jobs and sweeps may ask for; past it a 422.")
+    ]
+    weight: Annotated[
+        float,
+        Field(
+            description="Your share of the workers against other owners' while jobs wait: of two owners with "
+            "waiting jobs of one priority, the one with fewer running jobs per weight goes first."
+        ),
+    ]
 
 
 NAMES = tuple(field.name for field in fields(Limits))
+DEFAULT_WEIGHT = 1.0  # every owner's, unless set for it: equal shares
 
 
 def server_limits(settings: Settings) -> Limits:
-    return Limits(**{name: getattr(settings, name) for name in NAMES})
+    return Limits(**{name: getattr(settings, name) for name in NAMES if name != "weight"}, weight=DEFAULT_WEIGHT)
 
 
 def limits_for(session: Session, settings: Settings, owner: str) -> Limits:
@@ -63,20 +75,21 @@ def hold(session: Session, settings: Settings, owner: str) -> Limits:
     )
 
 
-def overrides(session: Session, owner: str) -> dict[str, int]:
+def overrides(session: Session, owner: str) -> dict[str, Any]:
     """The values set for this owner (the others are the server's)."""
     row = session.get(OwnerLimits, owner)
     return {} if row is None else {name: getattr(row, name) for name in NAMES if getattr(row, name) is not None}
 
 
-def set_overrides(session: Session, owner: str, values: dict[str, int | None]) -> dict[str, int]:
-    """Set (a number) or clear (None) some of an owner's overrides; returns what is set afterwards."""
+def set_overrides(session: Session, owner: str, values: dict[str, Any]) -> dict[str, Any]:
+    """Set (a positive number, or a Priority for `max_priority`) or clear (None) some of an owner's overrides;
+    returns what is set afterwards."""
     unknown = set(values) - set(NAMES)
     if unknown:
         raise ValueError(f"no limit named {', '.join(sorted(unknown))}")
     row = session.get(OwnerLimits, owner) or OwnerLimits(owner=owner)
     for name, value in values.items():
-        if value is not None and value <= 0:
+        if isinstance(value, int | float) and value <= 0:
             raise ValueError(f"{name} must be a positive number")
         setattr(row, name, value)
     session.add(row)

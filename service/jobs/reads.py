@@ -50,7 +50,7 @@ class JobReads:
 
     async def job(self, job_id: str, principal: Principal) -> Response:
         read = partial(self._read_job, job_id, principal)
-        return await self._answer(job_id, principal, service.job_body_key(job_id), read)
+        return await self._answer(job_id, principal, service.job_detail_key(job_id), read)
 
     async def metrics(self, job_id: str, principal: Principal, query: MetricsQuery) -> Response:
         read = partial(self._read_metrics, job_id, principal, query)
@@ -105,10 +105,10 @@ class JobReads:
     def _read_job(self, job_id: str, principal: Principal) -> Response:
         with self.database.autocommit_session() as session:
             job, version = service.get_with_version(session, job_id, principal, self.versions)
-            if caching.matches(self.request, version.etag):
-                return caching.not_modified(version.etag, _cache_control(version))
-            body = service.job_body(self.bodies, job)
-        return caching.tagged_body(body, version.etag, _cache_control(version))
+            etag, body = service.job_detail(session, self.bodies, job, version.etag)
+        if caching.matches(self.request, etag):
+            return caching.not_modified(etag, _cache_control(version))
+        return caching.tagged_body(body, etag, _cache_control(version))
 
     def _read_metrics(self, job_id: str, principal: Principal, query: MetricsQuery) -> Response:
         """The page; with the job's version known (kept current by notifications), the epochs query alone. A

@@ -19,7 +19,7 @@ from service.events.stream import JobFeedsDep, job_events
 from service.idempotency.deps import IdempotentCreateDep
 from service.jobs import diagnosis, service
 from service.jobs.reads import JobReadsDep, MetricsQuery
-from service.jobs.schemas import ArtifactList, JobCreate, JobList, JobLogPage, JobRead, MetricsPage
+from service.jobs.schemas import ArtifactList, JobCreate, JobDetail, JobList, JobLogPage, JobRead, MetricsPage
 from service.jobs.service import ListQuery
 from service.states import JobStatusValue
 from service.tenants.deps import PrincipalDep
@@ -210,9 +210,10 @@ async def list_jobs(
     return await reads.page(principal, query)
 
 
-@router.get("/{job_id}", operation_id="get_job", response_model=JobRead, responses={**NOT_FOUND, **NOT_MODIFIED})
-async def get_job(job_id: JobId, reads: JobReadsDep, principal: PrincipalDep) -> JobRead | Response:
-    """A job's status, progress, best epoch, stop reason and test metrics. Supports `If-None-Match`."""
+@router.get("/{job_id}", operation_id="get_job", response_model=JobDetail, responses={**NOT_FOUND, **NOT_MODIFIED})
+async def get_job(job_id: JobId, reads: JobReadsDep, principal: PrincipalDep) -> JobDetail | Response:
+    """A job's status, progress, best epoch, stop reason and test metrics; while it is queued, its place in the
+    queue and an estimate of when it starts. Supports `If-None-Match`."""
     return await reads.job(job_id, principal)
 
 

@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from core.spec.job import JobSpec
 from core.spec.labels import DEFAULT_PROJECT, LABEL_FIELDS, Labels, Tags
-from service.states import JobStatusValue
+from core.states import Priority
+from service.states import JobStatusValue, PriorityValue
 
 
 class JobCreate(JobSpec, Labels):
@@ -31,6 +32,10 @@ class JobRead(BaseModel):
     name: str | None = Field(description="The spec's `name`, a label for people.")
     status: JobStatusValue = Field(
         description="`queued`, then `running`, then one of `succeeded`, `failed` and `cancelled`."
+    )
+    priority: PriorityValue = Field(
+        Priority.NORMAL,
+        description="The spec's `priority` (a sweep's trial: the sweep's): how soon the scheduler starts it.",
     )
     task: Literal["classification", "regression"] = Field(description="Decided by the data set.")
     spec: JobSpec = Field(description="The normalized spec: what was sent, with every default filled in.")
@@ -74,6 +79,24 @@ class JobRead(BaseModel):
         default_factory=dict,
         description="Its tags, as submitted (a sweep's trial: the sweep's).",
         examples=[{"team": "red"}],
+    )
+
+
+class JobDetail(JobRead):
+    """A job as GET /v1/jobs/{job_id} shows it: with its place in the queue while it waits."""
+
+    queue_position: int | None = Field(
+        None,
+        description="While queued: its place, from 1, in the order the workers will take the queued jobs if none "
+        "ends meanwhile (priority, then fair share between owners, then age); null otherwise.",
+        examples=[3],
+    )
+    estimated_start: datetime | None = Field(
+        None,
+        description="While queued: when it may start, from the mean run time of the last 20 succeeded jobs and "
+        "the number of running jobs (`queue_position` * mean ÷ running); null otherwise, or before any job "
+        "has succeeded.",
+        examples=["2026-12-04T09:30:00Z"],
     )
 
 

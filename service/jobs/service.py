@@ -16,19 +16,27 @@ from sqlalchemy.orm import Session
 from core.artifacts import ArtifactStore, OpenedArtifact, job_prefix
 from core.db.models import Job
 from core.errors import Conflict, InvalidSpec, NotFound, invalid_cursor_is_422, invalid_fields
-from core.jobs import admission, logs, repository, where
+from core.jobs import admission, logs, repository, scheduler, where
 from core.jobs.search import JobSearch, parse_order, parse_tag
 from core.queue import TaskQueue
 from core.settings import Settings
 from core.spec.job import JobSpec, metrics_for
 from core.spec.labels import Labels
-from core.states import TERMINAL
+from core.states import TERMINAL, JobStatus
 from core.tenants.limits import limits_for
 from core.tenants.principal import Principal
 from service.caching import BodyCache
 from service.jobs import metrics_json
 from service.jobs.downsample import downsample
-from service.jobs.schemas import ArtifactList, ArtifactRead, JobLogLine, JobLogPage, JobRead, MetricsPage
+from service.jobs.schemas import (
+    ArtifactList,
+    ArtifactRead,
+    JobDetail,
+    JobLogLine,
+    JobLogPage,
+    JobRead,
+    MetricsPage,
+)
 from service.jobs.versions import Version, VersionTable, job_etag
 
 SAFETENSORS = "application/octet-stream"
@@ -180,6 +188,27 @@ def job_body(bodies: BodyCache, job: Job) -> bytes:
     body = JobRead.model_validate(job).model_dump_json().encode()
     bodies.put(job_body_key(job.id), job_etag(job.updated_at, job.epochs_completed), body)
     return body
+
+
+def job_detail_key(job_id: str) -> tuple[str, str]:
+    return ("job-detail", job_id)
+
+
+def job_detail(session: Session, bodies: BodyCache, job: Job, etag: str) -> tuple[str, bytes]:
+    """The job as `JobDetail` JSON, and its ETag. A queued job's place in the queue moves as other jobs start,
+    end and arrive, its own row unchanged: its ETag adds the place to the row's `etag`, and its JSON is read
+    each time. Any other job's is kept in `bodies` under `etag`."""
+    if job.status != JobStatus.QUEUED:
+        body = bodies.get(job_detail_key(job.id), etag)
+        if body is None:
+            body = JobDetail.model_validate(job).model_dump_json().encode()
+            bodies.put(job_detail_key(job.id), etag, body)
+        return etag, body
+    position = scheduler.queue_position(session, job.id)
+    start = None if position is None else scheduler.estimated_start(session, position)
+    detail = JobDetail.model_validate(job).model_copy(update={"queue_position": position, "estimated_start": start})
+    place = f"q{position}-{start.timestamp():.0f}" if start is not None else f"q{position}"
+    return f'{etag[:-1]}-{place}"', detail.model_dump_json().encode()
 
 
 def metrics(

@@ -12,12 +12,12 @@ from sqlalchemy.orm import Session
 
 from core.db.models import Job, Sweep
 from core.errors import ApiError, Conflict, FieldError, NotFound, invalid_cursor_is_422
-from core.jobs import admission
+from core.jobs import admission, quotas
 from core.queue import TaskQueue
 from core.settings import Settings
 from core.spec.labels import LABEL_FIELDS
 from core.spec.sweep import SweepCreate
-from core.states import SweepKind, SweepStatus
+from core.states import Priority, SweepKind, SweepStatus
 from core.sweeps import repository, space, study
 from core.sweeps.schedule import best_trial, objective_of, rank, schedule, trial_record
 from core.tenants.principal import Principal
@@ -45,6 +45,8 @@ def create(
     jobs and act as that owner, an admin's included: they reach only the owner's data sets and jobs."""
     owner = principal.owner
     limits = admission.hold_for_one(session, settings, owner)
+    quotas.check_priority(body.priority, limits, "priority")
+    body = body.model_copy(update={"base": body.base.model_copy(update={"priority": body.priority})})
     try:
         base = admission.admit(session, settings, body.base, owner, limits)
     except ApiError as exc:
@@ -65,6 +67,7 @@ def create(
             name=body.name,
             status=SweepStatus.RUNNING,
             kind=kind,
+            priority=Priority(body.priority),
             task=base.task,
             spec=body.model_dump(mode="json", exclude=set(LABEL_FIELDS)),
             project=body.project,
