@@ -1,7 +1,8 @@
 """The Celery side both processes share: broker configuration, and the API's producer.
 
-The API never imports the worker code: it sends tasks by name. A message carries only a job id;
-the database says what the job is and whether it still needs running.
+The API never imports the worker code: it sends tasks by name. A train message carries the id of the job
+it was sent for, but only tells a worker there is work: the worker claims the scheduler's next job
+(core/jobs/scheduler.py). An analysis or prediction message names the row to work on.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "polling_interval": 0.1,
         }
     else:
-        # Longer than a lease: a message redelivered while its job runs finds the job claimed and does nothing.
+        # Longer than a lease: a message redelivered while its job runs claims at most the next waiting job.
         transport_options = {"visibility_timeout": max(300.0, 4 * settings.lease_seconds)}
     return {
         "broker_url": settings.resolved_broker_url,

@@ -335,6 +335,12 @@ def finish_as_a_worker(database_url: str, job_id: str, val_loss: float, se: floa
         session.commit()
 
 
+def table_cells(printed: str) -> list[list[str]]:
+    """The cells of each row (the header's too) of the rich table a command printed."""
+    lines = [line.strip().replace("┃", "│") for line in printed.splitlines()]
+    return [[cell.strip() for cell in line.strip("│").split("│")] for line in lines if line.startswith("│")]
+
+
 def finished_analysis(http: httpx.Client, job_id: str, kind: str) -> dict[str, Any]:
     def ended() -> dict[str, Any] | None:
         response = http.get(f"/v1/jobs/{job_id}/{kind}")

@@ -17,7 +17,7 @@ from core.db.engine import Database
 from core.db.models import Job
 from core.settings import Settings
 from steadyfit.commands import FollowProgress
-from tests.fixtures import ROOT, Process, free_port, tiny_spec, wait_for
+from tests.fixtures import ROOT, Process, free_port, table_cells, tiny_spec, wait_for
 
 BAR = "━"
 
@@ -204,3 +204,16 @@ def test_submit_labels_a_job_and_jobs_filters_and_orders(api_server: httpx.Clien
     assert [cells[2] for cells in table_rows(everything.stdout)] == ["blue", "narrow", "wide"]
     assert_one_line_error(steadyfit(["jobs", "--tag", "team"], **env), "`team` is not a tag", "key:value")
     assert_one_line_error(steadyfit(["jobs", "--where", "model.dropout>=x"], **env), "at character 16", "(HTTP 422)")
+
+
+def test_queue_and_show_tell_where_a_waiting_job_stands(api_server: httpx.Client) -> None:
+    env = against(api_server)
+    job_ids = [api_server.post("/v1/jobs", json=tiny_spec()).json()["id"] for _ in range(2)]  # no worker: they wait
+
+    queue = steadyfit(["queue"], **env)
+    shown = steadyfit(["show", job_ids[1]], **env)
+
+    assert queue.returncode == 0, queue.stderr
+    assert table_cells(queue.stdout) == [["owner", "queued", "running"], ["alice", "2", "0"], ["all owners", "2", "0"]]
+    assert shown.returncode == 0, shown.stderr
+    assert ["queue_position", "2"] in table_cells(shown.stdout)

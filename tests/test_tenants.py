@@ -31,6 +31,7 @@ from tests.fixtures import (
     free_port,
     settings_env,
     sweep_body,
+    table_cells,
     tiny_spec,
     upload_table,
     wait_for,
@@ -259,6 +260,22 @@ def test_keys_and_limits_from_the_command_line(api_server: httpx.Client, setting
     # The API process trusts a key it looked up for `key_cache_seconds` (5 s by default).
     wait_for(lambda: api_server.get("/v1/jobs", headers=bearer(secret)).status_code == 403, 15, "the revocation")
     assert steadyfit(["keys", "create", "--owner", "no spaces"], settings).returncode != 0
+
+
+def test_an_operator_sets_an_owners_priority_limit_and_weight(settings: Settings) -> None:
+    raised = steadyfit(["limits", "set", "dana", "--max-priority", "high", "--weight", "2.5"], settings)
+    wrong = steadyfit(["limits", "set", "dana", "--max-priority", "urgent"], settings)
+    lowered = steadyfit(["limits", "set", "dana", "--max-priority", "default"], settings)
+
+    assert raised.returncode == 0, raised.stderr
+    rows = table_cells(raised.stdout)
+    assert ["max_priority", "high", "normal"] in rows and ["weight", "2.5", "1.0"] in rows
+    assert wrong.returncode != 0 and "a priority is `low`, `normal` or `high`, or `default`" in wrong.stderr
+    assert lowered.returncode == 0, lowered.stderr
+    database = Database(settings.resolved_database_url, pooled=False)
+    with database.session() as session:
+        assert limits.overrides(session, "dana") == {"weight": 2.5}
+    database.dispose()
 
 
 def test_serve_refuses_a_public_address_without_keys_unless_told(settings: Settings) -> None:

@@ -2,7 +2,9 @@
 
 The database, not the broker, remembers every job. A job needs its message again when the worker
 that ran it died (its lease expired) or when the broker lost its queue (Redis restarted without
-persistence, or flushed). Sending twice is harmless: a claim succeeds once.
+persistence, or flushed). Sending twice is harmless: each message claims at most one job, and a claim
+succeeds once. A message names its job, but the worker takes the scheduler's next one, which takes a
+lost worker's job like a queued one.
 
 Each round also fails the analyses that have been queued or running for longer than an analysis may take
 (twice `ANALYSIS_SECONDS`, plus a lease): the worker that had them was lost, and they say so.

@@ -42,6 +42,18 @@ def test_the_issue_example_is_accepted_and_its_first_trials_are_queued_as_jobs(
     assert client.get("/v1/jobs", params={"sweep_id": "another"}).json()["items"] == []
 
 
+def test_a_sweeps_trials_take_its_priority_up_to_its_owners_limit(client: TestClient) -> None:
+    base = tiny_spec(priority="normal")
+    over = client.post("/v1/sweeps", json=sweep_body(priority="high", base=base))
+    sweep = create(client, sweep_body(priority="low", base=base))
+    trials = client.get("/v1/jobs", params={"sweep_id": sweep["id"]}).json()["items"]
+
+    assert over.status_code == 422 and over.json()["errors"][0]["field"] == "priority"
+    assert over.json()["detail"] == "priority: `high` is over your limit `max_priority` of `normal`"
+    assert sweep["priority"] == "low" and sweep["base"]["priority"] == "low"
+    assert [(trial["priority"], trial["spec"]["priority"]) for trial in trials] == [("low", "low")] * 4
+
+
 @pytest.mark.parametrize(
     ("change", "field", "words"),
     [
