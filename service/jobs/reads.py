@@ -105,10 +105,10 @@ class JobReads:
     def _read_job(self, job_id: str, principal: Principal) -> Response:
         with self.database.autocommit_session() as session:
             job, version = service.get_with_version(session, job_id, principal, self.versions)
-            etag, body = service.job_detail(session, self.bodies, job, version.etag)
-        if caching.matches(self.request, etag):
-            return caching.not_modified(etag, _cache_control(version))
-        return caching.tagged_body(body, etag, _cache_control(version))
+            if caching.matches(self.request, version.etag):
+                return caching.not_modified(version.etag, _cache_control(version))
+            body = service.job_detail(session, self.bodies, job, version.etag)
+        return caching.tagged_body(body, version.etag, _cache_control(version))
 
     def _read_metrics(self, job_id: str, principal: Principal, query: MetricsQuery) -> Response:
         """The page; with the job's version known (kept current by notifications), the epochs query alone. A

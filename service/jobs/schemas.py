@@ -83,7 +83,9 @@ class JobRead(BaseModel):
 
 
 class JobDetail(JobRead):
-    """A job as GET /v1/jobs/{job_id} shows it: with its place in the queue while it waits."""
+    """A job as GET /v1/jobs/{job_id} shows it: with its place in the queue while it waits. Both are read at
+    each request without `If-None-Match`; the ETag is the job's own, so a conditional request is a 304 while
+    the job is unchanged, even when its place has moved."""
 
     queue_position: int | None = Field(
         None,

@@ -194,21 +194,21 @@ def job_detail_key(job_id: str) -> tuple[str, str]:
     return ("job-detail", job_id)
 
 
-def job_detail(session: Session, bodies: BodyCache, job: Job, etag: str) -> tuple[str, bytes]:
-    """The job as `JobDetail` JSON, and its ETag. A queued job's place in the queue moves as other jobs start,
-    end and arrive, its own row unchanged: its ETag adds the place to the row's `etag`, and its JSON is read
-    each time. Any other job's is kept in `bodies` under `etag`."""
-    if job.status != JobStatus.QUEUED:
-        body = bodies.get(job_detail_key(job.id), etag)
-        if body is None:
-            body = JobDetail.model_validate(job).model_dump_json().encode()
-            bodies.put(job_detail_key(job.id), etag, body)
-        return etag, body
-    position = scheduler.queue_position(session, job.id)
-    start = None if position is None else scheduler.estimated_start(session, position)
-    detail = JobDetail.model_validate(job).model_copy(update={"queue_position": position, "estimated_start": start})
-    place = f"q{position}-{start.timestamp():.0f}" if start is not None else f"q{position}"
-    return f'{etag[:-1]}-{place}"', detail.model_dump_json().encode()
+def job_detail(session: Session, bodies: BodyCache, job: Job, etag: str) -> bytes:
+    """The job as `JobDetail` JSON. A queued job's place in the queue moves as other jobs start, end and
+    arrive, its own row unchanged, so its JSON is made at each read, never kept; any other job's is kept in
+    `bodies` under its ETag, `etag`. The ETag stays the row's (the one its metrics share): a conditional GET
+    of a queued job is a 304 while its row is unchanged, whatever its place."""
+    if job.status == JobStatus.QUEUED:
+        position = scheduler.queue_position(session, job.id)
+        start = None if position is None else scheduler.estimated_start(session, position)
+        queued = {"queue_position": position, "estimated_start": start}
+        return JobDetail.model_validate(job).model_copy(update=queued).model_dump_json().encode()
+    body = bodies.get(job_detail_key(job.id), etag)
+    if body is None:
+        body = JobDetail.model_validate(job).model_dump_json().encode()
+        bodies.put(job_detail_key(job.id), etag, body)
+    return body
 
 
 def metrics(
