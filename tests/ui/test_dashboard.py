@@ -669,3 +669,18 @@ def test_the_job_list_chooses_a_project_and_filters_by_tags_and_spec_values(
     page.js("document.querySelector('form.search button').click()")
     wait_for(lambda: "at character 16" in page.main_text(), 20, "the 422 naming the character")
     assert all("422" in error for error in page.script_errors())  # the browser logs each refused poll
+
+
+def test_a_queued_jobs_page_shows_its_priority_and_its_place_as_the_queue_moves(
+    api_server: httpx.Client, api_key: str, browser: Chrome, tmp_path: Path
+) -> None:
+    ahead = api_server.post("/v1/jobs", json=tiny_spec(name="ahead")).json()["id"]  # no worker: both wait
+    waiting = api_server.post("/v1/jobs", json=tiny_spec(name="waiting", priority="low")).json()["id"]
+    page = signed_in(Dashboard(browser, str(api_server.base_url).rstrip("/"), tmp_path / "screenshots"), api_key)
+    page.open(f"/ui/jobs/{waiting}")
+    wait_for(lambda: "place 2 in the queue" in page.main_text(), 20, "the job second in the queue")
+    assert "Priority: low" in page.main_text()
+
+    assert api_server.post(f"/v1/jobs/{ahead}/cancel").status_code == 202
+    wait_for(lambda: "place 1 in the queue" in page.main_text(), 20, "the job first once the one ahead is cancelled")
+    assert page.script_errors() == []

@@ -162,7 +162,9 @@ class JobFeed {
   async tick() {
     if (this.mode === "done") return false;
     try {
-      this.job = await api(`/v1/jobs/${this.id}`);
+      // A queued job's place moves while its ETag stays: a revalidated copy would keep the old place.
+      const fresh = this.job?.status === "queued" ? { cache: "no-store" } : {};
+      this.job = await api(`/v1/jobs/${this.id}`, fresh);
       if (this.mode !== "stream") await this.readMetrics();
       this.error = null;
     } catch (error) {
@@ -279,8 +281,14 @@ export function jobView(id) {
 
 function liveText(feed) {
   if (feed.mode === "done") return "Final";
-  if (feed.job?.status === "queued") return "Waiting for a worker";
+  if (feed.job?.status === "queued") return queuedText(feed.job);
   return feed.mode === "stream" ? "Live · streaming" : `Live · polling every ${LIVE_POLL_MS / 1000} s`;
+}
+
+function queuedText(job) {
+  if (!job.queue_position) return "Waiting for a worker";
+  const start = job.estimated_start ? ` · may start at ${new Date(job.estimated_start).toLocaleTimeString()}` : "";
+  return `Waiting for a worker · place ${job.queue_position} in the queue${start}`;
 }
 
 // A finished job's spec again, as it is or edited first on the new-job page (POST /v1/jobs/{id}/rerun).
@@ -329,6 +337,7 @@ function renderHeader(slot, job, feed) {
     .append(
       ...[
         h("p", { class: "subtitle" }, specSummary(job.spec)),
+        job.priority && job.priority !== "normal" ? h("p", { class: "subtitle" }, `Priority: ${job.priority}`) : null,
         trialOf(job),
         h("p", { class: "live", role: "status" }, liveText(feed)),
       ].filter(Boolean),
