@@ -50,7 +50,7 @@ def curl_body(command: str) -> Any:
 
 def first_event_data() -> Any:
     """The first `data:` line of the README's server-sent events."""
-    data = next(line for line in lines_after('/events"') if line.startswith("# data: "))
+    data = next(line for line in lines_after('/events?logs_after=0"') if line.startswith("# data: "))
     return parse_shown(data.removeprefix("# data: "))
 
 
