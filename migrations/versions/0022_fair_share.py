@@ -1,7 +1,7 @@
 """fair share: priority on jobs and sweeps, each owner's highest priority and weight, the scheduler's index
 
-Revision ID: 0021
-Revises: 0022
+Revision ID: 0022
+Revises: 0021
 Create Date: 2026-12-04
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0021"
-down_revision = "0022"  # the webhooks' thresholds (0022) came before it
+revision = "0022"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 

@@ -1,6 +1,6 @@
 """webhooks.threshold and webhook_deliveries.job_id: the metric.threshold event, once per webhook and job
 
-Revision ID: 0022
+Revision ID: 0021
 Revises: 0020
 Create Date: 2026-12-04
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0022"
+revision = "0021"
 down_revision = "0020"  # it alters the webhooks tables of 0020
 branch_labels = None
 depends_on = None
