@@ -269,13 +269,13 @@ def api_process(env: dict[str, str], log_path: Path) -> Iterator[str]:
 
 
 @contextmanager
-def embedded_serve(data_dir: Path, log_path: Path) -> Iterator[tuple[Process, str]]:
-    """`steadyfit serve` as a real process, its database and queue in `data_dir`, healthy; yields it and its base
-    URL. Stopped as a service manager would: SIGTERM to `serve` alone, which must stop its own worker."""
+def embedded_serve(data_dir: Path, log_path: Path, *args: str) -> Iterator[tuple[Process, str]]:
+    """`steadyfit serve` (with `args`) as a real process, its database and queue in `data_dir`, healthy; yields it
+    and its base URL. Stopped as a service manager would: SIGTERM to `serve` alone, which must stop its own worker."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("STEADYFIT_")}
     env["STEADYFIT_DATA_DIR"] = str(data_dir)
-    serve = Process(["serve", "--port", str(port)], env, log_path)
+    serve = Process(["serve", "--port", str(port), *args], env, log_path)
     try:
         base_url = f"http://127.0.0.1:{port}"
         wait_until_healthy(base_url, serve)

@@ -8,6 +8,7 @@ import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,7 +17,7 @@ import pytest
 from core.db.engine import Database
 from core.settings import Settings
 from core.tenants import limits
-from tests.fixtures import Process, bearer, create_key, tiny_spec, wait_for, wait_for_job
+from tests.fixtures import Process, bearer, create_key, embedded_serve, tiny_spec, wait_for, wait_for_job
 
 StartWorker = Callable[[str], Process]
 
@@ -58,7 +59,7 @@ def when(value: str | None) -> datetime:
 def test_a_newcomer_starts_within_two_completions_behind_another_owners_long_queue(
     api_server: httpx.Client, start_worker: StartWorker, database_url: str
 ) -> None:
-    # Long enough that training, not the analyses after it, takes a worker's time: the rule counts running jobs.
+    # Long enough that the two workers are busy training when bob submits.
     spec = quick_spec(epochs=100)
     alice_ids = [submit(api_server, **spec) for _ in range(40)]
     start_worker("first"), start_worker("second")
@@ -78,6 +79,29 @@ def test_a_newcomer_starts_within_two_completions_behind_another_owners_long_que
     started_after = [job for job in alices if job["started_at"] is None or when(job["started_at"]) > started]
     assert len(ended_meanwhile) <= 2  # bob took one of the first two workers to come free
     assert len(started_after) >= 20  # ahead of most of alice's queue, which came first
+
+
+def test_on_the_embedded_server_a_newcomer_starts_within_two_completions(tmp_path: Path) -> None:
+    """`steadyfit serve`'s one worker claims a job only once the last has ended, so no job runs at a claim: the
+    jobs alice started within the last minute are what put bob's job ahead of her queue."""
+    data = tmp_path / "embedded"
+    with embedded_serve(data, tmp_path / "serve.log", "--auth", "keys") as (_, base_url):
+        url = Settings(data_dir=data).resolved_database_url
+        alice, bob = (
+            httpx.Client(base_url=base_url, timeout=10, headers=bearer(create_key(url, o))) for o in ("alice", "bob")
+        )
+        with alice, bob:
+            alice_ids = [submit(alice, **quick_spec(epochs=5)) for _ in range(12)]
+            wait_for(lambda: any(job["started_at"] for job in all_jobs(alice)), 120, "alice's first job")
+            bob_id = submit(bob, **quick_spec(epochs=5))
+            submitted = datetime.now(UTC)
+            bobs = wait_for_job(bob, bob_id)
+            alices = [job for job in all_jobs(alice) if job["id"] in alice_ids]
+
+    started = when(bobs["started_at"])
+    ended_meanwhile = [job for job in alices if job["finished_at"] and submitted < when(job["finished_at"]) <= started]
+    assert bobs["status"] == "succeeded" and len(ended_meanwhile) <= 2
+    assert sum(job["started_at"] is None or when(job["started_at"]) > started for job in alices) >= 6
 
 
 def test_a_high_priority_job_submitted_last_starts_first_and_positions_count_down(

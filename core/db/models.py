@@ -85,6 +85,7 @@ class Job(Base):
         Index("ix_jobs_tags", "tags", postgresql_using="gin", postgresql_ops={"tags": "jsonb_path_ops"}),
         # The scheduler's order within a status (core/jobs/scheduler.py): the claim and the queue positions.
         Index("ix_jobs_status_priority_created_at_id", "status", "priority", "created_at", "id"),
+        Index("ix_jobs_started_at", "started_at"),  # the scheduler's jobs started within its usage window
         # Unique: two schedulers can never both create trial n of a sweep.
         Index("ix_jobs_sweep_id_trial_number", "sweep_id", "trial_number", unique=True),
     )

@@ -4,9 +4,12 @@ A worker that gets a "train" message takes the first claimable job (core/jobs/re
 or running with an expired lease, and under `max_attempts`) in this order, whichever job the message named:
 
 1. Priority: every `high` job before any `normal` one, every `normal` one before any `low` one.
-2. Fair share: within a priority, the job of the owner with the fewest running jobs for its weight (running
-   jobs ÷ weight; the weight is the owner's `weight` limit, 1 when unset). An owner of weight 2 keeps
-   going first until it runs twice as many jobs as an owner of weight 1.
+2. Fair share: within a priority, the job of the owner with the least use for its weight (use ÷ weight; the
+   weight is the owner's `weight` limit, 1 when unset). An owner's use is its jobs that are running or
+   started in the last `USAGE_WINDOW` (60 s): counting the recent starts too is what makes owners take turns
+   where jobs are short, or where a single worker claims each job only once the last has ended, when no job
+   of anyone's is running at the claim. An owner of weight 2 keeps going first until it uses twice as much
+   as an owner of weight 1.
 3. Age: the oldest first (by `created_at`, then by `id`, so that the order is total).
 
 The claim is one conditional UPDATE of the row a subquery picks. On PostgreSQL the subquery locks the row it
@@ -15,8 +18,8 @@ another; on SQLite the statement runs under the database's one write lock. The U
 job is claimable, so a job is claimed by one worker at a time however the picks race.
 
 A queued job's position is where rules 1-3 would take it if no job ended meanwhile. Each job taken adds one
-to its owner's running jobs, so an owner's k-th queued job (from 0, in order of priority and age) goes at a
-share of (running + k) ÷ weight, and sorting the queued jobs by (priority, that share, age) gives the order
+to its owner's use, so an owner's k-th queued job (from 0, in order of priority and age) goes at a
+share of (use + k) ÷ weight, and sorting the queued jobs by (priority, that share, age) gives the order
 in which the workers would take them one after another: position 1 is the job the next claim takes.
 """
 
@@ -27,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, Subquery, cast, func, select, update
+from sqlalchemy import ColumnElement, Float, Subquery, cast, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from core.db.base import utcnow
@@ -37,13 +40,14 @@ from core.states import ACTIVE, JobStatus
 
 DEFAULT_WEIGHT = 1.0
 RECENT_JOBS = 20  # the succeeded jobs whose run times estimate the next ones'
+USAGE_WINDOW = timedelta(seconds=60)  # a job started within it counts toward its owner's use (rule 2)
 
 
 def claim_next(session: Session, worker_id: str, lease_seconds: float, max_attempts: int) -> Job | None:
     """Claim the first claimable job in the scheduler's order for this worker; None when there is none."""
     now = utcnow()
     candidate = aliased(Job, name="candidate")
-    running = _running_per_owner()
+    running = _use_per_owner(now)
     pick = (
         select(candidate.id)
         .outerjoin(running, running.c.owner == candidate.owner)
@@ -63,18 +67,19 @@ def claim_next(session: Session, worker_id: str, lease_seconds: float, max_attem
     return None if picked is None else claimed(session, picked)
 
 
-def _running_per_owner() -> Subquery:
-    running = aliased(Job, name="running_job")
+def _use_per_owner(now: datetime) -> Subquery:
+    """Rule 2's use: each owner's jobs running or started within `USAGE_WINDOW` of `now`."""
+    used = aliased(Job, name="used_job")
     return (
-        select(running.owner, func.count().label("running"))
-        .where(running.status == JobStatus.RUNNING)
-        .group_by(running.owner)
-        .subquery("running_per_owner")
+        select(used.owner, func.count().label("running"))
+        .where(or_(used.status == JobStatus.RUNNING, used.started_at >= now - USAGE_WINDOW))
+        .group_by(used.owner)
+        .subquery("use_per_owner")
     )
 
 
 def _share(running: Any, taken_before: Any = 0) -> ColumnElement[Any]:
-    """Rule 2's key: the owner's running jobs (and those it would have taken before this one) ÷ its weight;
+    """Rule 2's key: the owner's use (and the jobs it would have taken before this one) ÷ its weight;
     needs `owner_limits` joined."""
     weight = func.coalesce(OwnerLimits.weight, DEFAULT_WEIGHT)
     return cast(func.coalesce(running, 0) + taken_before, Float) / weight
@@ -82,7 +87,7 @@ def _share(running: Any, taken_before: Any = 0) -> ColumnElement[Any]:
 
 def _queued_in_order() -> Subquery:
     """Every queued job's id, owner and position (from 1) in the scheduler's order (the module's rules)."""
-    running = _running_per_owner()
+    running = _use_per_owner(utcnow())
     taken_before = (
         func.row_number().over(partition_by=Job.owner, order_by=(Job.priority.desc(), Job.created_at, Job.id)) - 1
     )

@@ -26,9 +26,11 @@ def upgrade() -> None:
         batch.add_column(sa.Column("max_priority", sa.SmallInteger(), nullable=True))
         batch.add_column(sa.Column("weight", sa.Float(), nullable=True))
     op.create_index("ix_jobs_status_priority_created_at_id", "jobs", ["status", "priority", "created_at", "id"])
+    op.create_index("ix_jobs_started_at", "jobs", ["started_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_jobs_started_at", table_name="jobs")
     op.drop_index("ix_jobs_status_priority_created_at_id", table_name="jobs")
     with op.batch_alter_table("owner_limits") as batch:
         batch.drop_column("weight")

@@ -119,6 +119,27 @@ def test_owners_with_equal_shares_take_turns_oldest_first(database: Database) ->
     assert claim_all(database) == ["d1", "e1", "d2", "d3"]
 
 
+@pytest.mark.parametrize(
+    ("started", "expected"), [(timedelta(seconds=10), ["b1", "a1"]), (timedelta(minutes=2), ["a1", "b1"])]
+)
+def test_jobs_started_within_the_usage_window_count_as_use_though_none_runs(
+    database: Database, started: timedelta, expected: list[str]
+) -> None:
+    """One worker that claims only once the last job has ended sees nobody running: alice's two jobs that
+    started 10 s ago still count against her, so bob's newer job goes first; started 2 minutes ago (outside
+    the 60 s window) they do not, and the older job goes first."""
+    with database.session() as session:
+        for _ in range(2):
+            job = Job(id=str(uuid.uuid4()), owner="alice", status=JobStatus.SUCCEEDED, task="classification", spec={})
+            job.created_at, job.started_at = T0, datetime.now(UTC) - started
+            repository.add(session, job)
+    add(database, "a1", "alice", 1)
+    add(database, "b1", "bob", 2)
+    with database.session() as session:
+        assert scheduler.queue_position(session, job_id(database, expected[0])) == 1
+    assert claim_all(database) == expected
+
+
 def test_a_job_whose_worker_was_lost_is_claimed_and_a_live_or_exhausted_one_is_not(database: Database) -> None:
     add(database, "live", "alice", 1, status=JobStatus.RUNNING)
     add(database, "lost", "alice", 2, status=JobStatus.RUNNING, lease=timedelta(seconds=-1))
