@@ -222,8 +222,13 @@ def install_problem_schema(app: FastAPI) -> None:
             problem_content = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
             for path_item in schema.get("paths", {}).values():
                 for operation in path_item.values():
-                    if "application/json" in operation.get("requestBody", {}).get("content", {}):
+                    body_types = operation.get("requestBody", {}).get("content", {})
+                    if "application/json" in body_types:
                         operation["responses"].setdefault("400", {"description": "The body is not JSON."})
+                    if "multipart/form-data" in body_types:
+                        operation["responses"].setdefault(
+                            "400", {"description": "The body is not multipart form data."}
+                        )
                     for code, response in operation.get("responses", {}).items():
                         if code[:1] in ("4", "5"):
                             response["content"] = problem_content
