@@ -74,7 +74,8 @@ def listen(client: TestClient) -> list[str]:
 
 
 def write_epoch(settings: Settings, job_id: str, epoch: int, *, progress: bool) -> None:
-    """An epoch's row as another process writes it; with `progress`, the job's too (as a worker does)."""
+    """An epoch's row as another process writes it; with `progress`, the job's too, running (as a worker's is:
+    a queued job's body is read afresh at each poll, for its place in the queue)."""
     engine = create_engine(settings.resolved_database_url)
     with engine.begin() as connection:
         connection.execute(
@@ -86,7 +87,9 @@ def write_epoch(settings: Settings, job_id: str, epoch: int, *, progress: bool) 
         )
         if progress:
             connection.execute(
-                text("UPDATE jobs SET epochs_completed = :epoch, updated_at = now() WHERE id = :id"),
+                text(
+                    "UPDATE jobs SET status = 'running', epochs_completed = :epoch, updated_at = now() WHERE id = :id"
+                ),
                 {"id": job_id, "epoch": epoch},
             )
     engine.dispose()
