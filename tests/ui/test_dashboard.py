@@ -653,9 +653,16 @@ def test_the_job_list_chooses_a_project_and_filters_by_tags_and_spec_values(
     page = signed_in(Dashboard(browser, str(api_server.base_url).rstrip("/"), tmp_path / "screenshots"), api_key)
 
     def listed() -> list[str]:
-        return list(page.js("return [...document.querySelectorAll('tr[data-job] td a')].map(a => a.textContent)"))
+        titles = "tr[data-job] td a[href^='/ui/jobs/']"
+        return list(page.js(f'return [...document.querySelectorAll("{titles}")].map(a => a.textContent)'))
 
     wait_for(lambda: len(listed()) == 4, 20, "every job listed")
+    # Each row shows its project and tags as chips; a tag's chip filters the list by it.
+    assert page.js("return document.querySelectorAll('.chip[data-tag=\"team:red\"]').length") == 3
+    page.js("document.querySelector('.chip[data-tag=\"team:blue\"]').click()")
+    wait_for(lambda: listed() == ["blue-high"], 20, "the jobs tagged blue")
+    page.open("/ui")
+    wait_for(lambda: len(listed()) == 4, 20, "every job listed again")
     wait_for(lambda: page.js("return document.querySelectorAll('#project option').length") == 3, 20, "the projects")
     page.js("document.querySelector('#project').value = 'vision'")
     page.js("document.querySelector('#search').value = 'team:red model.dropout>=0.2'")

@@ -39,6 +39,18 @@ function listHref(changes) {
   return query.size ? `/ui?${query}` : "/ui";
 }
 
+// A job's project (other than `default`) and tags as chips; each one filters the list by itself.
+function tagChips(job) {
+  const words = Object.entries(job.tags || {}).map(([key, value]) => `${key}:${value}`);
+  const filter = (params.get("q") || "").split(/\s+/).filter(Boolean);
+  const chips = words.map((word) =>
+    h("a", { class: "chip", "data-tag": word, href: listHref({ q: [...new Set([...filter, word])].join(" ") }) }, word),
+  );
+  if (job.project && job.project !== "default")
+    chips.unshift(h("a", { class: "chip project", href: listHref({ project: job.project }) }, job.project));
+  return chips.length ? h("div", { class: "chips" }, chips) : null;
+}
+
 function searchForm(project, text) {
   const select = h("select", { id: "project", name: "project" }, h("option", { value: "" }, "All projects"));
   const box = h("input", {
@@ -167,6 +179,7 @@ export function jobsView() {
       ...[
         h("a", { href: `/ui/jobs/${job.id}` }, titleOf(job)),
         h("div", { class: "sub" }, specSummary(job.spec)),
+        tagChips(job),
         trialOf(job),
       ].filter(Boolean),
     );
