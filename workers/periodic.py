@@ -6,11 +6,12 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from abc import ABC, abstractmethod
 
 log = logging.getLogger(__name__)
 
 
-class Periodic:
+class Periodic(ABC):
     """Calls `round()` every `interval` seconds, and again at once while it returns True (more is due).
 
     A fork in the middle of a round would copy locks held by it (a module import, a connection pool, the
@@ -25,9 +26,9 @@ class Periodic:
         self._round = threading.Lock()
         self._paused = False
 
+    @abstractmethod
     def round(self) -> bool:
         """One round of work; True when more is due at once."""
-        raise NotImplementedError
 
     def start(self) -> None:
         os.register_at_fork(before=self._pause, after_in_parent=self._resume, after_in_child=self._resume)
