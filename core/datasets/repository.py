@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.db.models import Dataset
-from core.db.pagination import newest_first_page
+from core.db.pagination import owned_page
 
 
 def add(session: Session, dataset: Dataset) -> Dataset:
@@ -25,8 +25,7 @@ def list_page(
     session: Session, *, scope: str | None, limit: int, cursor: str | None
 ) -> tuple[Sequence[Dataset], str | None]:
     """A page of the data sets of owner `scope` (of everyone's with None)."""
-    query = select(Dataset) if scope is None else select(Dataset).where(Dataset.owner == scope)
-    return newest_first_page(session, query, Dataset, limit, cursor)
+    return owned_page(session, Dataset, scope, limit, cursor)
 
 
 def delete(session: Session, dataset: Dataset) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, literal, tuple_
+from sqlalchemy import ColumnElement, Select, literal, select, tuple_
 from sqlalchemy.orm import Session
 
 Row = TypeVar("Row")
@@ -67,6 +67,15 @@ def newest_first_page(
 ) -> tuple[Sequence[Row], str | None]:
     """One page of `query` (whose rows are `model` instances) and the cursor of the next page, if any."""
     return page_of(session.scalars(newest_first(query, model, limit, cursor)).all(), limit)
+
+
+def owned_page(
+    session: Session, model: type[Row], scope: str | None, limit: int, cursor: str | None
+) -> tuple[Sequence[Row], str | None]:
+    """A page of the `model` rows of owner `scope` (everyone's with None), newest first."""
+    owned: Any = model
+    query = select(model) if scope is None else select(model).where(owned.owner == scope)
+    return newest_first_page(session, query, model, limit, cursor)
 
 
 def newest_first(query: Query, model: type[Any], limit: int, cursor: str | None) -> Query:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.db.models import Model
-from core.db.pagination import newest_first_page
+from core.db.pagination import owned_page
 
 
 def add(session: Session, model: Model) -> Model:
@@ -25,8 +24,7 @@ def list_page(
     session: Session, *, scope: str | None, limit: int, cursor: str | None
 ) -> tuple[Sequence[Model], str | None]:
     """A page of the models of owner `scope` (of everyone's with None), newest first."""
-    query = select(Model) if scope is None else select(Model).where(Model.owner == scope)
-    return newest_first_page(session, query, Model, limit, cursor)
+    return owned_page(session, Model, scope, limit, cursor)
 
 
 def delete(session: Session, model: Model) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from core.db.base import utcnow
 from core.db.models import Webhook, WebhookDelivery
-from core.db.pagination import newest_first_page
+from core.db.pagination import newest_first_page, owned_page
 from core.states import DeliveryStatus
 
 LOST = "the worker sending it was lost before it recorded an answer"
@@ -39,8 +39,7 @@ def list_page(
     session: Session, *, scope: str | None, limit: int, cursor: str | None
 ) -> tuple[Sequence[Webhook], str | None]:
     """A page of the webhooks of owner `scope` (of everyone's with None), newest first."""
-    query = select(Webhook) if scope is None else select(Webhook).where(Webhook.owner == scope)
-    return newest_first_page(session, query, Webhook, limit, cursor)
+    return owned_page(session, Webhook, scope, limit, cursor)
 
 
 def delete(session: Session, webhook: Webhook) -> None:
