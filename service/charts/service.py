@@ -9,9 +9,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from core.analyses import repository as analyses
-from core.errors import Conflict, NotFound
+from core.errors import NotFound
 from core.jobs import repository as jobs
+from core.spec.sweep import SweepCreate
 from core.states import AnalysisKind, AnalysisStatus
+from core.sweeps import repository as sweep_repository
 from core.tenants.principal import Principal
 from service.charts import specs
 from service.charts.specs import ANALYSIS_CHARTS, EPOCH_CHARTS, JOB_CHARTS, PATH_CHARTS, SWEEP_CHARTS
@@ -49,14 +51,14 @@ def sweep_chart(session: Session, sweep_id: str, name: str, principal: Principal
     sweep = sweep_service.get(session, sweep_id, principal)
     if name not in SWEEP_CHARTS:
         raise NotFound(_unknown(name, SWEEP_CHARTS))
-    trials = sweep_service.trials(session, sweep_id, principal, sort="number")
-    rows = [{"number": t.number, "params": t.params, "objective": t.objective} for t in trials.items]
+    body = SweepCreate.model_validate(sweep.spec)
+    trials = sweep_repository.trials(session, sweep_id)
+    metric = body.objective.metric
+    reads = [sweep_service.trial_read(trial, metric) for trial in trials]
+    rows = [{"number": t.number, "params": t.params, "objective": t.objective} for t in reads]
+    _, shares = sweep_service.parameter_shares(sweep_id, body, trials)  # the most important first, once known
     title = f"{sweep.name or sweep.id} · parallel coordinates"
-    try:  # the most important parameters first, once there are enough trials to say
-        order = [item.parameter for item in sweep_service.importance(session, sweep_id, principal).items]
-    except Conflict:
-        order = []
-    return specs.parallel_coordinates(title, rows, trials.objective.metric, order)
+    return specs.parallel_coordinates(title, rows, metric, list(shares or ()))
 
 
 def jobs_chart(session: Session, job_ids: list[str], metric: str, principal: Principal) -> specs.Chart:

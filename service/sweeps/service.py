@@ -171,13 +171,23 @@ def importance(session: Session, sweep_id: str, principal: Principal) -> Importa
     """Each parameter's share of the objective's variance over the complete trials (fANOVA)."""
     sweep = get(session, sweep_id, principal)
     body = SweepCreate.model_validate(sweep.spec)
-    records = [trial_record(trial, {}, body.objective.metric) for trial in repository.trials(session, sweep_id)]
-    complete = tuple((r.number, r.value) for r in records if r.state == "complete")
-    if len(complete) < study.MIN_TRIALS_FOR_IMPORTANCE:
+    complete, shares = parameter_shares(sweep_id, body, repository.trials(session, sweep_id))
+    if shares is None:
         raise Conflict(
             f"parameter importance needs {study.MIN_TRIALS_FOR_IMPORTANCE} trials that trained to their end; "
-            f"sweep `{sweep_id}` has {len(complete)} so far"
+            f"sweep `{sweep_id}` has {complete} so far"
         )
+    items = [ParameterImportance(parameter=path, importance=share) for path, share in shares.items()]
+    return ImportanceRead(sweep_id=sweep_id, objective=body.objective, method="fanova", trials=complete, items=items)
+
+
+def parameter_shares(sweep_id: str, body: SweepCreate, trials: Sequence[Job]) -> tuple[int, dict[str, float] | None]:
+    """The number of complete trials, and the parameters' shares over them (largest first; None while there are
+    fewer than `study.MIN_TRIALS_FOR_IMPORTANCE`)."""
+    records = [trial_record(trial, {}, body.objective.metric) for trial in trials]
+    complete = tuple((r.number, r.value) for r in records if r.state == "complete")
+    if len(complete) < study.MIN_TRIALS_FOR_IMPORTANCE:
+        return len(complete), None
     with _importance_lock:
         shares = _importance_cache.get((sweep_id, complete))
     if shares is None:  # a forest per request is a second of CPU: computed again only when a trial completes
@@ -186,10 +196,7 @@ def importance(session: Session, sweep_id: str, principal: Principal) -> Importa
             _importance_cache[(sweep_id, complete)] = shares
             while len(_importance_cache) > IMPORTANCE_CACHE_SIZE:
                 _importance_cache.pop(next(iter(_importance_cache)))
-    items = [ParameterImportance(parameter=path, importance=share) for path, share in shares.items()]
-    return ImportanceRead(
-        sweep_id=sweep_id, objective=body.objective, method="fanova", trials=len(complete), items=items
-    )
+    return len(complete), shares
 
 
 IMPORTANCE_CACHE_SIZE = 64
