@@ -1,9 +1,10 @@
 """How the database says that something changed, whichever process changed it.
 
 PostgreSQL: a trigger on `jobs` (migration 0008) sends `NOTIFY steadyfit_jobs, '<job id>'` when a change a
-client can see commits. `listen_for_job_changes` holds one connection that LISTENs on that channel, and
-reconnects when it drops; around each (re)connection it calls `on_live(False)` / `on_live(True)`, since
-notifications sent while it was down are lost and whatever was kept on their strength must be dropped.
+client can see commits, and another (0023) `NOTIFY steadyfit_job_added, '<owner>'` when a job is inserted.
+`listen_for_job_changes` holds one connection that LISTENs on both channels, and reconnects when it drops;
+around each (re)connection it calls `on_live(False)` / `on_live(True)`, since notifications sent while it
+was down are lost and whatever was kept on their strength must be dropped.
 
 SQLite (the embedded mode) has no NOTIFY, but `PRAGMA data_version` (`DataVersion`) moves whenever another
 connection, in any process, commits: which jobs changed is then for the caller to read.
@@ -22,6 +23,7 @@ from sqlalchemy.engine import make_url
 log = logging.getLogger(__name__)
 
 CHANNEL = "steadyfit_jobs"
+ADDED_CHANNEL = "steadyfit_job_added"
 RECONNECT_SECONDS = 1.0
 
 
@@ -51,17 +53,22 @@ class DataVersion:
 
 
 async def listen_for_job_changes(
-    database_url: str, on_change: Callable[[str], None], on_live: Callable[[bool], None]
+    database_url: str,
+    on_change: Callable[[str], None],
+    on_added: Callable[[str], None],
+    on_live: Callable[[bool], None],
 ) -> None:
-    """Call `on_change(job_id)` for each notification until cancelled."""
+    """Call `on_change(job_id)` for each change of a job, `on_added(owner)` for each new job, until cancelled."""
     dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
     while True:
         try:
             async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as connection:
                 await connection.execute(f"LISTEN {CHANNEL}")
+                await connection.execute(f"LISTEN {ADDED_CHANNEL}")
                 on_live(True)
                 async for notification in connection.notifies():
-                    on_change(notification.payload)
+                    notified = on_added if notification.channel == ADDED_CHANNEL else on_change
+                    notified(notification.payload)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the database restarting: the caller reads it directly until it is back

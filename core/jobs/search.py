@@ -108,6 +108,12 @@ class JobSearch:
     id_prefix: str | None = None
     order: Order = NEWEST_FIRST
 
+    @property
+    def moves_with_changes(self) -> bool:
+        """Whether a change of a job can move it onto or off a page: a filter on its status, an order by its
+        metrics. All else a search selects and orders by is fixed when the job is created."""
+        return self.status is not None or self.order.metric is not None
+
 
 def filtered(query: Select[Any], search: JobSearch, dialect: str) -> Select[Any]:
     """`query` of jobs, only those `search` selects."""

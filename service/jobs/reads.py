@@ -23,7 +23,7 @@ from service.caching import BodyCache, ReadsInFlight
 from service.deps import DatabaseDep
 from service.jobs import service
 from service.jobs.service import ListQuery
-from service.jobs.versions import Version, VersionTable
+from service.jobs.versions import KeptPage, Version, VersionTable
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,17 @@ class JobReads:
     flights: ReadsInFlight
 
     async def page(self, principal: Principal, query: ListQuery) -> Response:
-        """A page of jobs; each job's JSON is built once per version (service.list_body)."""
-        return await run_in_threadpool(self._read_page, principal, query)
+        """A page of jobs: from memory while this process knows it current (VersionTable.page), else read in the
+        thread pool, each job's JSON built once per version (service.list_body)."""
+        key = ("jobs", principal.scope, query)
+        kept = self.versions.page(key)
+        if kept is not None:
+            if caching.matches(self.request, kept.etag):
+                return caching.not_modified(kept.etag, caching.NO_CACHE)
+            body = self.bodies.get(key, kept.etag)
+            if body is not None:
+                return caching.tagged_body(body, kept.etag, caching.NO_CACHE)
+        return await run_in_threadpool(self._read_page, principal, query, key)
 
     async def job(self, job_id: str, principal: Principal) -> Response:
         read = partial(self._read_job, job_id, principal)
@@ -94,12 +103,19 @@ class JobReads:
         body = self.bodies.get(key, version.etag)
         return None if body is None else caching.tagged_body(body, version.etag, _cache_control(version))
 
-    def _read_page(self, principal: Principal, query: ListQuery) -> Response:
+    def _read_page(self, principal: Principal, query: ListQuery, key: Hashable) -> Response:
+        mark = self.versions.mark()
         with self.database.autocommit_session() as session:
             page = service.list_page(session, principal, query)
-            if caching.matches(self.request, page.etag):
+            matched = caching.matches(self.request, page.etag)
+            if matched and not self.versions.live:
                 return caching.not_modified(page.etag, caching.NO_CACHE)
             body = service.list_body(session, self.bodies, page)
+        kept = KeptPage(page.etag, frozenset(page.etags), principal.scope, page.moves_with_changes, mark)
+        self.versions.keep_page(key, kept)
+        self.bodies.put(key, page.etag, body)
+        if matched:
+            return caching.not_modified(page.etag, caching.NO_CACHE)
         return caching.tagged_body(body, page.etag, caching.NO_CACHE)
 
     def _read_job(self, job_id: str, principal: Principal) -> Response:

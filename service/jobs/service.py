@@ -154,6 +154,7 @@ class JobPage:
 
     etags: dict[str, str]  # job id → the job's ETag
     next_cursor: str | None
+    moves_with_changes: bool  # a change of any job can move it onto the page (JobSearch.moves_with_changes)
 
     @property
     def etag(self) -> str:
@@ -166,7 +167,8 @@ def list_page(session: Session, principal: Principal, query: ListQuery) -> JobPa
     found = search(principal, query)
     with invalid_cursor_is_422():
         rows, next_cursor = repository.list_page(session, found, limit=query.limit, cursor=query.cursor)
-    return JobPage({row.id: job_etag(row.updated_at, row.epochs_completed) for row in rows}, next_cursor)
+    etags = {row.id: job_etag(row.updated_at, row.epochs_completed) for row in rows}
+    return JobPage(etags, next_cursor, found.moves_with_changes)
 
 
 def list_body(session: Session, bodies: BodyCache, page: JobPage) -> bytes:

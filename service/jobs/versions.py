@@ -15,6 +15,10 @@ The database itself says when an entry goes stale, whichever process made the ch
 An entry is used only while that source is up: when it fails, the table is emptied and every request reads
 the database until it is back.
 
+Pages of the job list are kept the same way (`KeptPage`): a page stays current until a job on it changes,
+a job of the owner it lists is created (PostgreSQL's second channel, or this process's own commit), or, for
+a page that a change can reorder or refilter (a status filter, an order by a metric), any job changes.
+
 A read that raced with a change is not stored: each read carries the sequence number of the changes seen
 before it started, and is kept only if no change of its job came after (with SQLite, no move of the
 database at all: a move does not say which job changed until its query has run).
@@ -26,14 +30,23 @@ import asyncio
 import contextlib
 import logging
 import threading
+from collections import OrderedDict
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from core.db import notifications
-from core.db.engine import Database
+from core.db.engine import Database, after_commit
+from core.db.models import Job
 from core.jobs import repository
 
 MAX_ENTRIES = 100_000  # a few MiB; past it the table starts again empty
+MAX_PAGES = 10_000  # pages of the job list: their ids and ETags, a few MiB; the bodies are in the BodyCache
 DATA_VERSION_SECONDS = 0.05  # with SQLite: how stale a kept ETag can be
 MARKS_PER_QUERY = 500  # ids in one query (older SQLite builds take at most 999 parameters)
 log = logging.getLogger(__name__)
@@ -49,6 +62,17 @@ class Version:
     status: str
     best_epoch: int | None
     epochs: int  # epochs_completed: a page under this ETag shows epochs 1..epochs, never more
+
+
+@dataclass(frozen=True)
+class KeptPage:
+    """A page of the job list as this process read it: its ETag, and what can make it stale."""
+
+    etag: str
+    job_ids: frozenset[str]
+    scope: str | None  # the owner whose jobs it lists; None: everyone's
+    moves_with_changes: bool  # a change of any job can move one onto or off it
+    mark: int  # `VersionTable.mark()` before it was read
 
 
 def job_etag(updated_at: datetime, epochs_completed: int) -> str:
@@ -68,14 +92,20 @@ class VersionTable:
         self._notified: dict[str, int] = {}  # job id → sequence number of its last change
         self._sequence = 0
         self._refused_before = 0  # reads that started before this sequence number are not kept
+        self._last_change = -1  # sequence number of the last change of any job
+        self._added: dict[str, int] = {}  # owner → sequence number of the last job created for it
+        self._last_added = -1
+        self._pages: OrderedDict[Hashable, KeptPage] = OrderedDict()
         self._lock = threading.Lock()  # reads store from the thread pool, changes arrive on the event loop
         self._task: asyncio.Task[None] | None = None
         self._watcher: threading.Thread | None = None
         self._stopping = threading.Event()
+        # This process's own new jobs, at commit: its next list must show them without waiting for the database.
+        event.listen(database.sessions, "after_flush", self._note_new_jobs)
 
     async def start(self) -> None:
         if self.listens:
-            listening = notifications.listen_for_job_changes(self.database_url, self.changed, self._restart)
+            listening = notifications.listen_for_job_changes(self.database_url, self.changed, self.added, self._restart)
             self._task = asyncio.create_task(listening, name="job-version-listener")
         elif self.watches:
             self._watcher = threading.Thread(target=self._watch_data_version, name="job-version-watcher", daemon=True)
@@ -106,12 +136,42 @@ class VersionTable:
                 self._reset()
             self._versions[job_id] = version
 
+    def page(self, key: Hashable) -> KeptPage | None:
+        """The page of the job list kept under `key`, while nothing that could change it has happened since."""
+        if not self.live:
+            return None
+        with self._lock:
+            kept = self._pages.get(key)
+            if kept is None:
+                return None
+            if not self._current(kept):
+                del self._pages[key]
+                return None
+            self._pages.move_to_end(key)
+            return kept
+
+    def keep_page(self, key: Hashable, page: KeptPage) -> None:
+        """Keep a page read from the database, unless something that could change it happened since its mark."""
+        with self._lock:
+            if not self.live or not self._current(page):
+                return
+            self._pages[key] = page
+            self._pages.move_to_end(key)
+            if len(self._pages) > MAX_PAGES:
+                self._pages.popitem(last=False)
+
+    def added(self, owner: str) -> None:
+        """A job of `owner` was created (a notification, or this process's own commit)."""
+        with self._lock:
+            self._sequence += 1
+            self._added[owner] = self._last_added = self._sequence
+
     def changed(self, job_id: str) -> None:
         """The job changed (a notification, or this process's own committed write)."""
         with self._lock:
             self._sequence += 1
             self._versions.pop(job_id, None)
-            self._notified[job_id] = self._sequence
+            self._notified[job_id] = self._last_change = self._sequence
             if len(self._notified) >= MAX_ENTRIES:
                 self._reset()
 
@@ -153,6 +213,17 @@ class VersionTable:
         if data_version is not None:
             data_version.close()
 
+    def _current(self, page: KeptPage) -> bool:
+        """Whether nothing that could change `page` happened after its mark (call with the lock held)."""
+        if page.mark < self._refused_before or (page.moves_with_changes and self._last_change > page.mark):
+            return False
+        added = self._last_added if page.scope is None else self._added.get(page.scope, -1)
+        return added <= page.mark and all(self._notified.get(job_id, -1) <= page.mark for job_id in page.job_ids)
+
+    def _note_new_jobs(self, session: Session, _context: Any) -> None:
+        for owner in {new.owner for new in session.new if isinstance(new, Job)}:
+            after_commit(session, partial(self.added, owner))
+
     def _refuse_reads_under_way(self) -> None:
         self._sequence += 1
         self._refused_before = self._sequence
@@ -161,6 +232,8 @@ class VersionTable:
         self._refuse_reads_under_way()
         self._versions.clear()
         self._notified.clear()
+        self._added.clear()
+        self._pages.clear()
 
     def _restart(self, live: bool) -> None:
         """The source of changes came up or went down: what was kept before may have missed changes."""

@@ -118,37 +118,62 @@ def request_statements(client: TestClient) -> list[str]:
     return statements
 
 
-def test_a_poll_is_answered_from_memory_and_its_etag_changes_when_the_job_does(
-    embedded: Settings, worker_database: Database
-) -> None:
+@pytest.fixture
+def embedded_app(embedded: Settings) -> Iterator[tuple[TestClient, VersionTable]]:
+    """The embedded app in process, once its data_version watcher runs, and its ETag table."""
     with TestClient(create_app(embedded), base_url="http://127.0.0.1:8000") as client:
         app: Any = client.app
-        versions: VersionTable = app.state.versions
-        wait_for(lambda: versions.live, 10, "the data_version watcher")
-        job_id = running_job(worker_database)
-        write_epoch(worker_database, job_id, 1)
-        url = f"/v1/jobs/{job_id}/metrics"
-        wait_for(lambda: client.get(url).json()["items"], 10, "epoch 1")
-        first = client.get(url)
-        etag = first.headers["etag"]
+        wait_for(lambda: app.state.versions.live, 10, "the data_version watcher")
+        yield client, app.state.versions
 
-        statements = request_statements(client)
-        again = client.get(url)
-        assert (again.content, again.headers["etag"]) == (first.content, etag)
-        assert client.get(url, headers={"If-None-Match": etag}).status_code == 304
-        assert statements == []
 
-        renew_lease(worker_database, job_id)  # the database moves, the job does not
-        versions.drop_changed()
-        statements.clear()  # the round's own query
-        assert client.get(url, headers={"If-None-Match": etag}).status_code == 304
-        assert statements == []
+def test_a_poll_is_answered_from_memory_and_its_etag_changes_when_the_job_does(
+    embedded_app: tuple[TestClient, VersionTable], worker_database: Database
+) -> None:
+    client, versions = embedded_app
+    job_id = running_job(worker_database)
+    write_epoch(worker_database, job_id, 1)
+    url = f"/v1/jobs/{job_id}/metrics"
+    wait_for(lambda: client.get(url).json()["items"], 10, "epoch 1")
+    first = client.get(url)
+    etag = first.headers["etag"]
 
-        write_epoch(worker_database, job_id, 2)  # the watcher's next round drops the job's entry
-        wait_for(lambda: versions.get(job_id) is None, 10, "the watcher's round after epoch 2")
-        fresh = client.get(url, headers={"If-None-Match": etag})
-        assert fresh.status_code == 200 and fresh.headers["etag"] != etag
-        assert [item["epoch"] for item in fresh.json()["items"]] == [1, 2]
+    statements = request_statements(client)
+    again = client.get(url)
+    assert (again.content, again.headers["etag"]) == (first.content, etag)
+    assert client.get(url, headers={"If-None-Match": etag}).status_code == 304
+    assert statements == []
+
+    renew_lease(worker_database, job_id)  # the database moves, the job does not
+    versions.drop_changed()
+    statements.clear()  # the round's own query
+    assert client.get(url, headers={"If-None-Match": etag}).status_code == 304
+    assert statements == []
+
+    write_epoch(worker_database, job_id, 2)  # the watcher's next round drops the job's entry
+    wait_for(lambda: versions.get(job_id) is None, 10, "the watcher's round after epoch 2")
+    fresh = client.get(url, headers={"If-None-Match": etag})
+    assert fresh.status_code == 200 and fresh.headers["etag"] != etag
+    assert [item["epoch"] for item in fresh.json()["items"]] == [1, 2]
+
+
+def test_the_job_list_is_answered_from_memory_until_the_database_moves(
+    embedded_app: tuple[TestClient, VersionTable], worker_database: Database
+) -> None:
+    client, _versions = embedded_app
+    job_id = running_job(worker_database)
+    first = client.get("/v1/jobs")
+    assert [job["id"] for job in first.json()["items"]] == [job_id]
+
+    statements = request_statements(client)
+    assert client.get("/v1/jobs").content == first.content
+    assert client.get("/v1/jobs", headers={"If-None-Match": first.headers["etag"]}).status_code == 304
+    assert statements == []
+
+    write_epoch(worker_database, job_id, 1)  # another process's commit: the next round ends the kept page
+    wait_for(lambda: client.get("/v1/jobs").json()["items"][0]["epochs_completed"] == 1, 10, "epoch 1")
+    newer = running_job(worker_database)
+    wait_for(lambda: client.get("/v1/jobs").json()["items"][0]["id"] == newer, 10, "the new job")
 
 
 class ConditionalPoll:
