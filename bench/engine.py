@@ -16,15 +16,20 @@ validation, and are the best of three round-robin rounds (timings on a shared ma
 The other loops build the MLP from stock modules (nn.Dropout included) and use torch.optim.Adam, as a
 user would; steadyfit's own dropout and fused optimizer are part of what is measured.
 Run: `python bench/engine.py`; `python bench/engine.py --profile` says instead where the milliseconds of one
-engine step go (torch's profiler over two epochs, each operator's own time grouped by what it does).
+engine step go (torch's profiler over two epochs, each operator's own time grouped by what it does);
+`python bench/engine.py --cnn` compares instead an epoch of the shapes CNN (examples/shapes_cnn.json, 3,000
+32x32 images) under the engine and under a DataLoader loop training the very same network (built by
+steadyfit's `build_model`, so only the loop differs), in the same round-robin rounds.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -33,9 +38,10 @@ from torch import nn
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.data import DataLoader, TensorDataset
 
-from core.spec.job import JobSpec, ModelSpec
-from workers.training.data import PreparedData
+from core.spec.job import DatasetSpec, JobSpec, ModelSpec
+from workers.training.data import PreparedData, load_dataset
 from workers.training.engine import train
+from workers.training.model import build_model
 
 SEED = 0
 EPOCHS = 5
@@ -45,6 +51,7 @@ MODEL = ModelSpec(hidden_layers=[256, 256], batch_norm=True, dropout=0.2)
 Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 ROUNDS = 3
 Result = tuple[list[float], float]  # seconds of each epoch, final validation accuracy
+CNN_SPEC = json.loads((Path(__file__).resolve().parents[1] / "examples" / "shapes_cnn.json").read_text())
 
 
 def make_data() -> Arrays:
@@ -100,14 +107,18 @@ def run_steadyfit(arrays: Arrays, epochs: int = EPOCHS) -> Result:
 
 
 def run_dataloader(arrays: Arrays) -> Result:
+    return dataloader_loop(plain_model(), arrays, BATCH_SIZE, LR, EPOCHS)
+
+
+def dataloader_loop(model: nn.Module, arrays: Arrays, batch_size: int, lr: float, epochs: int) -> Result:
+    """The plain PyTorch loop: a shuffling DataLoader, torch.optim.Adam, the loss read every step."""
     x_train, y_train, x_val, y_val = (torch.from_numpy(a) for a in arrays)
-    train_loader = DataLoader(TensorDataset(x_train, y_train), batch_size=BATCH_SIZE, shuffle=True)
-    val_loader = DataLoader(TensorDataset(x_val, y_val), batch_size=BATCH_SIZE)
-    model = plain_model()
-    optimizer = torch.optim.Adam(model.parameters(), lr=LR)
+    train_loader = DataLoader(TensorDataset(x_train, y_train), batch_size=batch_size, shuffle=True)
+    val_loader = DataLoader(TensorDataset(x_val, y_val), batch_size=batch_size)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     loss_fn = nn.CrossEntropyLoss()
     seconds, accuracy = [], 0.0
-    for _ in range(EPOCHS):
+    for _ in range(epochs):
         started = time.perf_counter()
         model.train()
         running_loss = 0.0
@@ -126,6 +137,48 @@ def run_dataloader(arrays: Arrays) -> Result:
         accuracy = correct / total
         seconds.append(time.perf_counter() - started)
     return seconds, accuracy
+
+
+def cnn_job(epochs: int) -> tuple[JobSpec, PreparedData]:
+    """The shapes CNN of examples/shapes_cnn.json and its data, for `epochs` epochs."""
+    spec = JobSpec.model_validate({**CNN_SPEC, "training": {**CNN_SPEC["training"], "epochs": epochs}})
+    return spec.with_task("classification"), load_dataset(DatasetSpec.model_validate(CNN_SPEC["dataset"]), SEED)
+
+
+def run_cnn_steadyfit(job: tuple[JobSpec, PreparedData]) -> Result:
+    spec, data = job
+    ended: list[dict[str, float]] = []
+    train(spec, data, on_epoch_end=lambda end: ended.append(end.metrics), device=torch.device("cpu"))
+    return [m["epoch_seconds"] for m in ended], ended[-1]["val_accuracy"]
+
+
+def run_cnn_dataloader(job: tuple[JobSpec, PreparedData]) -> Result:
+    """The DataLoader loop, training the network the engine builds for the same spec."""
+    spec, data = job
+    torch.manual_seed(SEED)
+    model = build_model(spec.model, data.input_shape, data.n_classes)
+    arrays = (data.x_train, data.y_train, data.x_val, data.y_val)
+    return dataloader_loop(model, arrays, spec.training.batch_size, spec.optimizer.lr, spec.training.epochs)
+
+
+def compare_cnn() -> None:
+    """Seconds per CNN epoch (median of epochs 2..5, best of the rounds) under the engine and a DataLoader loop."""
+    job = cnn_job(EPOCHS)
+    loops = [("steadyfit engine", run_cnn_steadyfit), ("PyTorch DataLoader loop", run_cnn_dataloader)]
+    per_epoch: dict[str, list[float]] = {}
+    accuracy: dict[str, float] = {}
+    for _ in range(ROUNDS):
+        for name, run in loops:
+            seconds, accuracy[name] = run(job)
+            per_epoch.setdefault(name, []).append(statistics.median(seconds[1:]))
+    spec, data = job
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, shapes CNN, {len(data.x_train)} training ")
+    print(f"images {'x'.join(map(str, data.input_shape))}, {EPOCHS} epochs, batch {spec.training.batch_size}")
+    print(f"{'loop':<28} {'s/epoch':>8} {'val acc':>8} {'vs steadyfit':>13}")
+    reference = min(per_epoch["steadyfit engine"])
+    for name, _ in loops:
+        best = min(per_epoch[name])
+        print(f"{name:<28} {best:>8.3f} {accuracy[name]:>8.4f} {best / reference:>12.2f}x")
 
 
 def run_in_memory(arrays: Arrays, compiled: bool = False) -> Result:
@@ -296,8 +349,13 @@ def profile_engine(arrays: Arrays) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", action="store_true", help="Where the engine's step time goes, by part.")
+    parser.add_argument("--cnn", action="store_true", help="A CNN epoch: the engine against a DataLoader loop.")
+    args = parser.parse_args()
+    if args.cnn:
+        compare_cnn()
+        return
     arrays = make_data()
-    if parser.parse_args().profile:
+    if args.profile:
         profile_engine(arrays)
         return
     loops: list[tuple[str, Callable[[Arrays], Result]]] = [

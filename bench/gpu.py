@@ -18,7 +18,6 @@ BENCHMARKS.md. Without a GPU it says so, and measures what the CPU can (fp32, an
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
@@ -29,16 +28,13 @@ from unittest import mock
 
 import numpy as np
 import torch
-from engine import BATCH_SIZE, LR, MODEL, SEED, make_data, plain_model
+from engine import BATCH_SIZE, LR, MODEL, SEED, cnn_job, make_data, plain_model
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from core.spec.job import DatasetSpec, JobSpec
+from core.spec.job import JobSpec
 from workers.training import engine
-from workers.training.data import PreparedData, load_dataset
-
-ROOT = Path(__file__).resolve().parents[1]
-CNN_SPEC = json.loads((ROOT / "examples" / "shapes_cnn.json").read_text())
+from workers.training.data import PreparedData
 
 
 def mlp_job(epochs: int) -> tuple[JobSpec, PreparedData]:
@@ -54,11 +50,6 @@ def mlp_job(epochs: int) -> tuple[JobSpec, PreparedData]:
         "training": {"epochs": epochs, "batch_size": BATCH_SIZE, "seed": SEED},
     }
     return JobSpec.model_validate(spec).with_task("classification"), data
-
-
-def cnn_job(epochs: int) -> tuple[JobSpec, PreparedData]:
-    spec = JobSpec.model_validate({**CNN_SPEC, "training": {**CNN_SPEC["training"], "epochs": epochs}})
-    return spec.with_task("classification"), load_dataset(DatasetSpec.model_validate(CNN_SPEC["dataset"]), SEED)
 
 
 def engine_epoch(job: tuple[JobSpec, PreparedData], device: torch.device, bf16: bool) -> float:
