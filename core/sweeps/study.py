@@ -22,7 +22,6 @@ from typing import Any, Literal
 
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
-from optuna.importance import FanovaImportanceEvaluator, get_param_importances
 from optuna.trial import TrialState
 
 from core.spec.sweep import SweepCreate
@@ -182,6 +181,9 @@ def importance(body: SweepCreate, trials: Sequence[TrialRecord]) -> dict[str, fl
         raise ValueError(f"needs {MIN_TRIALS_FOR_IMPORTANCE} complete trials, has {len(complete)}")
     numbered = [replace(trial, number=n, intermediate={}, attrs={}) for n, trial in enumerate(complete)]
     study = rebuild(body, numbered)  # only the trials matter here, not the sampler or the pruner
+    # Imported here: it loads scikit-learn, most of a second that every API process would pay at start-up.
+    from optuna.importance import FanovaImportanceEvaluator, get_param_importances
+
     shares = get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=body.seed))
     return {path: float(share) for path, share in shares.items()}
 
