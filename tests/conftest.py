@@ -99,7 +99,7 @@ def client_with(settings: Settings, api_key: str) -> Callable[..., TestClient]:
 def worker(settings: Settings, tmp_path: Path) -> Iterator[Process]:
     process = Process(["worker", "--concurrency", "1"], settings_env(settings), tmp_path / "worker.log")
     yield process
-    process.stop()
+    process.end()
 
 
 @pytest.fixture
@@ -114,7 +114,7 @@ def start_worker(settings: Settings, tmp_path: Path) -> Iterator[Callable[[str],
 
     yield start
     for process in started:
-        process.stop()
+        process.end()
 
 
 @pytest.fixture

@@ -213,6 +213,11 @@ class Process:
                 self.popen.wait()
         self._log.close()
 
+    def end(self) -> None:
+        """Kill the process and all it started, at a test's end: a worker's graceful stop costs a second or so,
+        and only the tests of graceful stops (tests/test_faults.py) need one, which they make themselves."""
+        self.stop(signal.SIGKILL)
+
     def group_alive(self) -> bool:
         try:
             os.killpg(self.popen.pid, 0)

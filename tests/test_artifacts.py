@@ -135,9 +135,9 @@ def test_a_job_resumes_on_another_machine_from_its_checkpoint_in_s3(
         pruning = f"/v1/jobs/{job_id}/pruning"  # runs right after the job ends, storing its pruned weights
         wait_for(lambda: api_server.get(pruning).json().get("status") in ("succeeded", "failed"), 60, "pruning")
     finally:
-        first.stop()
+        first.end()
         if second is not None:
-            second.stop()
+            second.end()
 
     assert job["status"] == "succeeded" and job["attempts"] == 2
     assert second is not None and f"job {job_id} resumes after epoch" in second.log()

@@ -216,7 +216,7 @@ def test_a_worker_serves_its_training_metrics_to_prometheus(
         assert wait_for_job(api_server, job_id)["status"] == "succeeded"
         text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
     finally:
-        worker.stop()
+        worker.end()
 
     assert "steadyfit_epoch_duration_seconds_count 5.0" in text
     assert "steadyfit_worker_epochs_total 5.0" in text
@@ -265,7 +265,7 @@ def test_a_job_past_its_time_limit_stops_with_timeout_and_keeps_its_best_weights
         by_server = api_server.post("/v1/jobs", json=endless).json()
         jobs = [wait_for_job(api_server, job["id"]) for job in (by_spec, by_server)]
     finally:
-        worker.stop()
+        worker.end()
 
     for job in jobs:
         assert (job["status"], job["stop_reason"]) == ("succeeded", "timeout"), job

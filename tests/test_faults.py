@@ -144,7 +144,7 @@ def test_a_database_restart_mid_job_loses_no_epoch_and_the_api_answers_503_meanw
             undisturbed, undisturbed_epochs = run_to_the_end(http, spec)
     finally:
         api.stop()
-        worker.stop()
+        worker.end()
 
     assert during_get.status_code == 503
     assert during_get.headers["content-type"] == "application/problem+json"

@@ -26,7 +26,7 @@ def two_workers(settings: Settings, tmp_path: Path) -> Iterator[list[Process]]:
     workers = [Process(["worker", "--concurrency", "1"], env, tmp_path / f"worker-{i}.log") for i in range(2)]
     yield workers
     for worker in workers:
-        worker.stop()
+        worker.end()
 
 
 def test_300_concurrent_jobs_on_two_workers_each_train_exactly_once(

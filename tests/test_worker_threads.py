@@ -24,5 +24,5 @@ def test_the_workers_openmp_threads_wait_without_spinning(settings: Settings, tm
     try:
         wait_for(lambda: " ready." in worker.log(), 120, "the worker to be ready")
     finally:
-        worker.stop()
+        worker.end()
     assert "GOMP_SPINCOUNT = '0'" in worker.log()

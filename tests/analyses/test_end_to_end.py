@@ -58,7 +58,7 @@ def test_an_analysis_that_fails_leaves_the_job_succeeded_and_says_why(
         job = wait_for_job(api_server, api_server.post("/v1/jobs", json=tiny_spec()).json()["id"])
         pruning = finished_analysis(api_server, job["id"], "pruning")
     finally:
-        worker.stop()
+        worker.end()
     assert job["status"] == "succeeded"
     assert api_server.get(f"/v1/jobs/{job['id']}").json()["status"] == "succeeded"
     assert pruning["status"] == "failed" and "ANALYSIS_SECONDS" in pruning["error"]

@@ -22,7 +22,7 @@ def test_a_job_queued_on_a_deleted_data_set_fails_saying_so(
     try:
         job = wait_for_job(api_server, job_id, stall=90)
     finally:
-        worker.stop()
+        worker.end()
 
     assert job["status"] == "failed"
     assert f"data set {dataset['id']} no longer exists" in job["error"]

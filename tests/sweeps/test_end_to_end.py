@@ -28,7 +28,7 @@ def two_workers(settings: Settings, tmp_path: Path) -> Iterator[list[Process]]:
         yield workers
     finally:
         for worker in workers:
-            worker.stop()
+            worker.end()
 
 
 def create(http: httpx.Client, body: dict[str, Any]) -> str:

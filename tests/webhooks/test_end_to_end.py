@@ -57,7 +57,7 @@ def start_worker(env: dict[str, str], tmp_path: Path) -> Iterator[Callable[[str]
 
     yield start
     for process in started:
-        process.stop()
+        process.end()
 
 
 def subscribe(http: httpx.Client, receiver: Receiver) -> dict[str, Any]:
