@@ -15,7 +15,9 @@ small and large take in turns (so that load from elsewhere on the machine falls 
   - the incremental poll of a job in the middle: `GET /v1/jobs/{id}/metrics?after_epoch=990` (10 epochs);
   - the 304 poll: `GET /v1/jobs/{id}/metrics` with `If-None-Match: <its ETag>`;
   - `GET /v1/jobs/{id}`;
-  - the first page of the job list, `GET /v1/jobs?limit=50`;
+  - the first page of the job list, `GET /v1/jobs?limit=50`; and the same while another connection changes
+    the page's newest job every 100 ms, as a training job's epochs would (each change ends the page the API
+    processes keep in memory, so the next request reads it from the database);
   - page 21, reached by following `next_cursor` 20 times, and (large only) the page starting half-way
     down the list, at job 50,000, whose cursor is made here as the API makes it;
   - the first page of five searches: `?tag=team:red` and `?where=model.dropout=0.2` (each 1 job in 5),
@@ -41,9 +43,10 @@ import os
 import signal
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Awaitable, Callable
-from contextlib import ExitStack
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,6 +76,10 @@ SEARCHES = {
     "search: where training.seed>99990 (10 of 100,000)": ("where=training.seed%3E99990", 10),
 }
 CHUNK = 250  # jobs whose epochs one INSERT writes
+# The first page again, while another connection changes its newest job every CHANGE_SECONDS, as a training
+# job's epochs would: each change ends the page the API processes keep, and the next request reads it anew.
+CHANGING = "list: first page, a job on it changing 10 times a second"
+CHANGE_SECONDS = 0.1
 Request = Callable[[aiohttp.ClientSession, int, int], Awaitable[None]]
 
 
@@ -193,10 +200,16 @@ class Target:
     urls: dict[str, str] = field(default_factory=dict)  # list pages by measurement name
     searches: dict[str, str] = field(default_factory=dict)  # searches' first pages by measurement name
 
+    newest: str = ""  # the first job on the first page
+
     def prepare(self, engine: Engine) -> None:
         """The middle job, its ETag, and the URLs of the list pages measured."""
         with engine.connect() as connection:
             self.job = connection.scalar(text(f"SELECT {self.shape.middle}"))
+            self.newest = connection.scalar(
+                text("SELECT id FROM jobs WHERE owner = :owner ORDER BY created_at DESC, id DESC LIMIT 1"),
+                {"owner": OWNER},
+            )
             half = self.shape.total // 2
             row = connection.execute(
                 text(
@@ -211,6 +224,7 @@ class Target:
             raise RuntimeError(f"unexpected poll answer: {recent.text[:300]}")
         self.etag = recent.headers["ETag"]
         self.urls["list: first page"] = f"{self.base}/v1/jobs?limit={PAGE}"
+        self.urls[CHANGING] = self.urls["list: first page"]
         url = self.urls["list: first page"]
         for _ in range(DEEP_PAGES):
             page = httpx.get(url, headers=self.headers, timeout=30)
@@ -234,6 +248,31 @@ class Target:
             page.raise_for_status()
             if self.shape.total >= 100_000 and len(page.json()["items"]) != found:
                 raise RuntimeError(f"{name}: {len(page.json()['items'])} jobs on the first page, not {found}")
+
+    def changes(self, name: str) -> AbstractContextManager[None]:
+        """What goes on in the database while measurement `name` runs: for CHANGING, the newest job changing."""
+        return self._changing() if name == CHANGING else nullcontext()
+
+    @contextmanager
+    def _changing(self) -> Iterator[None]:
+        stop = threading.Event()
+        engine = create_engine(self.database_url)
+
+        def change() -> None:
+            with engine.connect() as connection:
+                while not stop.wait(CHANGE_SECONDS):
+                    update = "UPDATE jobs SET updated_at = clock_timestamp() WHERE id = :id"
+                    connection.execute(text(update), {"id": self.newest})
+                    connection.commit()
+
+        thread = threading.Thread(target=change, name="changing-job")
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+            engine.dispose()
 
     @property
     def recent_url(self) -> str:
@@ -332,8 +371,10 @@ def measure(small: Target, large: Target, seconds: float, rounds: int) -> list[R
             row = Row(name, clients, None, None)
             for _ in range(rounds):
                 if theirs is not None:
-                    row.small = pooled(row.small, asyncio.run(http_load(theirs, clients, seconds / rounds)))
-                row.large = pooled(row.large, asyncio.run(http_load(request, clients, seconds / rounds)))
+                    with small.changes(name):
+                        row.small = pooled(row.small, asyncio.run(http_load(theirs, clients, seconds / rounds)))
+                with large.changes(name):
+                    row.large = pooled(row.large, asyncio.run(http_load(request, clients, seconds / rounds)))
             rows.append(row)
     return rows
 
