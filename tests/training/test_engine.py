@@ -4,7 +4,7 @@ from typing import Any
 import pytest
 import torch
 
-from core.spec.job import InitFromSpec, JobSpec, metrics_for
+from core.spec.job import ConvLayerSpec, InitFromSpec, JobSpec, ModelSpec, metrics_for
 from tests.training.factories import (
     digits,
     hand_made,
@@ -15,7 +15,7 @@ from tests.training.factories import (
 )
 from workers.training.checkpoint import Checkpoint, checkpoint_from_bytes, checkpoint_to_bytes
 from workers.training.data import load_dataset
-from workers.training.engine import StopTraining, train
+from workers.training.engine import EVAL_BATCH_SIZE, StopTraining, eval_rows, train
 from workers.training.model import build_model, trainable_layers
 
 CPU = torch.device("cpu")
@@ -269,3 +269,26 @@ def test_val_loss_se_is_the_standard_error_of_the_per_example_validation_losses(
     by_hand = math.sqrt(sum((v - mean) ** 2 for v in per_example.tolist()) / (n - 1)) / math.sqrt(n)
     assert epochs[-1].metrics["val_loss"] == pytest.approx(mean, rel=1e-5)
     assert epochs[-1].metrics["val_loss_se"] == pytest.approx(by_hand, rel=1e-5)
+
+
+def test_evaluation_chunks_hold_at_most_eval_elements_numbers_at_the_widest_layer() -> None:
+    # 16 filters of 3x3 with same padding on 3x32x32 images: 16 * 32 * 32 = 16,384 numbers an image, 2^21 / 2^14.
+    conv = ConvLayerSpec(filters=16, kernel_size=3, pool=2)
+    cnn = ModelSpec(type="cnn", conv_layers=[conv], hidden_layers=[64])
+    # An MLP's widest layer is its 3,072-wide input here: 2^21 // 3,072 = 682 rows.
+    wide_input = ModelSpec(hidden_layers=[256])
+    # 64 inputs, 256 units: 8,192 rows hold 2^21 numbers, exactly the cap.
+    narrow = ModelSpec(hidden_layers=[256, 256])
+    models = [build_model(cnn, (3, 32, 32), 3), build_model(wide_input, (3072,), 3), build_model(narrow, (64,), 10)]
+    noisy = torch.nn.Sequential(Noisy(), torch.nn.Linear(4, 2))  # a layer that draws even in evaluation mode
+    before = torch.get_rng_state()
+    assert eval_rows(models[0], (3, 32, 32)) == 128
+    assert eval_rows(models[1], (3072,)) == 682
+    assert eval_rows(models[2], (64,)) == EVAL_BATCH_SIZE == 8192
+    assert eval_rows(noisy, (4,)) == EVAL_BATCH_SIZE
+    assert torch.equal(torch.get_rng_state(), before), "training must draw what it would have drawn"
+
+
+class Noisy(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + 0 * torch.rand_like(x)

@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from torch import nn
 from torch.nn.utils import get_total_norm
 
 from core.spec.job import JobSpec, Task, metrics_for, output_size
@@ -70,6 +71,10 @@ from workers.training.regularizers.base import from_spec, total_penalty
 from workers.training.units import UnitProbe
 
 EVAL_BATCH_SIZE = 8192
+# Numbers an evaluation chunk may hold at its widest layer (8 MiB of fp32): past it, activations leave the
+# caches. An MLP keeps EVAL_BATCH_SIZE rows; a CNN's first convolution (filters x height x width numbers an
+# image) takes fewer, e.g. 128 images of 3x32x32 under 16 filters, which evaluates 10 % of an epoch faster.
+EVAL_ELEMENTS = 1 << 21
 TRAIN_SCORE = {"classification": "train_accuracy", "regression": "train_mae"}
 
 
@@ -225,6 +230,7 @@ class _Run:
             regularizer.bind(data.input_shape)
         n_outputs = output_size(data.task, spec.loss_spec, data.n_classes)
         model = build_model(spec.model, data.input_shape, n_outputs)
+        self.eval_rows = eval_rows(model, data.input_shape)  # before any regularizer sees the model
         for regularizer in self.regularizers:
             model = regularizer.modify_model(model)
         self.model = model.to(device)
@@ -331,7 +337,7 @@ class _Run:
         of the mean loss is the per-example losses' standard deviation (n - 1) over √n."""
         self.model.eval()
         with self.autocast():
-            outputs = torch.cat([self.model(chunk) for chunk in x.split(EVAL_BATCH_SIZE)])
+            outputs = torch.cat([self.model(chunk) for chunk in x.split(self.eval_rows)])
         loss = self.loss_fn(outputs, y)
         per_example = self.loss_fn(outputs, y, reduction="none")
         error = per_example.std() / math.sqrt(len(per_example)) if len(per_example) > 1 else torch.zeros_like(loss)
@@ -385,6 +391,29 @@ class _Run:
         self.epoch, self.seconds_before = meta["epoch"], meta["seconds"]
         # Last, so that building the model above does not move the restored random streams.
         set_rng_state(self.shuffle, self.device, unprefixed("rng", tensors))
+
+
+def eval_rows(model: nn.Module, input_shape: tuple[int, ...]) -> int:
+    """Rows per evaluation chunk: EVAL_BATCH_SIZE, or fewer when the widest layer's outputs for so many rows
+    would pass EVAL_ELEMENTS. The widths are read from one row of zeros through the (CPU) model in evaluation
+    mode, with the random stream put back afterwards, so training draws exactly what it would have."""
+    width = math.prod(input_shape)
+    widest = width
+
+    def note(_module: nn.Module, _inputs: object, output: object) -> None:
+        nonlocal widest
+        if isinstance(output, torch.Tensor):
+            widest = max(widest, output[0].numel())
+
+    hooks = [module.register_forward_hook(note) for module in model.modules() if next(module.children(), None) is None]
+    try:
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
+            model.eval()
+            model(torch.zeros(1, width))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return max(1, min(EVAL_BATCH_SIZE, EVAL_ELEMENTS // widest))
 
 
 def _on_device(x: np.ndarray, y: np.ndarray, task: Task, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
