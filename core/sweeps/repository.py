@@ -127,10 +127,11 @@ def finished_trials(session: Session, sweep_ids: Iterable[str]) -> Sequence[Job]
     return session.scalars(query).all()
 
 
-def cancel(session: Session, sweep_id: str) -> bool:
-    """Cancel a running sweep and its trials: queued ones at once, running ones at their next heartbeat."""
+def cancel(session: Session, sweep_id: str) -> list[str] | None:
+    """Cancel a running sweep and its trials: queued ones at once, running ones at their next heartbeat.
+    Returns the trials it changed; None when the sweep had already finished."""
     if not finish(session, sweep_id, SweepStatus.CANCELLED):
-        return False
+        return None
     now = utcnow()
     cancelled = session.execute(
         update(Job)
@@ -144,13 +145,15 @@ def cancel(session: Session, sweep_id: str) -> bool:
         )
         .returning(Job.id)
     )
-    outbox.job_events(session, [row[0] for row in cancelled], WebhookEvent.JOB_CANCELLED)
-    session.execute(
+    queued = [row[0] for row in cancelled]
+    outbox.job_events(session, queued, WebhookEvent.JOB_CANCELLED)
+    running = session.execute(
         update(Job)
         .where(Job.sweep_id == sweep_id, Job.status == JobStatus.RUNNING)
         .values(cancel_requested=True, updated_at=now)
+        .returning(Job.id)
     )
-    return True
+    return queued + [row[0] for row in running]
 
 
 def save_trial_attrs(session: Session, job_id: str, worker_id: str, attrs: dict[str, Any]) -> bool:

@@ -10,6 +10,7 @@ from core.spec.sweep import SweepCreate
 from service.deps import QueueDep, SessionDep, SettingsDep
 from service.errors import IDEMPOTENCY_CONFLICT, TOO_MANY_JOBS, Problem
 from service.idempotency.deps import IdempotentCreateDep
+from service.jobs.reads import JobReadsDep
 from service.states import SweepStatusValue
 from service.sweeps import service
 from service.sweeps.schemas import ImportanceRead, SweepList, SweepRead, TrialList
@@ -124,6 +125,9 @@ def get_sweep_importance(sweep_id: SweepId, session: SessionDep, principal: Prin
     operation_id="cancel_sweep",
     responses={**NOT_FOUND, 409: {"model": Problem, "description": "The sweep has already finished."}},
 )
-def cancel_sweep(sweep_id: SweepId, session: SessionDep, principal: PrincipalDep) -> SweepRead:
+def cancel_sweep(sweep_id: SweepId, session: SessionDep, reads: JobReadsDep, principal: PrincipalDep) -> SweepRead:
     """Cancel a sweep: queued trials never start, running ones stop after their current batch."""
-    return service.cancel(session, sweep_id, principal)
+    sweep, trials = service.cancel(session, sweep_id, principal)
+    for trial in trials:  # this process's kept ETags and pages show them changed as soon as the cancel commits
+        reads.forget_on_commit(session, trial)
+    return sweep

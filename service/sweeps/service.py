@@ -204,10 +204,12 @@ _importance_lock = threading.Lock()
 _importance_cache: dict[tuple[str, tuple[tuple[int, float | None], ...]], dict[str, float]] = {}
 
 
-def cancel(session: Session, sweep_id: str, principal: Principal) -> SweepRead:
-    """Cancel the sweep: no new trial starts, queued ones are cancelled, running ones stop after their batch."""
+def cancel(session: Session, sweep_id: str, principal: Principal) -> tuple[SweepRead, list[str]]:
+    """Cancel the sweep: no new trial starts, queued ones are cancelled, running ones stop after their batch.
+    Returns the sweep and the trials changed."""
     sweep = get(session, sweep_id, principal)
-    if not repository.cancel(session, sweep_id):
+    trials = repository.cancel(session, sweep_id)
+    if trials is None:
         raise Conflict(f"sweep `{sweep_id}` is already {sweep.status}")
     session.refresh(sweep)
-    return read(session, sweep_id, principal)
+    return read(session, sweep_id, principal), trials
