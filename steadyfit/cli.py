@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import errno
 import ipaddress
 import logging
@@ -175,11 +176,18 @@ def worker(args: argparse.Namespace) -> None:
 def exit_now(code: object) -> None:
     """Exit once Celery has shut down (its children joined, each job handed back or finished), skipping the
     interpreter's teardown of every loaded module: with torch loaded that alone takes about a second, which
-    `docker stop` and every restart would wait for, and there is nothing left for it to clean up."""
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code if isinstance(code, int) else (0 if code is None else 1))
+    `docker stop` and every restart would wait for. The exit handlers still run: Celery's restart on SIGHUP
+    is one (it execs the worker anew)."""
+    try:
+        if isinstance(code, str):
+            print(code, file=sys.__stderr__)
+        atexit._run_exitfuncs()
+        logging.shutdown()
+        for stream in (sys.__stdout__, sys.__stderr__):
+            if stream is not None:
+                stream.flush()
+    finally:
+        os._exit(code if isinstance(code, int) else (0 if code is None else 1))
 
 
 def serve(args: argparse.Namespace) -> None:
