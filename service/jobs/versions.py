@@ -46,7 +46,7 @@ from core.db.models import Job
 from core.jobs import repository
 
 MAX_ENTRIES = 100_000  # a few MiB; past it the table starts again empty
-MAX_PAGES = 1_000  # pages of the job list kept: up to 200 ids each, under 10 MiB; their bodies are in the BodyCache
+MAX_PAGES = 1_000  # pages of the job list kept: up to 200 ids each, at most about 25 MiB; bodies: BodyCache
 DATA_VERSION_SECONDS = 0.05  # with SQLite: how stale a kept ETag can be
 MARKS_PER_QUERY = 500  # ids in one query (older SQLite builds take at most 999 parameters)
 log = logging.getLogger(__name__)

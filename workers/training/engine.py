@@ -72,8 +72,9 @@ from workers.training.units import UnitProbe
 
 EVAL_BATCH_SIZE = 8192
 # Numbers an evaluation chunk may hold at its widest layer (8 MiB of fp32): past it, activations leave the
-# caches. An MLP keeps EVAL_BATCH_SIZE rows; a CNN's first convolution (filters x height x width numbers an
-# image) takes fewer, e.g. 128 images of 3x32x32 under 16 filters, which evaluates 10 % of an epoch faster.
+# caches. An MLP of a few hundred units keeps EVAL_BATCH_SIZE rows; a CNN's first convolution (filters x
+# height x width numbers an image) takes fewer, e.g. 128 images of 3x32x32 under 16 filters, which evaluates
+# 10 % of an epoch faster.
 EVAL_ELEMENTS = 1 << 21
 TRAIN_SCORE = {"classification": "train_accuracy", "regression": "train_mae"}
 
