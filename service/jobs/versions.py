@@ -88,6 +88,7 @@ class VersionTable:
         self.watches = notifications.has_data_version(self.database_url)
         self.enabled = self.listens or self.watches
         self.live = False
+        self.new_jobs_notified = True  # False while PostgreSQL lacks the new-job trigger: no page is kept
         self._versions: dict[str, Version] = {}
         self._notified: dict[str, int] = {}  # job id → sequence number of its last change
         self._sequence = 0
@@ -138,7 +139,7 @@ class VersionTable:
 
     def page(self, key: Hashable) -> KeptPage | None:
         """The page of the job list kept under `key`, while nothing that could change it has happened since."""
-        if not self.live:
+        if not (self.live and self.new_jobs_notified):
             return None
         with self._lock:
             kept = self._pages.get(key)
@@ -153,7 +154,7 @@ class VersionTable:
     def keep_page(self, key: Hashable, page: KeptPage) -> None:
         """Keep a page read from the database, unless something that could change it happened since its mark."""
         with self._lock:
-            if not self.live or not self._current(page):
+            if not (self.live and self.new_jobs_notified) or not self._current(page):
                 return
             self._pages[key] = page
             self._pages.move_to_end(key)
@@ -235,8 +236,9 @@ class VersionTable:
         self._added.clear()
         self._pages.clear()
 
-    def _restart(self, live: bool) -> None:
-        """The source of changes came up or went down: what was kept before may have missed changes."""
+    def _restart(self, live: bool, new_jobs: bool = True) -> None:
+        """The source of changes came up or went down: what was kept before may have missed changes. Without
+        `new_jobs` (PostgreSQL without the new-job trigger) it says nothing of new jobs: no page is kept."""
         with self._lock:
             self._reset()
-            self.live = live
+            self.live, self.new_jobs_notified = live, new_jobs

@@ -14,8 +14,9 @@ from core.db.models import Job
 from core.jobs import repository
 from core.settings import Settings
 from core.spec.job import JobSpec
+from service.app import create_app
 from service.jobs.versions import KeptPage, Version, VersionTable
-from tests.fixtures import tiny_spec, wait_for
+from tests.fixtures import bearer, create_key, tiny_spec, wait_for
 
 OLD = Version('"1.000000-0"', False, "alice", "queued", None, 0)
 NEW = Version('"2.000000-1"', False, "alice", "running", None, 1)
@@ -153,8 +154,6 @@ def test_the_job_list_is_answered_from_memory_until_a_job_changes_or_is_created(
     wait_for(lambda: client.get("/v1/jobs").json()["items"][0]["id"] == "from-elsewhere", 10, "the new job")
 
     # Another owner's list is its own: bob's jobs are not alice's, nor is alice's page bob's.
-    from tests.fixtures import bearer, create_key
-
     bob = bearer(create_key(settings.resolved_database_url, "bob"))
     assert client.get("/v1/jobs", headers=bob).json()["items"] == []
 
@@ -195,8 +194,6 @@ def test_a_304_costs_no_query_and_a_committed_change_ends_it(client: TestClient,
 
 
 def test_another_owner_gets_no_304_from_the_table(client: TestClient, database_url: str) -> None:
-    from tests.fixtures import bearer, create_key
-
     app: Any = client.app
     wait_for(lambda: app.state.versions.live, 10, "the version listener")
     job_id = client.post("/v1/jobs", json=tiny_spec()).json()["id"]
@@ -204,3 +201,22 @@ def test_another_owner_gets_no_304_from_the_table(client: TestClient, database_u
     bob = {**bearer(create_key(database_url, "bob")), "If-None-Match": etag}
     assert client.get(f"/v1/jobs/{job_id}", headers=bob).status_code == 404
     assert client.get(f"/v1/jobs/{job_id}/metrics", headers=bob).status_code == 404
+
+
+def test_without_the_new_job_trigger_no_page_is_kept(settings: Settings, api_key: str) -> None:
+    """A database not yet migrated to 0023 never says that a job was created: every list reads the database."""
+    other = create_engine(settings.resolved_database_url)
+    with other.begin() as connection:
+        connection.execute(text("DROP TRIGGER jobs_added ON jobs"))
+    other.dispose()
+    with TestClient(create_app(settings), headers=bearer(api_key)) as client:
+        app: Any = client.app
+        versions: VersionTable = app.state.versions
+        wait_for(lambda: versions.live, 10, "the version listener")
+        assert not versions.new_jobs_notified
+        client.post("/v1/jobs", json=tiny_spec())
+        client.get("/v1/jobs")
+        statements: list[str] = []
+        event.listen(app.state.database.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+        assert len(client.get("/v1/jobs").json()["items"]) == 1
+        assert any("FROM jobs" in statement for statement in statements)
