@@ -37,8 +37,8 @@ from core.db.base import utcnow
 from core.db.models import Job, OwnerLimits
 from core.jobs.repository import claimable, claimed, claimed_values
 from core.states import ACTIVE, JobStatus
+from core.tenants.limits import DEFAULT_WEIGHT
 
-DEFAULT_WEIGHT = 1.0
 RECENT_JOBS = 20  # the succeeded jobs whose run times estimate the next ones'
 USAGE_WINDOW = timedelta(seconds=60)  # a job started within it counts toward its owner's use (rule 2)
 
