@@ -96,19 +96,25 @@ def client_with(settings: Settings, api_key: str) -> Callable[..., TestClient]:
 
 
 @pytest.fixture
-def worker(settings: Settings, tmp_path: Path) -> Iterator[Process]:
-    process = Process(["worker", "--concurrency", "1"], settings_env(settings), tmp_path / "worker.log")
+def process_env(settings: Settings) -> dict[str, str]:
+    """The environment of the `steadyfit` processes a test starts: its settings (a module may add to them)."""
+    return settings_env(settings)
+
+
+@pytest.fixture
+def worker(process_env: dict[str, str], tmp_path: Path) -> Iterator[Process]:
+    process = Process(["worker", "--concurrency", "1"], process_env, tmp_path / "worker.log")
     yield process
     process.end()
 
 
 @pytest.fixture
-def start_worker(settings: Settings, tmp_path: Path) -> Iterator[Callable[[str], Process]]:
+def start_worker(process_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[[str], Process]]:
     """Starts `steadyfit worker --concurrency 1` processes by name (their logs are `<name>.log`); stops them."""
     started: list[Process] = []
 
     def start(name: str) -> Process:
-        process = Process(["worker", "--concurrency", "1"], settings_env(settings), tmp_path / f"{name}.log")
+        process = Process(["worker", "--concurrency", "1"], process_env, tmp_path / f"{name}.log")
         started.append(process)
         return process
 

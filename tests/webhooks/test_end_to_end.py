@@ -26,8 +26,8 @@ Deliveries = Callable[[str], list[dict[str, Any]]]
 
 
 @pytest.fixture
-def env(settings: Settings) -> dict[str, str]:
-    """Quick retries and a short lease, and the receiver's loopback address allowed."""
+def process_env(settings: Settings) -> dict[str, str]:
+    """Quick retries and a short lease, and the receiver's loopback address allowed (conftest's workers too)."""
     return {
         **settings_env(settings),
         "STEADYFIT_WEBHOOK_ALLOW_PRIVATE": "true",
@@ -39,25 +39,12 @@ def env(settings: Settings) -> dict[str, str]:
 
 
 @pytest.fixture
-def http(env: dict[str, str], tmp_path: Path, api_key: str) -> Iterator[httpx.Client]:
+def http(process_env: dict[str, str], tmp_path: Path, api_key: str) -> Iterator[httpx.Client]:
     with (
-        api_process(env, tmp_path / "api.log") as base_url,
+        api_process(process_env, tmp_path / "api.log") as base_url,
         httpx.Client(base_url=base_url, timeout=10, headers=bearer(api_key)) as client,
     ):
         yield client
-
-
-@pytest.fixture
-def start_worker(env: dict[str, str], tmp_path: Path) -> Iterator[Callable[[str], Process]]:
-    started: list[Process] = []
-
-    def start(name: str) -> Process:
-        started.append(Process(["worker", "--concurrency", "1"], env, tmp_path / f"{name}.log"))
-        return started[-1]
-
-    yield start
-    for process in started:
-        process.end()
 
 
 def subscribe(http: httpx.Client, receiver: Receiver) -> dict[str, Any]:
